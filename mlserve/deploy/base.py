@@ -1,0 +1,65 @@
+"""What every deploy backend (local processes, Kubernetes, AWS) offers the CLI.
+
+The CLI only speaks this interface, so `mlserve deploy --env prod` and the local default
+behave the same way. Backends raise `mlserve.errors` exceptions; they never exit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal, Protocol
+
+from mlserve.spec import Project
+
+# What a reconcile did to one API.
+Action = Literal["created", "updated", "unchanged", "deleted"]
+
+
+@dataclass
+class DeployResult:
+    api: str
+    action: Action
+    endpoint: str | None = None  # full URL to POST to, once known
+
+
+@dataclass
+class APIStatus:
+    api: str
+    status: str  # live | updating | error | error (crash loop) | stopped | ...
+    endpoint: str | None = None
+    replicas: str = ""  # e.g. "1/1" (ready/requested) or "2 processes"
+    requests: int = 0
+    responses_2xx: int = 0
+    responses_4xx: int = 0
+    responses_5xx: int = 0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    last_update: float | None = None  # unix time of the last deploy/refresh
+    spec: dict | None = None  # detail view only
+    recent_errors: list[str] = field(default_factory=list)
+    log_tail: list[str] = field(default_factory=list)
+
+
+# Progress messages shown while a backend works ("building image", "qa: 1/2 ready").
+Progress = Callable[[str], None]
+
+
+class Backend(Protocol):
+    def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
+        """Reconcile what runs with `project`: create new, restart changed, delete removed APIs.
+        Blocks until every API is ready or raise DeployError naming the failed API(s)."""
+
+    def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
+        """All deployed APIs (or one); `detail` fills spec, recent_errors and log_tail."""
+
+    def logs(self, api: str, *, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        """The API's log lines; with follow, keeps yielding until interrupted."""
+
+    def refresh(self, api: str, progress: Progress) -> DeployResult:
+        """Restart an API with its current spec; blocks until ready."""
+
+    def delete(self, api: str | None, progress: Progress) -> list[DeployResult]:
+        """Delete one API, or every API when `api` is None."""
+
+    def endpoint(self, api: str) -> str:
+        """The URL to POST predictions to."""

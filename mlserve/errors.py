@@ -1,0 +1,120 @@
+"""The one error hierarchy of mlserve.
+
+Library code raises these; only the CLI (exit codes) and the runtime (HTTP statuses)
+decide what they mean to a user. Every message says what went wrong and where; `hint`
+says what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class MlserveError(Exception):
+    """Base of every error mlserve raises on purpose."""
+
+    exit_code: int = 1
+    http_status: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class SpecError(MlserveError):
+    """cortex.yaml is invalid. `location` is 'file:line' when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        api: str | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file, self.line, self.api, self.field = file, line, api, field
+        where = file or ""
+        if file and line:
+            where = f"{file}:{line}"
+        parts = [p for p in (where, f"api '{api}'" if api else "") if p]
+        prefix = ": ".join(parts)
+        body = f"{field}: {message}" if field else message
+        super().__init__(f"{prefix}: {body}" if prefix else body, hint=hint)
+
+
+class SpecErrors(SpecError):
+    """Several spec problems reported together (one line each)."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        self.errors = errors
+        MlserveError.__init__(self, "\n".join(str(e) for e in errors))
+
+
+class PredictorLoadError(MlserveError):
+    """The predictor file/class cannot be imported or has the wrong shape."""
+
+
+class PredictorInitError(MlserveError):
+    """The predictor's __init__ raised; the message carries the user's traceback."""
+
+
+class RequestError(MlserveError):
+    """A client sent something the API cannot accept."""
+
+    http_status = 400
+
+
+class PayloadTooLarge(RequestError):
+    http_status = 413
+
+
+class Overloaded(MlserveError):
+    """Too many requests in flight or queued: the client should retry later."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class Superseded(MlserveError):
+    """A newer request from the same session replaced this one."""
+
+    http_status = 409
+
+
+class PredictorError(MlserveError):
+    """The predictor failed while handling a request (details are logged, not returned)."""
+
+    http_status = 500
+
+
+class PredictorTimeout(PredictorError):
+    http_status = 504
+
+
+class ModelNotFound(MlserveError):
+    """A model reference in a predictor config cannot be resolved."""
+
+
+class DeployError(MlserveError):
+    """A deployment could not be carried out or did not become ready."""
+
+
+class StateError(MlserveError):
+    """The local state folder is unreadable or locked by another deploy."""
+
+
+class EnvironmentConfigError(MlserveError):
+    """An `mlserve env` environment is missing or misconfigured."""
+
+
+class NotDeployed(MlserveError):
+    """The named API is not deployed in this environment."""

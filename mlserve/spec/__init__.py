@@ -1,0 +1,21 @@
+"""cortex.yaml: models, loading with precise errors, cross-API checks, hashes."""
+
+from mlserve.spec.hashing import predictor_hash, spec_hash
+from mlserve.spec.loader import load_project
+from mlserve.spec.models import (
+    APISpec,
+    Autoscaling,
+    Compute,
+    Networking,
+    Predictor,
+    Project,
+    ServerSideBatching,
+    UpdateStrategy,
+    parse_duration,
+)
+
+__all__ = [
+    "APISpec", "Autoscaling", "Compute", "Networking", "Predictor", "Project",
+    "ServerSideBatching", "UpdateStrategy", "load_project", "parse_duration",
+    "predictor_hash", "spec_hash",
+]

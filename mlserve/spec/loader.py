@@ -1,0 +1,159 @@
+"""Load cortex.yaml into `Project`, with errors that name file:line, the API and the field path.
+
+YAML is composed into nodes (which carry line numbers) and converted to plain Python while
+recording the line of every key, so a pydantic error location like
+`("autoscaling", "min_replicas")` maps back to the line a user has to edit.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mlserve.errors import SpecError, SpecErrors
+from mlserve.spec.checks import check_project
+from mlserve.spec.models import APISpec, Project
+
+Lines = dict[tuple, int]
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: Lines) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict = {}
+        for key_node, value_node in node.value:
+            key = _to_python(key_node, path, {})
+            if key in out:
+                raise SpecError(
+                    f"duplicate key '{key}'", line=key_node.start_mark.line + 1,
+                    hint="remove one of the two entries",
+                )
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(n, path + (i,), lines) for i, n in enumerate(node.value)]
+    return yaml.SafeLoader.construct_object(yaml.SafeLoader(""), node, deep=True)
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Lines]:
+    """Parse YAML text; return (data, {path: line})."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError(
+            f"invalid YAML: {problem}", file=file, line=line,
+            hint="check indentation and that every 'key: value' pair has a space after the colon",
+        ) from None
+    lines: Lines = {}
+    if node is None:
+        return None, lines
+    try:
+        return _to_python(node, (), lines), lines
+    except SpecError as e:
+        raise SpecError(e.message, file=file, line=e.line, hint=e.hint) from None
+
+
+def _model_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The valid field names of the (nested) model that `loc`'s parent points into."""
+    for part in loc[:-1]:
+        if not isinstance(part, str):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _format_validation_error(err: dict, api_index: int, api_name: str | None,
+                             file: str, lines: Lines) -> SpecError:
+    loc = tuple(p for p in err["loc"] if p not in ("function-after",))
+    full = (api_index,) + loc
+    line = None
+    for cut in range(len(full), -1, -1):
+        if full[:cut] in lines:
+            line = lines[full[:cut]]
+            break
+    field = ".".join(str(p) for p in loc) or None
+    kind = err["type"]
+    hint = None
+    if kind == "extra_forbidden":
+        valid = _model_fields(APISpec, loc)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        message = f"unknown field '{loc[-1]}'"
+        hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(valid)}"
+        field = ".".join(str(p) for p in loc[:-1]) or None
+        if field is None:
+            return SpecError(message, file=file, line=line, api=api_name, hint=hint)
+    elif kind == "missing":
+        message = "is required"
+        hint = f"add '{loc[-1]}:' to this api"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        if kind.endswith("_type") or kind.endswith("_parsing"):
+            message = f"{message} (got {value!r})"
+        # A cross-field rule ("min_replicas (5) must be <= ...") is reported at its first field.
+        first = message.split(" ", 1)[0]
+        if kind == "value_error" and first in _model_fields(APISpec, loc + (first,)):
+            line = lines.get(full + (first,), line)
+            path = ".".join(str(p) for p in loc + (first,))
+            return SpecError(path + message[len(first):], file=file, line=line, api=api_name, hint=hint)
+    return SpecError(message, file=file, line=line, api=api_name, field=field, hint=hint)
+
+
+def load_project(path: str | Path) -> Project:
+    """Read, validate and cross-check a cortex.yaml; raise SpecError(s) on any problem."""
+    path = Path(path)
+    shown = str(path)
+    if path.is_dir():
+        path = path / "cortex.yaml"
+        shown = str(path)
+    if not path.is_file():
+        raise SpecError(
+            f"{shown} not found",
+            hint="run mlserve in the folder holding cortex.yaml or pass its path: mlserve deploy path/to/cortex.yaml",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=shown) from None
+    data, lines = parse_yaml(text, shown)
+    if data is None:
+        raise SpecError("the file is empty", file=shown, hint="list your APIs: - name: my-api ...")
+    if isinstance(data, dict):
+        data, lines = [data], {(0,) + k: v for k, v in lines.items()}
+    if not isinstance(data, list):
+        raise SpecError("must be a list of APIs (each item starting with '- name:')", file=shown, line=1)
+
+    apis: list[APISpec] = []
+    errors: list[SpecError] = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            errors.append(SpecError(f"item {i + 1} must be a mapping with at least 'name' and 'predictor'",
+                                    file=shown, line=lines.get((i,))))
+            continue
+        name = item.get("name") if isinstance(item.get("name"), str) else None
+        try:
+            apis.append(APISpec.model_validate(item))
+        except ValidationError as e:
+            errors.extend(_format_validation_error(err, i, name, shown, lines)
+                          for err in e.errors(include_url=False))
+    if errors:
+        raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+
+    project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis)
+    check_project(project, shown, lambda i, *field: lines.get((i,) + field) or lines.get((i,)))
+    return project

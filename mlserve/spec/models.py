@@ -1,0 +1,238 @@
+"""Pydantic models of cortex.yaml (Cortex predictor era) with Cortex's defaults.
+
+Field-level rules live here; checks that need the file system or several APIs live in
+`checks.py`. Unknown keys are rejected (`extra="forbid"`); `loader.py` turns the
+pydantic errors into `file:line: api 'x': field.path: message` lines.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlserve.errors import NotDeployed
+
+_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
+_MEM = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_PERCENT_OR_INT = re.compile(r"^(\d+%|\d+)$")
+_DURATION = re.compile(r"^(\d+(\.\d+)?)(ms|s|m|h)$")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """'250ms' / '10s' / '1m' -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"'{text}' is not a duration (use e.g. 250ms, 10s, 1m)")
+    return float(m.group(1)) * _DURATION_SECONDS[m.group(3)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ServerSideBatching(_Strict):
+    max_batch_size: int = Field(ge=1, le=4096)
+    # Cortex writes durations as strings ("100ms"); a bare number means seconds.
+    batch_interval: float
+
+    @field_validator("batch_interval", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> object:
+        return parse_duration(v) if isinstance(v, str) else v
+
+    @field_validator("batch_interval")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if not 0 < v <= 60:
+            raise ValueError(f"must be between 0 and 60 seconds, got {v}")
+        return v
+
+
+class Predictor(_Strict):
+    type: Literal["python"] = "python"
+    path: str
+    # Optional: the class to use when the file defines several candidates.
+    class_name: str | None = None
+    config: dict = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    python_path: str | None = None
+    server_side_batching: ServerSideBatching | None = None
+    processes_per_replica: int = Field(default=1, ge=1, le=100)
+    threads_per_process: int = Field(default=1, ge=1, le=1000)
+    # Seconds a single predict call may take before the caller gets 504.
+    request_timeout: float = Field(default=60.0, gt=0, le=3600)
+    # Requests above this many bytes get 413.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    # Requests waiting for a slot beyond this many get 503 (bounded queue).
+    max_queue_length: int = Field(default=64, ge=0)
+
+    @field_validator("path")
+    @classmethod
+    def _py_file(cls, v: str) -> str:
+        if not v.endswith(".py"):
+            raise ValueError(f"'{v}' must be a .py file holding the Predictor class")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"'{key}' is not a valid environment variable name")
+        return v
+
+
+class Compute(_Strict):
+    cpu: str | None = None
+    mem: str | None = None
+    gpu: int = Field(default=0, ge=0)
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, v: object) -> object:
+        if v is None:
+            return v
+        text = str(v)
+        if not _CPU.match(text):
+            raise ValueError(f"'{v}' is not a CPU quantity (use e.g. 1, 0.5 or 500m)")
+        return text
+
+    @field_validator("mem", mode="before")
+    @classmethod
+    def _mem(cls, v: object) -> object:
+        if v is None:
+            return v
+        text = str(v)
+        if not _MEM.match(text):
+            raise ValueError(f"'{v}' is not a memory quantity (use e.g. 512Mi or 2Gi)")
+        return text
+
+
+class Autoscaling(_Strict):
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=100, ge=1)
+    init_replicas: int | None = Field(default=None, ge=0)
+    # Defaults to processes_per_replica * threads_per_process (filled in by APISpec).
+    target_replica_concurrency: float | None = Field(default=None, gt=0)
+    max_replica_concurrency: int = Field(default=1024, ge=1)
+    window: str = "60s"
+    downscale_stabilization_period: str = "5m"
+    upscale_stabilization_period: str = "1m"
+    max_downscale_factor: float = Field(default=0.75, gt=0, lt=1)
+    max_upscale_factor: float = Field(default=1.5, gt=1)
+    downscale_tolerance: float = Field(default=0.05, ge=0, lt=1)
+    upscale_tolerance: float = Field(default=0.05, ge=0)
+
+    @field_validator("window", "downscale_stabilization_period", "upscale_stabilization_period")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})"
+            )
+        if self.init_replicas is None:
+            self.init_replicas = self.min_replicas
+        elif not self.min_replicas <= self.init_replicas <= self.max_replicas:
+            raise ValueError(
+                f"init_replicas ({self.init_replicas}) must be between min_replicas "
+                f"({self.min_replicas}) and max_replicas ({self.max_replicas})"
+            )
+        return self
+
+
+class UpdateStrategy(_Strict):
+    max_surge: str = "25%"
+    max_unavailable: str = "25%"
+
+    @field_validator("max_surge", "max_unavailable", mode="before")
+    @classmethod
+    def _percent_or_int(cls, v: object) -> object:
+        text = str(v)
+        if not _PERCENT_OR_INT.match(text):
+            raise ValueError(f"'{v}' must be a count (e.g. 1) or a percentage (e.g. 25%)")
+        return text
+
+    @model_validator(mode="after")
+    def _not_both_zero(self) -> UpdateStrategy:
+        if self.max_surge in ("0", "0%") and self.max_unavailable in ("0", "0%"):
+            raise ValueError("max_surge and max_unavailable cannot both be 0")
+        return self
+
+
+class Networking(_Strict):
+    endpoint: str | None = None
+    # Local backend only: pin the API to this 127.0.0.1 port.
+    local_port: int | None = Field(default=None, ge=1024, le=65535)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.match(r"^/[A-Za-z0-9_\-./]*$", v) or v in ("/healthz", "/readyz", "/metrics", "/docs"):
+            raise ValueError(f"'{v}' must be a URL path like /my-api (and not a reserved path)")
+        return v.rstrip("/") or "/"
+
+
+class APISpec(_Strict):
+    name: str
+    kind: Literal["RealtimeAPI"] = "RealtimeAPI"
+    predictor: Predictor
+    compute: Compute = Field(default_factory=Compute)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    update_strategy: UpdateStrategy = Field(default_factory=UpdateStrategy)
+    networking: Networking = Field(default_factory=Networking)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"'{v}' must be lowercase letters, digits and '-', start with a letter, at most 63 characters"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> APISpec:
+        if self.networking.endpoint is None:
+            self.networking.endpoint = f"/{self.name}"
+        if self.autoscaling.target_replica_concurrency is None:
+            p = self.predictor
+            self.autoscaling.target_replica_concurrency = float(
+                p.processes_per_replica * p.threads_per_process
+            )
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return self.networking.endpoint or f"/{self.name}"
+
+    def predictor_file(self, root: Path) -> Path:
+        return (root / self.predictor.path).resolve()
+
+
+class Project(BaseModel):
+    """A loaded cortex.yaml: its path, the folder predictor paths are relative to, the APIs."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    file: Path
+    root: Path
+    apis: list[APISpec]
+
+    def api(self, name: str) -> APISpec:
+        for api in self.apis:
+            if api.name == name:
+                return api
+        names = ", ".join(a.name for a in self.apis) or "none"
+        raise NotDeployed(f"{self.file}: no api named '{name}' (apis: {names})")
