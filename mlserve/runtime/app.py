@@ -1,0 +1,259 @@
+"""The FastAPI app serving one API: `create_app(project_root, api)`.
+
+The predictor is imported and its `__init__` run in a background thread at startup, so
+/healthz and /readyz answer while a model loads. The prediction endpoint is a plain ASGI
+handler (no per-request dependency solving or body models) for latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTimeout, Superseded
+from mlserve.runtime.batching import Batcher
+from mlserve.runtime.limits import Limiter, Runner
+from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
+from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
+from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
+from mlserve.runtime.payload import ClientGone, decode, encode, error_response, query_params, read_body, \
+    request_headers
+from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
+from mlserve.runtime.streaming import EventStream
+from mlserve.spec import APISpec
+
+log = logging.getLogger("mlserve.runtime")
+
+
+class Service:
+    """One API's serving state: the predictor, limits, sessions, batcher and metrics."""
+
+    def __init__(self, root: Path, api: APISpec, metrics: Metrics, processes: int,
+                 on_init_failure: Callable[[MlserveError], None] | None) -> None:
+        self.root, self.api, self.metrics = root, api, metrics
+        self.on_init_failure = on_init_failure
+        p = api.predictor
+        self.timeout = p.request_timeout
+        self.max_body = p.max_body_bytes
+        # max_replica_concurrency is per replica; each worker process takes its share.
+        self.limiter = Limiter(
+            slots=p.threads_per_process,
+            max_in_flight=math.ceil(api.autoscaling.max_replica_concurrency / processes),
+            max_queue=p.max_queue_length, batched=p.server_side_batching is not None,
+            batch_size=p.server_side_batching.max_batch_size if p.server_side_batching else 0)
+        self.sessions = Sessions()
+        self.ready = False
+        self.failure: MlserveError | None = None
+        self.predictor: PredictorClass | None = None
+        self.instance: Any = None
+        self.runner: Runner | None = None
+        self.batcher: Batcher | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.runner = Runner(self.limiter, self.api.predictor.threads_per_process)
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._load, args=(loop,), name="predictor-init", daemon=True).start()
+
+    def _load(self, loop: asyncio.AbstractEventLoop) -> None:
+        started = time.perf_counter()
+        try:
+            predictor = load_predictor_class(self.api, self.root)
+            instance = predictor.instantiate(self.api.predictor.config)
+        except MlserveError as e:
+            log.error("api %s: the predictor failed to load\n%s", self.api.name, e)
+            self._fail(loop, e)
+            return
+        except BaseException as e:  # a bug outside the user's code; still fatal for this API
+            log.error("api %s: loading the predictor failed\n%s", self.api.name, user_traceback(e))
+            self._fail(loop, PredictorError(f"loading the predictor failed: {e!r}"))
+            return
+        log.info("api %s: ready in %.1fs", self.api.name, time.perf_counter() - started)
+        try:
+            loop.call_soon_threadsafe(self._ready, predictor, instance)
+        except RuntimeError:
+            pass  # the server stopped while the predictor was loading
+
+    def _fail(self, loop: asyncio.AbstractEventLoop, error: MlserveError) -> None:
+        self.failure = error
+        if self.on_init_failure is not None:
+            self.on_init_failure(error)
+
+    def _ready(self, predictor: PredictorClass, instance: Any) -> None:
+        self.predictor, self.instance = predictor, instance
+        batching = self.api.predictor.server_side_batching
+        if batching is not None:
+            self.batcher = Batcher(self.runner, self.limiter, self.metrics, instance, predictor.predict,
+                                   batching.max_batch_size, batching.batch_interval, self.timeout)
+            self.batcher.start(self.api.predictor.threads_per_process)
+        self.ready = True
+
+    async def stop(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.stop()
+        if self.runner is not None:
+            self.runner.shutdown()
+        self.metrics.close()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _method(self, headers: dict[str, str]) -> Method:
+        stream = self.predictor.stream
+        if stream is not None and "text/event-stream" in headers.get("accept", ""):
+            return stream
+        return self.predictor.predict
+
+    async def _call(self, method: Method, values: dict, control: RequestControl) -> Any:
+        if self.batcher is not None and method is self.predictor.predict:
+            return await self.batcher.submit(values, control.request_id)
+        return await self.runner.call(getattr(self.instance, method.name), method.is_async,
+                                      **method.kwargs(values))
+
+    def _finish(self, control: RequestControl) -> None:
+        self.limiter.leave()
+        self.sessions.release(control)
+
+    async def handle(self, scope, receive, request_id: str):
+        """Answer one prediction request; returns an ASGI response."""
+        if not self.ready:
+            return error_response(Overloaded("the predictor is still loading", retry_after=2,
+                                             hint="wait until GET /readyz answers 200"), request_id)
+        try:
+            self.limiter.admit()
+        except Overloaded as e:
+            return error_response(e, request_id)
+        control = RequestControl(request_id)
+        streaming = False
+        deadline = None
+        try:
+            headers = request_headers(scope)
+            payload = decode(await read_body(receive, headers, self.max_body), headers.get("content-type", ""))
+            query = query_params(scope)
+            session = headers.get("x-session-id") or query.get("session_id")
+            if session:
+                self.sessions.claim(session, control)
+            values = {"payload": payload, "query_params": query, "headers": headers}
+            method = self._method(headers)
+            try:
+                async with asyncio.timeout(self.timeout) as deadline:
+                    control.attach(deadline)
+                    result = await self._call(method, values, control)
+            finally:
+                control.detach()
+            if inspect.isgenerator(result) or inspect.isasyncgen(result):
+                streaming = True
+                return EventStream(result, self.runner, control, self.timeout, lambda: self._finish(control))
+            return encode(result)
+        except TimeoutError as e:
+            if deadline is None or not deadline.expired():  # the predictor's own TimeoutError
+                return self._failed(e, request_id)
+            if control.reason == SUPERSEDED:
+                self.metrics.superseded.inc()
+                return error_response(Superseded(f"a newer request of session '{control.session}' replaced this one"),
+                                      request_id)
+            return error_response(PredictorTimeout(
+                f"the predictor took longer than request_timeout ({self.timeout:g}s)",
+                hint="raise predictor.request_timeout in cortex.yaml or make predict faster"), request_id)
+        except MlserveError as e:
+            return error_response(e, request_id)
+        except ClientGone:
+            return Response(status_code=499)  # never sent: the client has gone
+        except Exception as e:
+            return self._failed(e, request_id)
+        finally:
+            if not streaming:
+                self._finish(control)
+
+    def _failed(self, exc: BaseException, request_id: str) -> Response:
+        log.error("request %s: predict raised\n%s", request_id, user_traceback(exc))
+        return error_response(PredictorError(
+            f"the predictor failed; the traceback is in the API's logs (request id {request_id})"), request_id)
+
+
+class PredictEndpoint:
+    """The ASGI app behind `POST <endpoint>`."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def __call__(self, scope, receive, send) -> None:
+        response = await self.service.handle(scope, receive, scope[REQUEST_ID_KEY])
+        await response(scope, receive, send)
+
+
+def _openapi(app: FastAPI, api: APISpec) -> Callable[[], dict]:
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=f"mlserve: {api.name}", version="1", routes=app.routes)
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            schema["paths"][api.endpoint] = {"post": {
+                "summary": f"Predict with {api.name}",
+                "description": "JSON bodies arrive as objects, text/plain as str, anything else as bytes. "
+                               "Send `Accept: text/event-stream` to stream, `X-Session-ID` to supersede "
+                               "older requests of a session.",
+                "requestBody": {"content": {"application/json": {"schema": {}},
+                                            "text/plain": {"schema": {"type": "string"}},
+                                            "application/octet-stream": binary}},
+                "responses": {code: {"description": text} for code, text in (
+                    ("200", "The prediction"), ("400", "Bad request"), ("409", "Superseded"),
+                    ("413", "Body too large"), ("500", "Predictor failed"), ("503", "Overloaded or loading"),
+                    ("504", "Predictor timed out"))},
+            }}
+            app.openapi_schema = schema
+        return app.openapi_schema
+    return openapi
+
+
+def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
+               metrics_dir: str | None = None,
+               on_init_failure: Callable[[MlserveError], None] | None = None) -> FastAPI:
+    """A FastAPI app serving `api`. `on_init_failure` is called (from the loading thread) when
+    the predictor cannot be loaded; without it the app stays unready and /readyz says why."""
+    metrics = Metrics(api.name, metrics_dir)
+    service = Service(Path(project_root).resolve(), api, metrics, processes, on_init_failure)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title=f"mlserve: {api.name}", lifespan=lifespan, redoc_url=None)
+    app.state.service = service
+    app.router.routes.append(Route(api.endpoint, PredictEndpoint(service), methods=["POST"]))
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if service.ready:
+            return JSONResponse({"ready": True})
+        body: dict = {"ready": False}
+        if service.failure is not None:
+            body["error"] = service.failure.message
+        return JSONResponse(body, status_code=503)
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    app.openapi = _openapi(app, api)  # type: ignore[method-assign]
+    app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)
+    return app

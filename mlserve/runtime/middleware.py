@@ -1,0 +1,68 @@
+"""Pure ASGI middleware: request ids, prediction metrics and the access log.
+
+Pure ASGI (not BaseHTTPMiddleware) so the hot path adds one function call and no task.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from mlserve.runtime.metrics import Metrics
+
+access_log = logging.getLogger("mlserve.access")
+
+REQUEST_ID_KEY = "mlserve.request_id"
+_QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes: logged at debug level only
+
+
+def _client_request_id(headers) -> str | None:
+    for name, value in headers:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            # Echo only ids that are safe in a header and a log line.
+            if 0 < len(text) <= 200 and text.isprintable():
+                return text
+            return None
+    return None
+
+
+class RequestMiddleware:
+    def __init__(self, app, endpoint: str, metrics: Metrics) -> None:
+        self.app, self.endpoint, self.metrics = app, endpoint, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _client_request_id(scope["headers"]) or uuid.uuid4().hex
+        scope[REQUEST_ID_KEY] = request_id
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        path = scope["path"]
+        counted = path == self.endpoint
+        if counted:
+            self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            if counted:
+                self.metrics.in_flight.dec()
+                self.metrics.observe(status, elapsed)
+            level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
+            if access_log.isEnabledFor(level):
+                client = scope.get("client")
+                access_log.log(level, '%s "%s %s" %d %.1fms request_id=%s',
+                               f"{client[0]}:{client[1]}" if client else "-", scope["method"], path,
+                               status, elapsed * 1000, request_id)

@@ -1,0 +1,132 @@
+"""The runtime entrypoint: `python -m mlserve.runtime --spec cortex.yaml --api NAME`.
+
+Exit codes: 0 normal shutdown, 2 bad arguments or spec (a message, no traceback), 3 the
+predictor failed to load or its `__init__` raised (the user's traceback on stderr).
+Environment fallbacks (for containers): MLSERVE_SPEC, MLSERVE_API, MLSERVE_HOST, MLSERVE_PORT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+from mlserve.errors import MlserveError
+
+EXIT_USAGE = 2
+EXIT_PREDICTOR = 3
+DEFAULT_PORT = 8080
+# Uvicorn imports the worker app by this name in each worker process.
+WORKER_FACTORY = "mlserve.runtime.server:worker_app"
+log = logging.getLogger("mlserve.runtime")
+
+
+def configure_logging() -> None:
+    """Access log to stdout, everything else (including user tracebacks) to stderr."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+    err = logging.StreamHandler(sys.stderr)
+    err.setFormatter(fmt)
+    root = logging.getLogger()
+    root.handlers[:] = [err]
+    root.setLevel(logging.INFO)
+    out = logging.StreamHandler(sys.stdout)
+    out.setFormatter(fmt)
+    access = logging.getLogger("mlserve.access")
+    access.handlers[:] = [out]
+    access.propagate = False
+
+
+def _exit_on_init_failure(error: MlserveError) -> None:
+    # Called from the loading thread once the traceback is logged: the process must die so a
+    # supervisor (the local backend, uvicorn's worker supervisor, Kubernetes) sees it.
+    for stream in (sys.stderr, sys.stdout):
+        stream.flush()
+    os._exit(EXIT_PREDICTOR)
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m mlserve.runtime",
+                                     description="Serve one API of a cortex.yaml over HTTP.")
+    parser.add_argument("--spec", default=env.get("MLSERVE_SPEC"),
+                        help="path to cortex.yaml (or its folder) [env MLSERVE_SPEC]")
+    parser.add_argument("--api", default=env.get("MLSERVE_API"), help="the API to serve [env MLSERVE_API]")
+    parser.add_argument("--host", default=env.get("MLSERVE_HOST", "127.0.0.1"),
+                        help="address to bind [env MLSERVE_HOST, default 127.0.0.1]")
+    parser.add_argument("--port", type=int, default=env.get("MLSERVE_PORT"),
+                        help=f"port [env MLSERVE_PORT; default networking.local_port or {DEFAULT_PORT}]")
+    return parser
+
+
+def _load(spec: str, name: str):
+    from mlserve.spec import load_project
+
+    project = load_project(spec)
+    return project, project.api(name)
+
+
+def _uvicorn_options(api, host: str, port: int) -> dict:
+    return dict(host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                server_header=False, timeout_graceful_shutdown=int(api.predictor.request_timeout) + 5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.spec or not args.api:
+        parser.error("--spec and --api are required (or set MLSERVE_SPEC and MLSERVE_API)")
+    configure_logging()
+    try:
+        project, api = _load(args.spec, args.api)
+    except MlserveError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    port = args.port or api.networking.local_port or DEFAULT_PORT
+    os.environ.update(api.predictor.env)
+    os.chdir(project.root)  # as in Cortex, predictors run from the project folder
+    processes = api.predictor.processes_per_replica
+
+    import uvicorn
+
+    options = _uvicorn_options(api, args.host, port)
+    if processes == 1:
+        from mlserve.runtime.app import create_app
+
+        app = create_app(project.root, api, on_init_failure=_exit_on_init_failure)
+        server = uvicorn.Server(uvicorn.Config(app, **options))
+        server.run()
+        return 0 if server.started else 1
+    return _run_workers(project, api, processes, options)
+
+
+def _run_workers(project, api, processes: int, options: dict) -> int:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    # Metrics from every worker are merged through files in this folder.
+    metrics_dir = tempfile.mkdtemp(prefix=f"mlserve-metrics-{api.name}-")
+    os.environ.update(MLSERVE_SPEC=str(project.file), MLSERVE_API=api.name,
+                      PROMETHEUS_MULTIPROC_DIR=metrics_dir, MLSERVE_PROCESSES=str(processes))
+    try:
+        config = uvicorn.Config(WORKER_FACTORY, factory=True, workers=processes, **options)
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    if any(p.exitcode == EXIT_PREDICTOR for p in supervisor.processes):
+        return EXIT_PREDICTOR
+    return 0
+
+
+def worker_app():
+    """The app of one worker process (uvicorn factory); the parent set the environment."""
+    from mlserve.runtime.app import create_app
+
+    configure_logging()
+    project, api = _load(os.environ["MLSERVE_SPEC"], os.environ["MLSERVE_API"])
+    return create_app(project.root, api, processes=int(os.environ["MLSERVE_PROCESSES"]),
+                      metrics_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"],
+                      on_init_failure=_exit_on_init_failure)

@@ -1,0 +1,131 @@
+"""Server-Sent Events from a predictor's generator (sync or async).
+
+Each item becomes `data: <text or JSON>\\n\\n`; the stream ends with `event: end`, or with
+`event: error` carrying `{"error", "request_id"}`. Items are pulled one at a time (each in a
+slot, so streams share the predictor fairly with other requests); the request timeout
+applies to the wait for each item. A disconnect, a superseding request or a timeout stops the
+pulling and closes the generator, so its `finally` blocks run and no more items are made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any, Callable
+
+from mlserve.errors import MlserveError, PredictorError, PredictorTimeout, Superseded
+from mlserve.runtime.limits import Runner
+from mlserve.runtime.loader import user_traceback
+from mlserve.runtime.payload import error_body, to_json
+from mlserve.runtime.sessions import DISCONNECTED, SUPERSEDED, RequestControl
+
+log = logging.getLogger("mlserve.runtime")
+
+_DONE = object()
+_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # tell proxies not to buffer the stream
+]
+
+
+def event(item: Any) -> bytes:
+    if isinstance(item, (bytes, bytearray)):
+        item = bytes(item).decode("utf-8", errors="replace")
+    text = item if isinstance(item, str) else to_json(item).decode()
+    return "".join(f"data: {line}\n" for line in text.split("\n")).encode() + b"\n"
+
+
+def _step(gen, lock: threading.Lock) -> Any:
+    with lock:
+        return next(gen, _DONE)
+
+
+def _close(gen, lock: threading.Lock) -> None:
+    with lock:  # waits for a step still running in another thread
+        gen.close()
+
+
+async def _anext(gen) -> Any:
+    try:
+        return await gen.__anext__()
+    except StopAsyncIteration:
+        return _DONE
+
+
+async def _watch_disconnect(receive, control: RequestControl) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    control.cancel(DISCONNECTED)
+
+
+class EventStream:
+    """An ASGI response that streams `gen`; `finish` runs once when the stream is over."""
+
+    def __init__(self, gen, runner: Runner, control: RequestControl, timeout: float,
+                 finish: Callable[[], None]) -> None:
+        self.gen, self.runner, self.control, self.timeout, self.finish = gen, runner, control, timeout, finish
+        self.is_async = hasattr(gen, "__anext__")
+        self.lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send) -> None:
+        watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, self.control))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+            await self._pump(send)
+        finally:
+            watcher.cancel()
+            await self._close()
+            self.finish()
+
+    async def _next(self) -> Any:
+        if self.is_async:
+            return await self.runner.call(_anext, True, self.gen)
+        return await self.runner.call(_step, False, self.gen, self.lock)
+
+    async def _pump(self, send) -> None:
+        control, loop = self.control, asyncio.get_running_loop()
+        scope = None
+        try:
+            async with asyncio.timeout(self.timeout) as scope:
+                control.attach(scope)
+                while (item := await self._next()) is not _DONE:
+                    await send({"type": "http.response.body", "body": event(item), "more_body": True})
+                    scope.reschedule(loop.time() + self.timeout)
+            tail = b"event: end\ndata: \n\n"
+        except TimeoutError as e:
+            if scope is None or not scope.expired():  # the predictor's own TimeoutError
+                tail = self._failure_event(e)
+            elif control.reason == DISCONNECTED:
+                return
+            elif control.reason == SUPERSEDED:
+                tail = self._error_event(Superseded("a newer request of this session replaced this stream"))
+            else:
+                tail = self._error_event(PredictorTimeout(
+                    f"no item for {self.timeout:g}s (predictor.request_timeout)"))
+        except MlserveError as e:
+            tail = self._error_event(e)
+        except Exception as e:
+            tail = self._failure_event(e)
+        finally:
+            control.detach()
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    def _error_event(self, err: MlserveError) -> bytes:
+        return b"event: error\ndata: " + error_body(err, self.control.request_id) + b"\n\n"
+
+    def _failure_event(self, exc: BaseException) -> bytes:
+        log.error("request %s: the stream raised\n%s", self.control.request_id, user_traceback(exc))
+        return self._error_event(PredictorError(
+            f"the predictor failed mid-stream; the traceback is in the API's logs (request id "
+            f"{self.control.request_id})"))
+
+    async def _close(self) -> None:
+        try:
+            if self.is_async:
+                await self.gen.aclose()
+            else:
+                self.runner.submit(_close, self.gen, self.lock)
+        except Exception as e:
+            log.warning("request %s: closing the stream raised\n%s", self.control.request_id, user_traceback(e))
