@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
 
         app = create_app(project.root, api, on_init_failure=_exit_on_init_failure)
         server = uvicorn.Server(uvicorn.Config(app, **options))
+        # Uvicorn re-raises the signal that stopped it once it has drained; a stop that was
+        # asked for is a normal exit (0), not death by signal.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
         server.run()
         return 0 if server.started else 1
     return _run_workers(project, api, processes, options)
