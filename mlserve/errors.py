@@ -116,5 +116,9 @@ class EnvironmentConfigError(MlserveError):
     """An `mlserve env` environment is missing or misconfigured."""
 
 
+class PredictionFailed(MlserveError):
+    """`mlserve predict` got no answer, or an error status, from an API."""
+
+
 class NotDeployed(MlserveError):
     """The named API is not deployed in this environment."""

@@ -36,6 +36,8 @@ class APIStatus:
     p99_ms: float | None = None
     last_update: float | None = None  # unix time of the last deploy/refresh
     spec: dict | None = None  # detail view only
+    # Detail view: one row per process/pod, e.g. {"role": "runtime", "pid": 123, "restarts": 0}.
+    processes: list[dict] = field(default_factory=list)
     recent_errors: list[str] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
 

@@ -1,0 +1,40 @@
+"""`mlserve deploy [SPEC]`: make what runs match cortex.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mlserve.cli.common import DEFAULT_SPEC, EnvOption, progress_display, stdout
+from mlserve.deploy.registry import backend_for
+from mlserve.spec import load_project
+
+NAME = "deploy"
+
+
+def command(
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", show_default=False,
+                                         help="cortex.yaml (or its folder); default ./cortex.yaml")] = DEFAULT_SPEC,
+    force: Annotated[bool, typer.Option("--force", help="Restart every API, even unchanged ones.")] = False,
+    env: EnvOption = None,
+) -> None:
+    """Start, restart or stop APIs so that what runs matches cortex.yaml, and wait until they are ready.
+
+    New APIs start; APIs whose spec or predictor code changed restart (same port); unchanged ones are left alone; APIs removed from the file stop. Predictor paths are relative to the file's folder.
+    """
+    project = load_project(spec)
+    backend = backend_for(env, project.file)
+    with progress_display() as progress:
+        results = backend.deploy(project, progress, force=force)
+    table = Table("api", "action", "endpoint", box=None, pad_edge=False)
+    for result in results:
+        table.add_row(result.api, result.action, result.endpoint or "-")
+    out = stdout()
+    out.print(table)
+    live = [r for r in results if r.endpoint]
+    if live:
+        out.print(f"\ntry: curl -X POST {live[0].endpoint} -H 'content-type: application/json' -d '{{}}'"
+                  "\n     mlserve get", markup=False, soft_wrap=True)

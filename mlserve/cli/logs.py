@@ -1,0 +1,28 @@
+"""`mlserve logs API [-f]`: an API's output."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecLongOption
+from mlserve.deploy.registry import backend_for
+
+NAME = "logs"
+
+
+def command(
+    api: Annotated[str, typer.Argument(metavar="API", help="The API whose logs to show.", show_default=False)],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="How many past lines to show.")] = 200,
+    env: EnvOption = None,
+    spec: SpecLongOption = DEFAULT_SPEC,
+) -> None:
+    """Show an API's logs: its predictor's output, requests, errors and restarts."""
+    lines = backend_for(env, spec).logs(api, follow=follow, tail=tail)
+    try:
+        for line in lines:
+            typer.echo(line)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how `logs -f` ends

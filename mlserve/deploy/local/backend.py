@@ -1,0 +1,185 @@
+"""The local backend: every API is a supervised process on 127.0.0.1 (see supervisor.py).
+
+Deploy reconciles what runs with cortex.yaml: new APIs start, APIs whose spec or predictor hash
+changed restart on the same port, unchanged ones are left alone (same pids), APIs removed from the
+file stop. Every step records its intent in `.mlserve/state.json` first, so a deploy killed at any
+point is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from mlserve.deploy.base import APIStatus, DeployResult, Progress
+from mlserve.deploy.local import lifecycle
+from mlserve.deploy.local.files import follow_lines, tail_lines
+from mlserve.deploy.local.lock import project_lock
+from mlserve.deploy.local.ports import DEFAULT_RANGE, allocate_port, port_is_free
+from mlserve.deploy.local.procs import is_alive
+from mlserve.deploy.local.report import api_status
+from mlserve.deploy.local.state import APIRecord, StateDir
+from mlserve.errors import DeployError, NotDeployed
+from mlserve.spec import APISpec, Project, predictor_hash, spec_hash
+
+
+class LocalBackend:
+    def __init__(self, state: StateDir, *, runtime_command: lifecycle.RuntimeCommand = lifecycle.runtime_command,
+                 grace: float | None = None, ready_timeout: float = 900.0, lock_timeout: float = 600.0,
+                 port_range: tuple[int, int] = DEFAULT_RANGE) -> None:
+        self.state, self.runtime_command = state, runtime_command
+        self.grace, self.ready_timeout, self.lock_timeout = grace, ready_timeout, lock_timeout
+        self.port_range = port_range
+
+    def _grace(self, rec: APIRecord) -> float:
+        """Seconds a stopping API gets to finish in-flight requests before SIGKILL."""
+        if self.grace is not None:
+            return self.grace
+        return float(rec.spec.get("predictor", {}).get("request_timeout", 60.0)) + 5.0
+
+    @classmethod
+    def for_project(cls, project_file: Path, **options: object) -> LocalBackend:
+        return cls(StateDir.for_project(project_file), **options)
+
+    @contextmanager
+    def _locked(self, progress: Progress) -> Iterator[dict[str, APIRecord]]:
+        with project_lock(self.state.lock_file, self.lock_timeout, progress):
+            yield self.state.load()
+
+    # --- changing what runs -------------------------------------------------------------
+
+    def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
+        with self._locked(progress) as records:
+            results = []
+            wanted = {api.name for api in project.apis}
+            # Only APIs deployed from this file are removed with it; other files in the folder keep theirs.
+            for name in sorted(n for n, r in records.items() if n not in wanted and r.spec_file == str(project.file)):
+                progress(f"{name}: stopping (removed from {project.file.name})")
+                self._remove(records, name)
+                results.append(DeployResult(name, "deleted"))
+            started = set()
+            for api in project.apis:
+                action = self._reconcile(project, api, records, force, progress)
+                results.append(DeployResult(api.name, action, records[api.name].url))
+                if action != "unchanged":
+                    started.add(api.name)
+            lifecycle.wait_ready(self.state, records, [a.name for a in project.apis], started,
+                                 self.ready_timeout, progress)
+            return results
+
+    def refresh(self, api: str, progress: Progress) -> DeployResult:
+        with self._locked(progress) as records:
+            rec = self._record(records, api)
+            self._restart(records, rec, progress)
+            lifecycle.wait_ready(self.state, records, [api], {api}, self.ready_timeout, progress)
+            return DeployResult(api, "updated", rec.url)
+
+    def delete(self, api: str | None, progress: Progress) -> list[DeployResult]:
+        with self._locked(progress) as records:
+            names = [self._record(records, api).name] if api else sorted(records)
+            for name in names:
+                progress(f"{name}: stopping")
+                self._remove(records, name)
+            return [DeployResult(name, "deleted") for name in names]
+
+    def _reconcile(self, project: Project, api: APISpec, records: dict[str, APIRecord], force: bool,
+                   progress: Progress) -> str:
+        old = records.get(api.name)
+        hashes = (spec_hash(api), predictor_hash(api, project.root))
+        if (old and not force and old.phase == "running" and old.spec_file == str(project.file)
+                and (old.spec_hash, old.predictor_hash) == hashes
+                and is_alive(old.supervisor_pid, old.supervisor_started)):
+            return "unchanged"
+        rec = APIRecord(
+            name=api.name, port=self._choose_port(api, old, records), endpoint=api.endpoint,
+            spec_file=str(project.file), spec_hash=hashes[0], predictor_hash=hashes[1],
+            supervisor_pid=old.supervisor_pid if old else None,
+            supervisor_started=old.supervisor_started if old else None,
+            spec=api.model_dump(mode="json"),
+        )
+        self._restart(records, rec, progress, pinned=api.networking.local_port is not None)
+        return "created" if old is None else "updated"
+
+    def _restart(self, records: dict[str, APIRecord], rec: APIRecord, progress: Progress,
+                 pinned: bool = False) -> None:
+        """Stop whatever runs for `rec` and start a new supervisor on its port."""
+        rec.phase, rec.last_update = "starting", time.time()
+        records[rec.name] = rec
+        self.state.save(records)  # intent first: a killed CLI leaves "starting" for the next deploy
+        if rec.supervisor_pid:
+            progress(f"{rec.name}: stopping the running version")
+        lifecycle.stop(self.state, rec, self._grace(rec))
+        if not port_is_free(rec.port):
+            if pinned:
+                raise DeployError(f"api '{rec.name}': port {rec.port} (networking.local_port) is in use by "
+                                  "another program", hint="stop that program or pin another port")
+            rec.port = self._free_port(records, rec.name)
+            progress(f"{rec.name}: its port was taken by another program; moved to port {rec.port}")
+        progress(f"{rec.name}: starting on port {rec.port}")
+        lifecycle.launch(self.state, rec, self.runtime_command, self._grace(rec))
+        rec.phase = "running"
+        self.state.save(records)
+
+    def _remove(self, records: dict[str, APIRecord], name: str) -> None:
+        rec = records[name]
+        rec.phase = "stopping"
+        self.state.save(records)
+        lifecycle.stop(self.state, rec, self._grace(rec))
+        del records[name]
+        self.state.save(records)
+        self.state.forget(name)
+
+    def _choose_port(self, api: APISpec, old: APIRecord | None, records: dict[str, APIRecord]) -> int:
+        pinned = api.networking.local_port
+        owners = {r.port: n for n, r in records.items() if n != api.name}
+        if pinned is not None:
+            if pinned in owners:
+                raise DeployError(
+                    f"api '{api.name}': networking.local_port {pinned} is already used by api '{owners[pinned]}'",
+                    hint=f"pin another port, or delete '{owners[pinned]}' first (mlserve delete {owners[pinned]})",
+                )
+            return pinned
+        if old is not None and old.port not in owners:
+            return old.port  # stable across deploys
+        return self._free_port(records, api.name)
+
+    def _free_port(self, records: dict[str, APIRecord], name: str) -> int:
+        taken = {r.port for n, r in records.items() if n != name}
+        port = allocate_port(taken, self.port_range)
+        if port is None:
+            low, high = self.port_range
+            raise DeployError(f"no free port for api '{name}' between {low} and {high - 1}",
+                              hint="stop some local servers, or pin one with networking.local_port")
+        return port
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _record(self, records: dict[str, APIRecord], api: str) -> APIRecord:
+        if api in records:
+            return records[api]
+        deployed = ", ".join(sorted(records))
+        raise NotDeployed(
+            f"api '{api}' is not deployed from {self.state.path.parent}",
+            hint=f"deployed here: {deployed}" if deployed else
+            "run `mlserve deploy` first, or point at the project with --spec path/to/cortex.yaml",
+        )
+
+    def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
+        records = self.state.load()
+        names = [self._record(records, api).name] if api else sorted(records)
+        return [api_status(self.state, records[name], detail=detail) for name in names]
+
+    def logs(self, api: str, *, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        self._record(self.state.load(), api)  # raises now, not at the first line
+        return self._log_lines(self.state.log_file(api), follow, tail)
+
+    @staticmethod
+    def _log_lines(path: Path, follow: bool, tail: int) -> Iterator[str]:
+        yield from tail_lines(path, tail)
+        if follow:
+            yield from follow_lines(path)
+
+    def endpoint(self, api: str) -> str:
+        return self._record(self.state.load(), api).url

@@ -1,0 +1,134 @@
+"""Crash-safe JSON files and log files for the local backend.
+
+Every state or status file is replaced whole (write a temporary file, fsync, os.replace), so a
+reader never sees half a file even when the writer is killed mid-write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from mlserve.errors import StateError
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict | None:
+    """The file's object, or None when it does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StateError(
+            f"{path} is not valid JSON ({e.msg} at line {e.lineno})",
+            hint=f"delete {path.parent} and run mlserve deploy again (running APIs may need stopping by hand)",
+        ) from None
+    if not isinstance(data, dict):
+        raise StateError(f"{path} does not hold a JSON object", hint=f"delete {path} and deploy again")
+    return data
+
+
+class RotatingLog:
+    """An append-only log capped at `max_bytes`; the previous part is kept as `<name>.1`.
+
+    Thread-safe: the supervisor's own messages and the API's output share one file.
+    """
+
+    def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024) -> None:
+        self.path, self.max_bytes = path, max_bytes
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "ab")
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self._file.tell() + len(data) > self.max_bytes and self._file.tell() > 0:
+                self._file.close()
+                os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                self._file = open(self.path, "ab")
+            self._file.write(data)
+            self._file.flush()
+
+    def note(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.write(f"[mlserve {stamp}] {message}\n".encode())
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def tail_lines(path: Path, n: int) -> list[str]:
+    """The last `n` lines of a (possibly large) text file; [] when it does not exist."""
+    if n <= 0:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            end = f.tell()
+            block, data = 8192, b""
+            while end > 0 and data.count(b"\n") <= n:
+                start = max(0, end - block)
+                f.seek(start)
+                data = f.read(end - start) + data
+                end = start
+    except FileNotFoundError:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-n:]
+
+
+def follow_lines(path: Path, poll: float = 0.2) -> Iterator[str]:
+    """New lines appended to `path`, forever; starts at the current end, survives rotation."""
+    f = None
+    inode = None
+    first = True  # only the first open skips what tail_lines already showed
+    pending = ""
+    while True:
+        if f is None:
+            try:
+                f = open(path, "r", encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                first = False
+                time.sleep(poll)
+                continue
+            if first:
+                f.seek(0, os.SEEK_END)
+                first = False
+            inode = os.fstat(f.fileno()).st_ino
+        chunk = f.read()
+        if chunk:
+            pending += chunk
+            *lines, pending = pending.split("\n")
+            yield from lines
+            continue
+        try:
+            rotated = os.stat(path).st_ino != inode
+        except FileNotFoundError:
+            rotated = True
+        if rotated:
+            f.close()
+            f = None
+            continue
+        time.sleep(poll)

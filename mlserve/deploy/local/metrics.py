@@ -1,0 +1,73 @@
+"""Request counts and latency percentiles from a runtime's Prometheus `/metrics` page."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+# Names the runtime exports (mlserve/runtime/metrics.py).
+REQUESTS = "mlserve_requests"  # counter, label `code` (HTTP status code)
+LATENCY = "mlserve_request_duration_seconds"  # histogram
+
+
+@dataclass
+class Summary:
+    requests: int = 0
+    by_class: dict[str, int] | None = None  # "2xx" -> count
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+def summarize(text: str) -> Summary:
+    by_class = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
+    buckets: dict[float, float] = {}
+    # Matched by sample name, so it does not matter how the exposition groups families.
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == f"{REQUESTS}_total":
+                key = f"{str(sample.labels.get('code', ''))[:1]}xx"
+                if key in by_class:
+                    by_class[key] += int(sample.value)
+            elif sample.name == f"{LATENCY}_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+    cumulative = sorted(buckets.items())
+    return Summary(
+        requests=sum(by_class.values()), by_class=by_class,
+        p50_ms=_ms(histogram_quantile(0.5, cumulative)), p99_ms=_ms(histogram_quantile(0.99, cumulative)),
+    )
+
+
+def histogram_quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:
+    """Prometheus' estimate: linear interpolation inside the bucket holding the q-th observation."""
+    if not cumulative or cumulative[-1][1] <= 0:
+        return None
+    total = cumulative[-1][1]
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in cumulative:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # beyond the last finite bucket: its bound is the best estimate
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def scrape(port: int, timeout: float = 1.0) -> Summary | None:
+    """The API's summary, or None when its metrics cannot be read right now."""
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=timeout)
+        response.raise_for_status()
+        return summarize(response.text)
+    except (httpx.HTTPError, ValueError):
+        return None
