@@ -119,8 +119,10 @@ class Service:
     async def _call(self, method: Method, values: dict, control: RequestControl) -> Any:
         if self.batcher is not None and method is self.predictor.predict:
             return await self.batcher.submit(values, control.request_id)
-        return await self.runner.call(getattr(self.instance, method.name), method.is_async,
-                                      **method.kwargs(values))
+        fn = getattr(self.instance, method.name)
+        if method.is_generator:
+            return fn(**method.kwargs(values))  # the items are pulled in slots by EventStream
+        return await self.runner.call(fn, method.is_async, **method.kwargs(values))
 
     def _finish(self, control: RequestControl) -> None:
         self.limiter.leave()

@@ -50,7 +50,8 @@ class Method:
 
     name: str
     params: tuple[str, ...]
-    is_async: bool  # `async def` (coroutine) or `async def ... yield` (async generator)
+    is_async: bool  # `async def` without yield: awaited on the event loop
+    is_generator: bool  # has `yield` (sync or async): calling it runs no user code yet
 
     def kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
         return {p: values[p] for p in self.params}
@@ -110,8 +111,9 @@ def _method(cls: type, name: str, where: str) -> Method | None:
         return None
     if not callable(fn):
         raise PredictorLoadError(f"{where}: '{name}' must be a method")
-    is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
-    return Method(name, _check_method(fn, PREDICT_PARAMS, where, f"{name}()"), is_async)
+    return Method(name, _check_method(fn, PREDICT_PARAMS, where, f"{name}()"),
+                  is_async=inspect.iscoroutinefunction(fn),
+                  is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn))
 
 
 def _import(path: Path, shown: str) -> ModuleType:

@@ -55,6 +55,7 @@ def test_init_without_config_and_async_predict(tmp_path):
     assert pc.predict.params == ()
     assert pc.predict.is_async
     assert pc.stream.params == ("payload", "query_params", "headers")
+    assert pc.stream.is_generator and not pc.stream.is_async
     pc.instantiate({"ignored": True})
 
 
