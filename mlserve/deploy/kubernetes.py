@@ -1,0 +1,214 @@
+"""The Kubernetes backend: build and push the project's image, reconcile its objects, wait.
+
+One image per project content (tagged by hash); per API a Deployment, Service, HPA and
+optional Ingress (`manifests.py`), changed only when the API's own config hash changed
+(`reconcile.py`), then a wait for the rollout that reports failures (`rollout.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from mlserve.deploy.base import APIStatus, DeployResult, Progress
+from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
+from mlserve.deploy.environments import Environment
+from mlserve.deploy.manifests import NAME, PART_OF, SPEC, project_label, render_manifests
+from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
+from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
+from mlserve.errors import DeployError, NotDeployed
+from mlserve.image.builder import Registry, ensure_image, image_tag
+from mlserve.image.context import build_context
+from mlserve.spec import Project
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # the annotation `kubectl rollout restart` sets
+
+
+class KubernetesBackend:
+    def __init__(self, env: Environment, project_file: Path | None = None) -> None:
+        self.env = env
+        self.project_file = project_file
+        self._cluster: Cluster | None = None
+
+    # The two things the AWS backend supplies differently.
+    def api_client(self):
+        return api_client_from_kubeconfig(self.env)
+
+    def registry(self) -> Registry:
+        return Registry(self.env.registry or "", self.env.repository)
+
+    @property
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = Cluster(self.api_client(), self.env.namespace)
+        return self._cluster
+
+    def _kinds(self, hpa_version: str | None = None) -> list[tuple[str, str]]:
+        return [("apps/v1", "Deployment"), ("v1", "Service"),
+                (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
+                ("networking.k8s.io/v1", "Ingress")]
+
+    def manifests(self, project: Project, image: str | None = None) -> list[dict]:
+        """The objects a deploy would apply (the HPA version as this cluster serves it)."""
+        return render_manifests(project, self.env, image=image, hpa_version=self.cluster.hpa_version())
+
+    def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
+        progress(f"checking {self.cluster.server}, namespace {self.env.namespace}")
+        hpa_version = self.cluster.hpa_version()
+        registry = self.registry()
+        image = registry.reference(image_tag(build_context(project, self.env.base_image)))
+        desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version)
+        live = self.cluster.list_managed(self._kinds(hpa_version))
+        changes = plan(desired, live, project_label(project.file), namespace=self.env.namespace, force=force)
+        to_roll = rollout_needed(changes)
+        if to_roll:
+            ensure_image(project, self.env.base_image, registry, progress)
+            self.cluster.ensure_namespace()
+        replicas = {o["metadata"]["name"]: (o.get("spec") or {}).get("replicas") for o in live
+                    if o["kind"] == "Deployment"}
+        for change in changes:
+            if change.verb == "create":
+                progress(f"{change.api}: creating {change.kind}")
+                self.cluster.create(change.desired)
+            elif change.verb == "update":
+                progress(f"{change.api}: updating {change.kind}")
+                self.cluster.apply(self._keep_scale(change.desired, replicas.get(change.name)))
+            elif change.verb == "delete":
+                progress(f"{change.api}: deleting {change.kind}")
+                self.cluster.delete(change.live["apiVersion"], change.kind, change.name)
+        if force:
+            for api in to_roll:
+                self._restart(api)
+        wait_for_rollouts(self.cluster, to_roll, progress, self.env.rollout_timeout)
+        return [DeployResult(api, action, None if action == "deleted" else self._endpoint_or_none(api))
+                for api, action in api_actions(changes).items()]
+
+    @staticmethod
+    def _keep_scale(deployment: dict, live_replicas: int | None) -> dict:
+        """Keep the replica count the autoscaler chose, within the API's new min/max."""
+        if deployment["kind"] != "Deployment" or live_replicas is None:
+            return deployment
+        spec = json.loads(deployment["metadata"]["annotations"][SPEC])["autoscaling"]
+        deployment["spec"]["replicas"] = min(max(live_replicas, spec["min_replicas"]), spec["max_replicas"])
+        return deployment
+
+    def _restart(self, api: str) -> None:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.cluster.patch("apps/v1", "Deployment", api,
+                           {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
+
+    def _deployments(self, api: str | None = None) -> list[dict]:
+        deployments = self.cluster.list_managed([("apps/v1", "Deployment")], f"{NAME}={api}" if api else "")
+        if api and not deployments:
+            raise NotDeployed(f"api '{api}' is not deployed in environment '{self.env.name}' "
+                              f"(namespace {self.env.namespace})", hint="`mlserve get --env "
+                              f"{self.env.name}` lists what is deployed there")
+        return sorted(deployments, key=lambda d: d["metadata"]["name"])
+
+    def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
+        out = []
+        for deployment in self._deployments(api):
+            name = deployment["metadata"]["name"]
+            done, state = rollout_state(deployment)
+            pods = current_pods(self.cluster, deployment)
+            problems = [p for p in (pod_problem(pod) for pod in pods) if p]
+            want = (deployment.get("spec") or {}).get("replicas", 0)
+            status = ("stopped" if want == 0 else "live" if done else
+                      "error (crash loop)" if any("crash loop" in p.message for p in problems) else
+                      "error" if problems else "updating")
+            annotations = deployment["metadata"].get("annotations") or {}
+            template = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+            stamps = [deployment["metadata"].get("creationTimestamp"), template.get(RESTARTED_AT),
+                      *(c.get("lastUpdateTime") for c in (deployment.get("status") or {}).get("conditions") or [])]
+            row = APIStatus(api=name, status=status, endpoint=self._endpoint_or_none(name),
+                            replicas=f"{state} ({want} requested)", last_update=_latest(stamps))
+            if detail:
+                row.spec = json.loads(annotations.get(SPEC, "{}"))
+                row.recent_errors = [f"pod {p.pod}: {p.message}" for p in problems]
+                if pods:
+                    row.log_tail = self.cluster.log(pods[0]["metadata"]["name"], tail=20).splitlines()
+            out.append(row)
+        return out
+
+    def logs(self, api: str, *, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        pods = self.cluster.pods(f"{NAME}={api}")
+        if not pods:
+            self._deployments(api)  # NotDeployed if the API is unknown
+            raise DeployError(f"api '{api}' has no pods yet", hint="`mlserve get` shows its state")
+        pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
+        if follow:
+            # The newest pod: after a rollout that is the one serving the new version.
+            yield from self.cluster.follow_log(pods[0]["metadata"]["name"], tail=tail)
+            return
+        for pod in pods:
+            prefix = f"[{pod['metadata']['name']}] " if len(pods) > 1 else ""
+            for line in self.cluster.log(pod["metadata"]["name"], tail=tail).splitlines():
+                yield prefix + line
+
+    def refresh(self, api: str, progress: Progress) -> DeployResult:
+        self._deployments(api)
+        progress(f"{api}: restarting its pods")
+        self._restart(api)
+        wait_for_rollouts(self.cluster, [api], progress, self.env.rollout_timeout)
+        return DeployResult(api, "updated", self._endpoint_or_none(api))
+
+    def delete(self, api: str | None, progress: Progress) -> list[DeployResult]:
+        if api:
+            self._deployments(api)
+            selector = f"{NAME}={api}"
+        else:
+            if self.project_file is None:
+                raise DeployError("deleting every API needs the project's cortex.yaml")
+            selector = f"{PART_OF}={project_label(self.project_file)}"
+        objects = self.cluster.list_managed(self._kinds(), selector)
+        names = sorted({o["metadata"]["labels"][NAME] for o in objects})
+        for obj in objects:
+            progress(f"{obj['metadata']['labels'][NAME]}: deleting {obj['kind']}")
+            self.cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
+        self._wait_pods_gone(names, progress)
+        return [DeployResult(name, "deleted") for name in names]
+
+    def _wait_pods_gone(self, apis: list[str], progress: Progress, timeout: float = 120.0) -> None:
+        """Pods of deleted APIs stop gracefully; wait so their ports and resources are free again."""
+        deadline = time.monotonic() + timeout
+        for api in apis:
+            while self.cluster.pods(f"{NAME}={api}") and time.monotonic() < deadline:
+                progress(f"{api}: waiting for its pods to stop…")
+                time.sleep(1)
+
+    def endpoint(self, api: str) -> str:
+        url = self._endpoint_or_none(api)
+        if url is None:
+            raise DeployError(f"api '{api}' has no address reachable from outside the cluster yet",
+                              hint="use an ingress (mlserve env set ... --ingress-host) or a LoadBalancer "
+                                   "service type, or wait for a replica to be ready")
+        return url
+
+    def _endpoint_or_none(self, api: str) -> str | None:
+        deployment = self.cluster.get("apps/v1", "Deployment", api)
+        if deployment is None:
+            return None
+        path = json.loads(deployment["metadata"]["annotations"].get(SPEC, "{}")).get("networking", {}).get(
+            "endpoint") or f"/{api}"
+        pod_spec = deployment["spec"]["template"]["spec"]
+        if self.env.ingress_host:
+            return f"http://{self.env.ingress_host}{path}"
+        if pod_spec.get("hostNetwork"):
+            port = pod_spec["containers"][0]["ports"][0]["containerPort"]
+            ready = [p for p in self.cluster.pods(f"{NAME}={api}")
+                     if any(c.get("type") == "Ready" and c.get("status") == "True"
+                            for c in (p.get("status") or {}).get("conditions") or [])]
+            host = ready and (ready[0].get("status") or {}).get("hostIP")
+            return f"http://{host}:{port}{path}" if host else None
+        service = self.cluster.get("v1", "Service", api) or {}
+        for ingress in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+            return f"http://{ingress.get('hostname') or ingress.get('ip')}{path}"
+        return f"http://{api}.{self.env.namespace}.svc.cluster.local{path}"
+
+
+def _latest(stamps: list[str | None]) -> float | None:
+    times = [datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in stamps if s]
+    return max(times) if times else None

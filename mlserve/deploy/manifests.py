@@ -1,0 +1,249 @@
+"""Kubernetes objects for the APIs of a project: Deployment, Service, HPA and optional Ingress.
+
+Every object carries the standard labels, the API's spec hash, and a config hash over what
+the object would do. The config hash counts the API's own code (predictor hash) and the
+image's dependencies, but not the image tag: the tag changes with any project file, and an
+API whose own files and settings did not change must be left running untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+from mlserve.deploy.environments import Environment
+from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT
+from mlserve.spec import APISpec, Project, parse_duration, predictor_hash, spec_hash
+
+NAME = "app.kubernetes.io/name"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+PART_OF = "app.kubernetes.io/part-of"  # the project: APIs gone from its cortex.yaml are deleted
+COMPONENT = "app.kubernetes.io/component"
+SPEC_HASH = "mlserve.dev/spec-hash"
+CONFIG_HASH = "mlserve.dev/config-hash"
+SPEC = "mlserve.dev/spec"
+MANAGER = "mlserve"
+HPA_VERSIONS = ("autoscaling/v2", "autoscaling/v2beta2")
+SERVICE_PORT = 80
+# Host-network pods bind node ports: each API gets its own, stable across deploys.
+HOST_PORT_RANGE = (20000, 40000)
+
+
+def project_label(spec_file: Path) -> str:
+    """A label value naming the project: its folder, plus the spec file's name if not cortex.yaml."""
+    spec_file = spec_file.resolve()
+    name = spec_file.parent.name + ("" if spec_file.stem == "cortex" else f"-{spec_file.stem}")
+    clean = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-_.")
+    return (clean or "project")[:63].rstrip("-_.")
+
+
+def labels(api_name: str, project: str) -> dict[str, str]:
+    return {NAME: api_name, MANAGED_BY: MANAGER, PART_OF: project, COMPONENT: "api"}
+
+
+def selector(api_name: str) -> dict[str, str]:
+    return {NAME: api_name, MANAGED_BY: MANAGER}
+
+
+def assign_ports(apis: list[APISpec], host_network: bool) -> dict[str, int]:
+    """The container port of every API: shared 8080, or distinct stable ports on the host network."""
+    if not host_network:
+        return {api.name: CONTAINER_PORT for api in apis}
+    lo, hi = HOST_PORT_RANGE
+    ports = {api.name: api.networking.local_port for api in apis if api.networking.local_port}
+    taken = set(ports.values())
+    for api in sorted(apis, key=lambda a: a.name):
+        if api.name in ports:
+            continue
+        port = lo + int(hashlib.sha256(api.name.encode()).hexdigest(), 16) % (hi - lo)
+        while port in taken:
+            port = lo + (port + 1 - lo) % (hi - lo)
+        ports[api.name] = port
+        taken.add(port)
+    return ports
+
+
+def quantity(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
+
+
+def _int_or_percent(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def _resources(api: APISpec) -> dict:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if api.compute.cpu:
+        requests["cpu"] = api.compute.cpu
+    if api.compute.mem:
+        requests["memory"] = api.compute.mem
+    if api.compute.gpu:
+        # GPUs are requested through limits (requests must equal them).
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(api.compute.gpu)
+    return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+
+
+def _deployment(api: APISpec, project: Project, env: Environment, image: str, port: int) -> dict:
+    meta = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
+    container = {
+        "name": "api",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",  # tags are content hashes: a tag never changes
+        "env": [
+            {"name": "MLSERVE_SPEC", "value": f"{APP_DIR}/{project.file.name}"},
+            {"name": "MLSERVE_API", "value": api.name},
+            {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
+            {"name": "MLSERVE_PORT", "value": str(port)},
+            *({"name": k, "value": v} for k, v in sorted(api.predictor.env.items())),
+        ],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "resources": _resources(api),
+        # /healthz answers while the model loads; /readyz only once __init__ finished.
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
+                           "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 2},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
+                          "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
+    }
+    pod: dict = {
+        "containers": [container],
+        # The runtime drains in-flight requests on SIGTERM; give the slowest one time to finish.
+        "terminationGracePeriodSeconds": int(api.predictor.request_timeout) + 10,
+    }
+    if env.host_network:
+        pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+    if env.node_selector:
+        pod["nodeSelector"] = dict(env.node_selector)
+    if api.compute.gpu:
+        pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": api.autoscaling.init_replicas,
+            "selector": {"matchLabels": selector(api.name)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {
+                "maxSurge": _int_or_percent(api.update_strategy.max_surge),
+                "maxUnavailable": _int_or_percent(api.update_strategy.max_unavailable),
+            }},
+            "template": {"metadata": {"labels": dict(meta["labels"])}, "spec": pod},
+        },
+    }
+
+
+def _service(api: APISpec, project: Project, env: Environment) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": api.name, "labels": labels(api.name, project_label(project.file))},
+        "spec": {"type": env.service_type, "selector": selector(api.name),
+                 "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}]},
+    }
+
+
+def _hpa(api: APISpec, project: Project, hpa_version: str) -> dict:
+    a = api.autoscaling
+    # In-flight requests per replica (a custom metric from the runtime's /metrics, served by a
+    # metrics adapter); CPU as well when the API requests CPU, so clusters without the adapter still scale.
+    metrics: list[dict] = [{"type": "Pods", "pods": {
+        "metric": {"name": "mlserve_in_flight_requests"},
+        "target": {"type": "AverageValue", "averageValue": quantity(a.target_replica_concurrency)},
+    }}]
+    if api.compute.cpu:
+        metrics.append({"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}})
+    window = int(parse_duration(a.window))
+    return {
+        "apiVersion": hpa_version,
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": api.name, "labels": labels(api.name, project_label(project.file))},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": api.name},
+            "minReplicas": max(1, a.min_replicas),  # HPAs cannot scale to zero
+            "maxReplicas": a.max_replicas,
+            "metrics": metrics,
+            "behavior": {
+                "scaleUp": {
+                    "stabilizationWindowSeconds": min(3600, int(parse_duration(a.upscale_stabilization_period))),
+                    "policies": [{"type": "Percent", "value": max(1, round((a.max_upscale_factor - 1) * 100)),
+                                  "periodSeconds": max(1, min(1800, window))}],
+                },
+                "scaleDown": {
+                    "stabilizationWindowSeconds": min(3600, int(parse_duration(a.downscale_stabilization_period))),
+                    "policies": [{"type": "Percent", "value": max(1, round((1 - a.max_downscale_factor) * 100)),
+                                  "periodSeconds": max(1, min(1800, window))}],
+                },
+            },
+        },
+    }
+
+
+def _ingress(api: APISpec, project: Project, env: Environment) -> dict:
+    rule: dict = {"http": {"paths": [{
+        "path": api.endpoint, "pathType": "Exact",
+        "backend": {"service": {"name": api.name, "port": {"number": SERVICE_PORT}}},
+    }]}}
+    if env.ingress_host:
+        rule["host"] = env.ingress_host
+    spec: dict = {"rules": [rule]}
+    if env.ingress_class:
+        spec["ingressClassName"] = env.ingress_class
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": api.name, "labels": labels(api.name, project_label(project.file))}, "spec": spec}
+
+
+def config_hash(obj: dict, code_identity: str) -> str:
+    """Hash of an object as rendered, with the image tag replaced by what the API's code depends on."""
+    body = copy.deepcopy(obj)
+    for c in body.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+        c["image"] = code_identity
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def render_api(api: APISpec, project: Project, env: Environment, *, image: str, port: int,
+               hpa_version: str, dependencies: str) -> list[dict]:
+    """The objects of one API; `dependencies` is the digest of everything in the image but the project."""
+    objects = [_deployment(api, project, env, image, port), _service(api, project, env),
+               _hpa(api, project, hpa_version)]
+    if env.ingress_class or env.ingress_host:
+        objects.append(_ingress(api, project, env))
+    code_identity = f"{predictor_hash(api, project.root)}:{dependencies}"
+    for obj in objects:
+        annotations = {SPEC_HASH: spec_hash(api), CONFIG_HASH: config_hash(obj, code_identity)}
+        obj["metadata"]["annotations"] = annotations
+    deployment = objects[0]
+    deployment["metadata"]["annotations"][SPEC] = json.dumps(api.model_dump(mode="json"), sort_keys=True)
+    deployment["spec"]["template"]["metadata"]["annotations"] = {SPEC_HASH: spec_hash(api)}
+    return objects
+
+
+def render_manifests(project: Project, env: Environment, *, image: str | None = None,
+                     hpa_version: str = "autoscaling/v2") -> list[dict]:
+    """Every object for every API of `project`, as `mlserve deploy --dry-run -o yaml` prints them.
+
+    Without `image`, the reference the build would push is computed from the project's content.
+    """
+    from mlserve.image.context import build_context, dependencies_digest
+    from mlserve.image.builder import image_tag
+
+    ctx = build_context(project, env.base_image)
+    image = image or f"{registry_prefix(env)}/{env.repository}:{image_tag(ctx)}"
+    dependencies = dependencies_digest(ctx)
+    ports = assign_ports(project.apis, env.host_network)
+    objects: list[dict] = []
+    for api in project.apis:
+        objects += render_api(api, project, env, image=image, port=ports[api.name],
+                              hpa_version=hpa_version, dependencies=dependencies)
+    return objects
+
+
+def registry_prefix(env: Environment) -> str:
+    """Where the environment's images live, as far as is known without asking anyone."""
+    if env.registry:
+        return env.registry.rstrip("/")
+    if env.provider == "aws":
+        return f"<aws-account-id>.dkr.ecr.{env.region}.amazonaws.com"
+    return "<registry>"

@@ -1,0 +1,141 @@
+"""The build context of a serving image: which files go in, and the content hash that tags it.
+
+`.mlserveignore` in the project folder uses gitignore syntax; a few folders that never belong
+in an image (.git, virtualenvs, caches, mlserve's local state) are always left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+import mlserve
+from mlserve.image.dockerfile import render_dockerfile
+from mlserve.image.requirements import project_requirements, runtime_requirements
+from mlserve.spec import Project
+
+IGNORE_FILE = ".mlserveignore"
+ALWAYS_IGNORED = [
+    ".git/", ".hg/", ".svn/", ".mlserve/", ".venv/", "venv/", "__pycache__/", "*.pyc",
+    ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".ipynb_checkpoints/", "node_modules/", ".DS_Store",
+]
+
+
+def ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
+    lines = list(ALWAYS_IGNORED)
+    ignore_file = root / IGNORE_FILE
+    if ignore_file.is_file():
+        lines += ignore_file.read_text(encoding="utf-8").splitlines()
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def collect_files(root: Path, spec: pathspec.PathSpec | None = None) -> list[str]:
+    """Relative POSIX paths of the files under `root` that are not ignored, sorted."""
+    spec = spec or pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        # Prune ignored folders so a large ignored data folder is never walked.
+        dirnames[:] = sorted(d for d in dirnames if not spec.match_file(prefix + d + "/"))
+        found += [prefix + f for f in filenames if not spec.match_file(prefix + f)]
+    return sorted(found)
+
+
+@dataclass
+class BuildContext:
+    """Everything an image is built from, except the wheels (which follow from the requirements)."""
+
+    dockerfile: str
+    runtime_requirements: list[str]
+    project_requirements: str | None
+    project_root: Path
+    project_files: list[str]
+    mlserve_root: Path
+    mlserve_files: list[str]
+    digest: str = field(default="")
+
+    def members(self) -> list[tuple[str, Path | bytes]]:
+        """(name in the context, file path or content), wheels excluded."""
+        out: list[tuple[str, Path | bytes]] = [
+            ("Dockerfile", self.dockerfile.encode()),
+            ("requirements/runtime.txt", "\n".join(self.runtime_requirements).encode() + b"\n"),
+        ]
+        if self.project_requirements is not None:
+            out.append(("requirements/project.txt", self.project_requirements.encode()))
+        out += [(f"mlserve/{f}", self.mlserve_root / f) for f in self.mlserve_files]
+        out += [(f"app/{f}", self.project_root / f) for f in self.project_files]
+        return out
+
+    def size(self) -> int:
+        return sum(len(v) if isinstance(v, bytes) else v.stat().st_size for _, v in self.members())
+
+    def write_tar(self, wheels: list[Path]) -> io.BytesIO:
+        """The context as an uncompressed tar, ready for the docker build API."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, value in self.members():
+                _add(tar, name, value)
+            _add(tar, "wheels/.keep", b"")
+            for wheel in wheels:
+                _add(tar, f"wheels/{wheel.name}", wheel)
+        buf.seek(0)
+        return buf
+
+
+def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
+    data = value if isinstance(value, bytes) else value.read_bytes()
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    # Fixed metadata: the same content gives the same layers whatever the checkout time.
+    info.mode = 0o755 if isinstance(value, Path) and os.access(value, os.X_OK) else 0o644
+    info.mtime = 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def mlserve_package_root() -> Path:
+    return Path(mlserve.__file__).resolve().parent
+
+
+def build_context(project: Project, base_image: str) -> BuildContext:
+    root = project.root
+    requirements = project_requirements(root)
+    ctx = BuildContext(
+        dockerfile=render_dockerfile(base_image, spec_file=project.file.relative_to(root).as_posix(),
+                                     project_requirements=requirements is not None),
+        runtime_requirements=runtime_requirements(),
+        project_requirements=requirements,
+        project_root=root,
+        project_files=collect_files(root, ignore_spec(root)),
+        mlserve_root=mlserve_package_root(),
+        mlserve_files=collect_files(mlserve_package_root()),
+    )
+    ctx.digest = context_digest(ctx)
+    return ctx
+
+
+def context_digest(ctx: BuildContext) -> str:
+    """sha256 over every member's name and bytes: the image tag."""
+    digest = hashlib.sha256()
+    for name, value in ctx.members():
+        data = value if isinstance(value, bytes) else value.read_bytes()
+        digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0")
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def dependencies_digest(ctx: BuildContext) -> str:
+    """What every API's runtime depends on besides its own files: base, packages, mlserve itself."""
+    digest = hashlib.sha256()
+    for name, value in ctx.members():
+        if name.startswith("app/"):
+            continue
+        digest.update(name.encode() + b"\0")
+        digest.update(value if isinstance(value, bytes) else value.read_bytes())
+    return digest.hexdigest()[:16]
