@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -29,7 +30,7 @@ from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class,
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
 from mlserve.runtime.payload import ClientGone, decode, encode, error_response, query_params, read_body, \
-    request_headers
+    request_headers, to_json
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
 from mlserve.runtime.streaming import EventStream
 from mlserve.spec import APISpec
@@ -131,6 +132,9 @@ class Service:
     async def handle(self, scope, receive, request_id: str):
         """Answer one prediction request; returns an ASGI response."""
         if not self.ready:
+            if self.failure is not None:
+                return error_response(Overloaded("the predictor failed to load; see the API's logs",
+                                                 retry_after=30), request_id)
             return error_response(Overloaded("the predictor is still loading", retry_after=2,
                                              hint="wait until GET /readyz answers 200"), request_id)
         try:
@@ -170,7 +174,12 @@ class Service:
                 f"the predictor took longer than request_timeout ({self.timeout:g}s)",
                 hint="raise predictor.request_timeout in cortex.yaml or make predict faster"), request_id)
         except MlserveError as e:
+            if e.http_status >= 500:
+                log.error("request %s: %s", request_id, e)
             return error_response(e, request_id)
+        except HTTPException as e:  # raised by predictors written for FastAPI
+            return Response(to_json({"error": e.detail, "request_id": request_id}), status_code=e.status_code,
+                            headers=e.headers, media_type="application/json")
         except ClientGone:
             return Response(status_code=499)  # never sent: the client has gone
         except Exception as e:

@@ -90,6 +90,12 @@ def test_request_error_from_predictor_is_400_with_its_message(echo):
     assert r.json()["hint"] == 'send {"text": "..."}'
 
 
+def test_http_exception_from_predictor_keeps_its_status(echo):
+    r = post(echo, "http_exception", json={})
+    assert r.status_code == 422
+    assert r.json() == {"error": "not this one", "request_id": r.headers["x-request-id"]}
+
+
 def test_predictor_exception_is_500_without_details_and_logged(echo):
     r = post(echo, "raise", json={}, headers={"x-request-id": "trace-me-42"})
     assert r.status_code == 500
