@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,17 +16,28 @@ from mlserve.spec import load_project
 NAME = "deploy"
 
 
+class ManifestFormat(str, Enum):
+    yaml = "yaml"
+    json = "json"
+
+
 def command(
     spec: Annotated[Path, typer.Argument(metavar="SPEC", show_default=False,
                                          help="cortex.yaml (or its folder); default ./cortex.yaml")] = DEFAULT_SPEC,
     force: Annotated[bool, typer.Option("--force", help="Restart every API, even unchanged ones.")] = False,
     env: EnvOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the Kubernetes objects instead of deploying.")] = False,
+    output: Annotated[ManifestFormat, typer.Option("--output", "-o", help="Format of --dry-run output.")
+                      ] = ManifestFormat.yaml,
 ) -> None:
     """Start, restart or stop APIs so that what runs matches cortex.yaml, and wait until they are ready.
 
     New APIs start; APIs whose spec or predictor code changed restart (same port); unchanged ones are left alone; APIs removed from the file stop. Predictor paths are relative to the file's folder.
     """
     project = load_project(spec)
+    if dry_run:
+        _print_manifests(project, env, output)
+        return
     backend = backend_for(env, project.file)
     with progress_display() as progress:
         results = backend.deploy(project, progress, force=force)
@@ -38,3 +50,24 @@ def command(
     if live:
         out.print(f"\ntry: curl -X POST {live[0].endpoint} -H 'content-type: application/json' -d '{{}}'"
                   "\n     mlserve get", markup=False, soft_wrap=True)
+
+
+def _print_manifests(project, env_name: str | None, output: ManifestFormat) -> None:
+    """The objects `deploy` would apply to the environment's cluster, rendered offline."""
+    import json
+
+    import yaml
+
+    from mlserve.deploy.environments import get_environment
+    from mlserve.deploy.manifests import render_manifests
+    from mlserve.errors import EnvironmentConfigError
+
+    environment = get_environment(env_name)
+    if environment.provider == "local":
+        raise EnvironmentConfigError(f"--dry-run prints Kubernetes objects; environment '{environment.name}' is local",
+                                     hint="pass --env with a kubernetes or aws environment (see `mlserve env list`)")
+    objects = render_manifests(project, environment)
+    if output == ManifestFormat.json:
+        typer.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
+    else:
+        typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)

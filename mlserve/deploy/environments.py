@@ -117,7 +117,7 @@ def _validate(name: str, settings: object, path: Path) -> Environment:
         return Environment.model_validate({**settings, "name": name})
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].removeprefix('Value error, ')}"
+            ": ".join(filter(None, (".".join(str(p) for p in err["loc"]), err["msg"].removeprefix("Value error, "))))
             for err in e.errors(include_url=False)
         )
         raise EnvironmentConfigError(
@@ -163,8 +163,9 @@ def _write(data: dict) -> None:
     tmp.replace(path)  # atomic: a reader never sees half a file
 
 
-def save_environment(name: str, updates: dict) -> Environment:
-    """Create or update `name` with the given settings (None values are left as they were)."""
+def save_environment(name: str, updates: dict, *, unset: list[str] = ()) -> Environment:
+    """Create or update `name` with the given settings (None values are left as they were);
+    settings named in `unset` go back to their defaults."""
     if name == LOCAL:
         raise EnvironmentConfigError("'local' is built in and cannot be changed",
                                      hint="create another environment, e.g. `mlserve env set prod ...`")
@@ -172,6 +173,11 @@ def save_environment(name: str, updates: dict) -> Environment:
     data = _read(path)
     current = dict(data["environments"].get(name) or {})
     current.update({k: v for k, v in updates.items() if v is not None})
+    for key in unset:
+        if key not in Environment.model_fields or key == "name":
+            raise EnvironmentConfigError(f"'{key}' is not an environment setting",
+                                         hint=f"settings: {', '.join(f for f in Environment.model_fields if f != 'name')}")
+        current.pop(key, None)
     env = _validate(name, current, path)
     data["environments"][name] = env.public()
     _write(data)

@@ -26,8 +26,22 @@ def _local(environment: Any, project_file: Path) -> Backend:
     return LocalBackend.for_project(project_file)
 
 
+def _kubernetes(environment: Any, project_file: Path) -> Backend:
+    from mlserve.deploy.kubernetes import KubernetesBackend
+
+    return KubernetesBackend(environment, project_file)
+
+
+def _aws(environment: Any, project_file: Path) -> Backend:
+    from mlserve.deploy.aws import AwsBackend
+
+    return AwsBackend(environment, project_file)
+
+
 PROVIDERS: dict[str, Factory] = {
     "local": _local,
+    "kubernetes": _kubernetes,
+    "aws": _aws,
 }
 
 DEFAULT_ENVIRONMENT = "local"

@@ -1,0 +1,123 @@
+"""`mlserve env list|set|show|delete|default`: named environments to deploy to."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+import yaml
+from rich.table import Table
+
+from mlserve.cli.common import stdout
+from mlserve.deploy import environments as envs
+from mlserve.errors import EnvironmentConfigError
+
+app = typer.Typer(help="Named environments: where `mlserve deploy --env NAME` puts APIs "
+                       "(local processes, a Kubernetes cluster, or AWS EKS + ECR).",
+                  no_args_is_help=True)
+
+
+def _target(env: envs.Environment) -> str:
+    if env.provider == "local":
+        return "processes on this machine"
+    if env.provider == "aws":
+        return f"EKS {env.eks_cluster} ({env.region}), namespace {env.namespace}"
+    where = env.kubeconfig or "default kubeconfig"
+    return f"{where}{f' [{env.context}]' if env.context else ''}, namespace {env.namespace}"
+
+
+@app.command("list")
+def list_() -> None:
+    """List the environments; * marks the default."""
+    known, default = envs.load_environments()
+    table = Table("", "name", "provider", "target", box=None, pad_edge=False)
+    for name, env in known.items():
+        table.add_row("*" if name == default else "", name, env.provider, _target(env))
+    stdout().print(table)
+
+
+@app.command("show")
+def show(name: Annotated[Optional[str], typer.Argument(help="Environment (default: the default one).")] = None
+         ) -> None:
+    """Print an environment's settings, defaults included."""
+    env = envs.get_environment(name)
+    typer.echo(yaml.safe_dump({env.name: env.model_dump(exclude={"name"})}, sort_keys=False).rstrip())
+
+
+def _node_selector(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise EnvironmentConfigError(f"--node-selector '{pair}' must be KEY=VALUE",
+                                         hint="e.g. --node-selector kubernetes.io/hostname=node-1")
+        out[key] = value
+    return out
+
+
+@app.command("set")
+def set_(
+    name: Annotated[str, typer.Argument(help="Environment to create or update.")],
+    provider: Annotated[Optional[str], typer.Option(help="local | kubernetes | aws")] = None,
+    kubeconfig: Annotated[Optional[str], typer.Option(help="Kubeconfig file (aws: overrides the EKS one).")] = None,
+    context: Annotated[Optional[str], typer.Option(help="Kubeconfig context.")] = None,
+    namespace: Annotated[Optional[str], typer.Option(help="Namespace for the APIs [default].")] = None,
+    registry: Annotated[Optional[str], typer.Option(
+        help="Image registry, host[:port][/path] (aws: overrides the ECR host).")] = None,
+    repository: Annotated[Optional[str], typer.Option(help="Image repository name (aws: ECR repository).")] = None,
+    base_image: Annotated[Optional[str], typer.Option(
+        help=f"Python 3 image the API images start from [{envs.DEFAULT_BASE_IMAGE}].")] = None,
+    host_network: Annotated[Optional[bool], typer.Option(
+        "--host-network/--no-host-network", help="Pods use the node's network (clusters without a pod network).",
+        show_default=False)] = None,
+    node_selector: Annotated[Optional[list[str]], typer.Option(
+        help="KEY=VALUE node label the pods must run on (repeatable).")] = None,
+    service_type: Annotated[Optional[str], typer.Option(help="ClusterIP | NodePort | LoadBalancer.")] = None,
+    ingress_class: Annotated[Optional[str], typer.Option(help="Make an Ingress per API with this class.")] = None,
+    ingress_host: Annotated[Optional[str], typer.Option(help="Make an Ingress per API on this host.")] = None,
+    rollout_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for APIs to be ready.")] = None,
+    region: Annotated[Optional[str], typer.Option(help="AWS region.")] = None,
+    eks_cluster: Annotated[Optional[str], typer.Option(help="EKS cluster name.")] = None,
+    aws_profile: Annotated[Optional[str], typer.Option(help="AWS profile for credentials.")] = None,
+    aws_endpoint_url: Annotated[Optional[str], typer.Option(
+        help="Another AWS-compatible endpoint (e.g. an emulator).")] = None,
+    unset: Annotated[Optional[list[str]], typer.Option(
+        help="Remove a setting, back to its default (repeatable), e.g. --unset context.")] = None,
+) -> None:
+    """Create or update an environment; options not given keep their value.
+
+    Examples:
+
+      mlserve env set prod --provider kubernetes --kubeconfig ~/.kube/config --registry registry.example.com/team
+
+      mlserve env set eks --provider aws --region us-west-2 --eks-cluster serving --repository my-apis
+    """
+    updates = dict(provider=provider, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                   registry=registry, repository=repository, base_image=base_image, host_network=host_network,
+                   node_selector=_node_selector(node_selector), service_type=service_type,
+                   ingress_class=ingress_class, ingress_host=ingress_host, rollout_timeout=rollout_timeout,
+                   region=region, eks_cluster=eks_cluster, aws_profile=aws_profile,
+                   aws_endpoint_url=aws_endpoint_url)
+    env = envs.save_environment(name, updates, unset=unset or [])
+    typer.echo(f"saved environment '{env.name}' ({env.provider}) in {envs.config_path()}")
+
+
+@app.command("delete")
+def delete(name: Annotated[str, typer.Argument(help="Environment to forget (nothing deployed is touched).")]
+           ) -> None:
+    """Remove an environment from the config file."""
+    envs.delete_environment(name)
+    typer.echo(f"deleted environment '{name}'")
+
+
+@app.command("default")
+def default(name: Annotated[Optional[str], typer.Argument(help="Make this the default environment.")] = None
+            ) -> None:
+    """Print the default environment, or set it."""
+    if name is None:
+        typer.echo(envs.load_environments()[1])
+        return
+    envs.set_default(name)
+    typer.echo(f"default environment: {name}")
