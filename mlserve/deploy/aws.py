@@ -101,9 +101,12 @@ class AwsBackend(KubernetesBackend):
                                           client_configuration=configuration)
         issued = {"at": time.monotonic()}
 
+        # The client library names the header's key differently across versions.
+        key = next((k for k in ("BearerToken", "authorization") if k in configuration.api_key), "BearerToken")
+
         def renew(conf) -> None:
             if time.monotonic() - issued["at"] > TOKEN_LIFETIME_S:
-                conf.api_key["authorization"] = f"Bearer {self.token()}"
+                conf.api_key[key] = f"Bearer {self.token()}"
                 issued["at"] = time.monotonic()
 
         configuration.refresh_api_key_hook = renew
@@ -111,18 +114,8 @@ class AwsBackend(KubernetesBackend):
 
     def registry(self) -> Registry:
         ecr = aws_client(self.env, "ecr")
-        name = self.env.repository
-        try:
-            repo = _aws_call("reading ECR repository", ecr.describe_repositories,
-                             repositoryNames=[name])["repositories"][0]
-        except DeployError as e:
-            if "RepositoryNotFoundException" not in e.message:
-                raise
-            repo = _aws_call(f"creating ECR repository '{name}'", ecr.create_repository,
-                             repositoryName=name)["repository"]
-        data = _aws_call("getting an ECR login token", ecr.get_authorization_token,
-                         registryIds=[repo["registryId"]])["authorizationData"][0]
-        username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+        repo = ecr_repository(ecr, self.env.repository)
+        username, password = ecr_credentials(ecr, repo["registryId"])
         prefix = (self.env.registry or repo["repositoryUri"].split("/", 1)[0]).rstrip("/")
         client = docker_client()
         import docker
@@ -132,4 +125,22 @@ class AwsBackend(KubernetesBackend):
         except docker.errors.APIError as e:
             raise DeployError(f"docker login to {prefix} failed: {e.explanation or e}",
                               hint="check that the registry is reachable and your AWS identity may push to ECR") from None
-        return Registry(prefix, name, auth={"username": username, "password": password})
+        return Registry(prefix, self.env.repository, auth={"username": username, "password": password})
+
+
+def ecr_repository(ecr, name: str) -> dict:
+    """The ECR repository `name`, created if missing."""
+    try:
+        return _aws_call("reading ECR repository", ecr.describe_repositories, repositoryNames=[name])["repositories"][0]
+    except DeployError as e:
+        if "RepositoryNotFoundException" not in e.message:
+            raise
+    return _aws_call(f"creating ECR repository '{name}'", ecr.create_repository, repositoryName=name)["repository"]
+
+
+def ecr_credentials(ecr, registry_id: str) -> tuple[str, str]:
+    """(username, password) for `docker login` to the registry, from an ECR authorization token."""
+    data = _aws_call("getting an ECR login token", ecr.get_authorization_token,
+                     registryIds=[registry_id])["authorizationData"][0]
+    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    return username, password

@@ -33,7 +33,9 @@ HOST_PORT_RANGE = (20000, 40000)
 
 def project_label(spec_file: Path) -> str:
     """A label value naming the project: its folder, plus the spec file's name if not cortex.yaml."""
-    spec_file = spec_file.resolve()
+    spec_file = Path(spec_file).resolve()
+    if spec_file.is_dir():
+        spec_file = spec_file / "cortex.yaml"
     name = spec_file.parent.name + ("" if spec_file.stem == "cortex" else f"-{spec_file.stem}")
     clean = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-_.")
     return (clean or "project")[:63].rstrip("-_.")
@@ -210,12 +212,13 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
                _hpa(api, project, hpa_version)]
     if env.ingress_class or env.ingress_host:
         objects.append(_ingress(api, project, env))
-    code_identity = f"{predictor_hash(api, project.root)}:{dependencies}"
+    # The runtime reads the API's whole spec from the image: any spec change restarts it.
+    code_identity = f"{spec_hash(api)}:{predictor_hash(api, project.root)}:{dependencies}"
     for obj in objects:
-        annotations = {SPEC_HASH: spec_hash(api), CONFIG_HASH: config_hash(obj, code_identity)}
-        obj["metadata"]["annotations"] = annotations
+        obj["metadata"]["annotations"] = {CONFIG_HASH: config_hash(obj, code_identity)}
     deployment = objects[0]
-    deployment["metadata"]["annotations"][SPEC] = json.dumps(api.model_dump(mode="json"), sort_keys=True)
+    deployment["metadata"]["annotations"].update({
+        SPEC_HASH: spec_hash(api), SPEC: json.dumps(api.model_dump(mode="json"), sort_keys=True)})
     deployment["spec"]["template"]["metadata"]["annotations"] = {SPEC_HASH: spec_hash(api)}
     return objects
 

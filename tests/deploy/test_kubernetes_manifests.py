@@ -1,0 +1,186 @@
+"""Kubernetes objects rendered from cortex.yaml, validated against current Kubernetes schemas."""
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from mlserve.deploy.environments import Environment
+from mlserve.deploy.manifests import (
+    CONFIG_HASH, MANAGED_BY, NAME, PART_OF, SPEC_HASH, assign_ports, project_label, render_manifests,
+)
+from mlserve.spec import load_project, spec_hash
+
+SCHEMA_VERSIONS = ["1.29.0", "1.37.0"]
+PREDICTOR = "class P:\n    def predict(self, payload):\n        return payload\n"
+FULL = """\
+- name: qa
+  predictor:
+    path: p.py
+    config: {model: small}
+    env: {LOG_LEVEL: debug}
+    processes_per_replica: 2
+    threads_per_process: 2
+  compute: {cpu: 500m, mem: 2Gi, gpu: 1}
+  autoscaling: {min_replicas: 2, max_replicas: 6, init_replicas: 3, target_replica_concurrency: 2.5}
+  update_strategy: {max_surge: 1, max_unavailable: 0}
+  networking: {endpoint: /v1/qa}
+- name: tiny
+  predictor: {path: p.py}
+  autoscaling: {min_replicas: 0, max_replicas: 3}
+"""
+KUBE = Environment(name="prod", provider="kubernetes", registry="registry.example.com/team", namespace="serving")
+
+
+def make_project(root: Path, text: str = FULL):
+    (root / "p.py").write_text(PREDICTOR)
+    (root / "cortex.yaml").write_text(text)
+    return load_project(root)
+
+
+def by_kind(objects, kind, name):
+    return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+@pytest.mark.parametrize("env", [
+    KUBE,
+    KUBE.model_copy(update=dict(host_network=True, node_selector={"kubernetes.io/hostname": "n1"},
+                                ingress_class="nginx", ingress_host="api.example.com", service_type="LoadBalancer")),
+], ids=["plain", "host-network-ingress"])
+@pytest.mark.parametrize("hpa_version", ["autoscaling/v2", "autoscaling/v2beta2"])
+def test_every_object_is_valid(tmp_path, env, hpa_version):
+    objects = render_manifests(make_project(tmp_path), env, hpa_version=hpa_version)
+    kinds = sorted({o["kind"] for o in objects})
+    expected = {"Deployment", "HorizontalPodAutoscaler", "Service"} | ({"Ingress"} if env.ingress_host else set())
+    assert kinds == sorted(expected)
+    for obj in objects:
+        if obj["apiVersion"] == "autoscaling/v2beta2":
+            continue  # removed from the schemas of current Kubernetes; same shape as v2, checked below
+        for version in SCHEMA_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_v2beta2_hpa_has_the_v2_shape(tmp_path):
+    project = make_project(tmp_path)
+    v2 = by_kind(render_manifests(project, KUBE, hpa_version="autoscaling/v2"), "HorizontalPodAutoscaler", "qa")
+    beta = by_kind(render_manifests(project, KUBE, hpa_version="autoscaling/v2beta2"), "HorizontalPodAutoscaler", "qa")
+    assert beta["apiVersion"] == "autoscaling/v2beta2"
+    assert {**beta, "apiVersion": "autoscaling/v2", "metadata": v2["metadata"]} == v2
+
+
+def test_deployment_follows_the_spec(tmp_path):
+    project = make_project(tmp_path)
+    dep = by_kind(render_manifests(project, KUBE, image="registry.example.com/team/mlserve:abc"), "Deployment", "qa")
+    spec, pod = dep["spec"], dep["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert spec["replicas"] == 3
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert container["image"] == "registry.example.com/team/mlserve:abc"
+    assert container["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi", "nvidia.com/gpu": "1"},
+                                      "limits": {"nvidia.com/gpu": "1"}}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env == {"MLSERVE_SPEC": "/app/cortex.yaml", "MLSERVE_API": "qa", "MLSERVE_HOST": "0.0.0.0",
+                   "MLSERVE_PORT": "8080", "LOG_LEVEL": "debug"}
+    assert pod["terminationGracePeriodSeconds"] >= 60  # the default request_timeout can finish
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert "hostNetwork" not in pod
+    labels = dep["metadata"]["labels"]
+    assert labels[NAME] == "qa" and labels[MANAGED_BY] == "mlserve" and labels[PART_OF] == tmp_path.name
+    assert dep["metadata"]["annotations"][SPEC_HASH] == spec_hash(project.api("qa"))
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+def test_hpa_follows_autoscaling(tmp_path):
+    objects = render_manifests(make_project(tmp_path), KUBE)
+    qa = by_kind(objects, "HorizontalPodAutoscaler", "qa")["spec"]
+    assert (qa["minReplicas"], qa["maxReplicas"]) == (2, 6)
+    assert qa["metrics"][0]["pods"]["metric"]["name"] == "mlserve_in_flight_requests"
+    assert qa["metrics"][0]["pods"]["target"] == {"type": "AverageValue", "averageValue": "2500m"}
+    assert qa["metrics"][1]["resource"]["name"] == "cpu"
+    tiny = by_kind(objects, "HorizontalPodAutoscaler", "tiny")["spec"]
+    assert tiny["minReplicas"] == 1  # an HPA cannot go below one replica
+    assert [m["type"] for m in tiny["metrics"]] == ["Pods"]  # no CPU request, no CPU target
+    assert tiny["metrics"][0]["pods"]["target"]["averageValue"] == "1"  # processes x threads
+    assert by_kind(objects, "Deployment", "tiny")["spec"]["replicas"] == 0
+
+
+def test_host_network_gets_distinct_stable_ports(tmp_path):
+    env = KUBE.model_copy(update=dict(host_network=True, node_selector={"kubernetes.io/hostname": "n1"}))
+    objects = render_manifests(make_project(tmp_path), env)
+    pods = {n: by_kind(objects, "Deployment", n)["spec"]["template"]["spec"] for n in ("qa", "tiny")}
+    ports = {n: p["containers"][0]["ports"][0]["containerPort"] for n, p in pods.items()}
+    assert ports["qa"] != ports["tiny"]
+    assert all(p["hostNetwork"] and p["nodeSelector"] == {"kubernetes.io/hostname": "n1"} for p in pods.values())
+    assert ports == {n: int(next(e["value"] for e in pods[n]["containers"][0]["env"] if e["name"] == "MLSERVE_PORT"))
+                     for n in ports}
+    assert render_manifests(make_project(tmp_path), env) == objects
+
+
+def test_port_assignment():
+    class Api:
+        def __init__(self, name, port=None):
+            self.name = name
+            self.networking = type("N", (), {"local_port": port})()
+
+    apis = [Api(f"api-{i}") for i in range(50)] + [Api("pinned", 31000)]
+    ports = assign_ports(apis, host_network=True)
+    assert len(set(ports.values())) == 51 and ports["pinned"] == 31000
+    assert assign_ports(apis[:3], host_network=True) == {a.name: ports[a.name] for a in apis[:3]}
+    assert set(assign_ports(apis, host_network=False).values()) == {8080}
+
+
+def test_ingress_routes_the_endpoint(tmp_path):
+    env = KUBE.model_copy(update=dict(ingress_host="api.example.com"))
+    ingress = by_kind(render_manifests(make_project(tmp_path), env), "Ingress", "qa")["spec"]
+    assert "ingressClassName" not in ingress
+    rule = ingress["rules"][0]
+    assert rule["host"] == "api.example.com"
+    assert rule["http"]["paths"][0]["path"] == "/v1/qa"
+    assert rule["http"]["paths"][0]["backend"]["service"]["name"] == "qa"
+
+
+def config_hashes(project, env=KUBE, image=None):
+    return {(o["kind"], o["metadata"]["name"]): o["metadata"]["annotations"][CONFIG_HASH]
+            for o in render_manifests(project, env, image=image)}
+
+
+def test_config_hash_changes_only_with_what_the_api_depends_on(tmp_path):
+    project = make_project(tmp_path)
+    before = config_hashes(project)
+    # another image tag (any project file changed) leaves every API alone
+    assert config_hashes(project, image="elsewhere/x:1") == before
+    (tmp_path / "README.md").write_text("docs")
+    assert config_hashes(load_project(tmp_path)) == before
+    # one API's config changes: only its objects change
+    make_project(tmp_path, FULL.replace("model: small", "model: large"))
+    after = config_hashes(load_project(tmp_path))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {("Deployment", "qa")}
+    # a setting only the runtime reads (not the objects) still restarts the API
+    make_project(tmp_path, FULL.replace("model: small", "model: large").replace(
+        "    env: {LOG_LEVEL: debug}\n", "    env: {LOG_LEVEL: debug}\n    max_queue_length: 8\n"))
+    queue = config_hashes(load_project(tmp_path))
+    assert {k for k in after if after[k] != queue[k]} == {("Deployment", "qa")}
+    after = queue
+    # the predictor file both APIs use changes: both Deployments change
+    (tmp_path / "p.py").write_text(PREDICTOR + "# v2\n")
+    again = config_hashes(load_project(tmp_path))
+    assert {k for k in after if after[k] != again[k]} == {("Deployment", "qa"), ("Deployment", "tiny")}
+
+
+def test_project_label(tmp_path):
+    (tmp_path / "My Project").mkdir()
+    assert project_label(tmp_path / "My Project" / "cortex.yaml") == "My-Project"
+    assert project_label(tmp_path / "My Project") == "My-Project"
+    assert project_label(tmp_path / "My Project" / "staging.yaml") == "My-Project-staging"
+
+
+def test_dry_run_image_names_the_environment_registry(tmp_path):
+    project = make_project(tmp_path)
+    image = by_kind(render_manifests(project, KUBE), "Deployment", "qa")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith("registry.example.com/team/mlserve:")
+    aws = Environment(name="eks", provider="aws", region="eu-west-1", eks_cluster="c", repository="apis")
+    image = by_kind(render_manifests(project, aws), "Deployment", "qa")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith("<aws-account-id>.dkr.ecr.eu-west-1.amazonaws.com/apis:")

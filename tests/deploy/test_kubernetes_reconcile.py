@@ -1,0 +1,133 @@
+"""Reconcile planning and rollout diagnosis, on objects shaped as the Kubernetes API returns them."""
+
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from mlserve.deploy.manifests import CONFIG_HASH, MANAGED_BY, NAME, PART_OF
+from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
+from mlserve.deploy.rollout import UNSCHEDULABLE_GRACE_S, pod_problem, rollout_state
+from mlserve.errors import DeployError
+
+
+def obj(kind, api, config="h1", project="shop"):
+    return {"apiVersion": "v1", "kind": kind, "metadata": {
+        "name": api, "labels": {NAME: api, MANAGED_BY: "mlserve", PART_OF: project},
+        "annotations": {CONFIG_HASH: config}}}
+
+
+def api_objects(api, config="h1", project="shop"):
+    return [obj(k, api, config, project) for k in ("Deployment", "Service", "HorizontalPodAutoscaler")]
+
+
+def verbs(changes):
+    return {(c.kind, c.name): c.verb for c in changes}
+
+
+def test_new_apis_are_created():
+    changes = plan(api_objects("a"), [], "shop")
+    assert set(verbs(changes).values()) == {"create"}
+    assert api_actions(changes) == {"a": "created"} and rollout_needed(changes) == ["a"]
+
+
+def test_unchanged_apis_are_left_alone():
+    changes = plan(api_objects("a"), api_objects("a"), "shop")
+    assert set(verbs(changes).values()) == {"unchanged"}
+    assert api_actions(changes) == {"a": "unchanged"} and rollout_needed(changes) == []
+
+
+def test_only_changed_objects_are_updated():
+    desired = api_objects("a") + api_objects("b")
+    desired[0] = obj("Deployment", "a", "h2")
+    changes = plan(desired, api_objects("a") + api_objects("b"), "shop")
+    assert verbs(changes)[("Deployment", "a")] == "update"
+    assert verbs(changes)[("Service", "a")] == "unchanged"
+    assert api_actions(changes) == {"a": "updated", "b": "unchanged"}
+    assert rollout_needed(changes) == ["a"]
+
+
+def test_an_hpa_only_change_updates_without_rollout():
+    desired = api_objects("a")
+    desired[2] = obj("HorizontalPodAutoscaler", "a", "h2")
+    changes = plan(desired, api_objects("a"), "shop")
+    assert api_actions(changes) == {"a": "updated"} and rollout_needed(changes) == []
+
+
+def test_apis_gone_from_the_project_are_deleted_but_not_other_projects():
+    live = api_objects("a") + api_objects("old") + api_objects("theirs", project="other")
+    changes = plan(api_objects("a"), live, "shop")
+    assert {k for k, v in verbs(changes).items() if v == "delete"} == {
+        ("Deployment", "old"), ("Service", "old"), ("HorizontalPodAutoscaler", "old")}
+    assert not any(c.name == "theirs" for c in changes)
+    assert api_actions(changes) == {"a": "unchanged", "old": "deleted"}
+
+
+def test_an_api_of_another_project_is_not_taken_over():
+    with pytest.raises(DeployError) as err:
+        plan(api_objects("a"), api_objects("a", project="other"), "shop", namespace="prod")
+    assert "already deployed in namespace 'prod' from project 'other'" in err.value.message
+
+
+def test_force_updates_everything():
+    changes = plan(api_objects("a"), api_objects("a"), "shop", force=True)
+    assert set(verbs(changes).values()) == {"update"} and rollout_needed(changes) == ["a"]
+
+
+def pod(*statuses, conditions=()):
+    return {"metadata": {"name": "a-1"}, "status": {"containerStatuses": list(statuses),
+                                                     "conditions": list(conditions)}}
+
+
+def test_healthy_and_starting_pods_have_no_problem():
+    assert pod_problem(pod({"state": {"running": {}}, "restartCount": 0})) is None
+    assert pod_problem(pod({"state": {"waiting": {"reason": "ContainerCreating"}}})) is None
+    assert pod_problem({"metadata": {"name": "a-1"}, "status": {}}) is None
+
+
+def test_image_pull_errors():
+    problem = pod_problem(pod({"image": "reg/x:1", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image reg/x:1"}}}))
+    assert "cannot pull image reg/x:1" in problem.message and "registry" in problem.hint
+    assert not problem.logs
+
+
+def test_a_crash_points_at_the_previous_container_log():
+    problem = pod_problem(pod({"restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                               "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}))
+    assert problem.message == "the container exited with code 3 (Error) and keeps restarting (crash loop)"
+    assert problem.logs and problem.previous
+
+
+def test_the_first_exit_is_reported_with_the_current_log():
+    problem = pod_problem(pod({"restartCount": 0, "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}))
+    assert problem.logs and not problem.previous and "crash loop" not in problem.message
+
+
+def test_out_of_memory_says_what_to_raise():
+    problem = pod_problem(pod({"restartCount": 1, "state": {"running": {}},
+                               "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}))
+    assert "compute.mem" in problem.hint
+
+
+def test_unschedulable_after_a_grace_period():
+    since = datetime.fromtimestamp(time.time() - 5, timezone.utc).isoformat()
+    cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.", "lastTransitionTime": since}
+    assert pod_problem(pod(conditions=[cond])) is None
+    problem = pod_problem(pod(conditions=[cond]), now=time.time() + UNSCHEDULABLE_GRACE_S)
+    assert "Insufficient nvidia.com/gpu" in problem.message and "compute" in problem.hint
+
+
+def deployment(want, ready, updated, total, generation=2, observed=2):
+    return {"metadata": {"generation": generation}, "spec": {"replicas": want},
+            "status": {"readyReplicas": ready, "updatedReplicas": updated, "replicas": total,
+                       "observedGeneration": observed}}
+
+
+def test_rollout_state():
+    assert rollout_state(deployment(2, 2, 2, 2)) == (True, "2/2 ready, 2 updated")
+    assert not rollout_state(deployment(2, 2, 2, 2, observed=1))[0]  # controller has not seen the update
+    assert not rollout_state(deployment(2, 2, 1, 3))[0]  # an old pod is still there
+    assert not rollout_state(deployment(1, 0, 1, 1))[0]
+    assert rollout_state(deployment(0, 0, 0, 0))[0]

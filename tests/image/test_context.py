@@ -1,0 +1,78 @@
+"""What goes into the build context (.mlserveignore) and the content hash that tags the image."""
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from mlserve.image.context import build_context, collect_files, dependencies_digest, ignore_spec
+from mlserve.spec import load_project
+
+CORTEX = """\
+- name: greeter
+  predictor:
+    path: predictors/greeter.py
+    config: {greeting: hello}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "predictors").mkdir()
+    (tmp_path / "predictors" / "greeter.py").write_text("class P:\n    def predict(self, payload):\n        return 1\n")
+    (tmp_path / "cortex.yaml").write_text(CORTEX)
+    return tmp_path
+
+
+def test_mlserveignore_uses_gitignore_syntax(project: Path):
+    (project / "data").mkdir()
+    (project / "data" / "train.csv").write_text("x")
+    (project / "notes").mkdir()
+    (project / "notes" / "a.log").write_text("x")
+    (project / "notes" / "keep.log").write_text("x")
+    (project / "notes" / "b.md").write_text("x")
+    (project / ".mlserveignore").write_text("# data stays home\ndata/\n*.log\n!keep.log\n")
+    files = collect_files(project, ignore_spec(project))
+    assert files == [".mlserveignore", "cortex.yaml", "notes/b.md", "notes/keep.log", "predictors/greeter.py"]
+
+
+def test_some_folders_are_always_left_out(project: Path):
+    for folder in (".git", ".venv", ".mlserve", "predictors/__pycache__"):
+        (project / folder).mkdir(parents=True)
+        (project / folder / "x.pyc").write_text("x")
+    assert collect_files(project, ignore_spec(project)) == ["cortex.yaml", "predictors/greeter.py"]
+
+
+def test_digest_follows_the_content(project: Path):
+    first = build_context(load_project(project), "base:1")
+    assert build_context(load_project(project), "base:1").digest == first.digest
+    (project / ".mlserveignore").write_text("big.bin\n")
+    after_ignore_file = build_context(load_project(project), "base:1").digest
+    (project / "big.bin").write_bytes(b"ignored data")
+    assert build_context(load_project(project), "base:1").digest == after_ignore_file
+    (project / "predictors" / "greeter.py").write_text("class P:\n    pass\n")
+    assert build_context(load_project(project), "base:1").digest != after_ignore_file
+    assert build_context(load_project(project), "base:2").digest != build_context(load_project(project), "base:1").digest
+
+
+def test_dependencies_digest_ignores_project_files_but_not_requirements(project: Path):
+    deps = dependencies_digest(build_context(load_project(project), "base:1"))
+    (project / "predictors" / "greeter.py").write_text("class P:\n    pass\n")
+    assert dependencies_digest(build_context(load_project(project), "base:1")) == deps
+    (project / "requirements.txt").write_text("six==1.16.0\n")
+    ctx = build_context(load_project(project), "base:1")
+    assert dependencies_digest(ctx) != deps
+    assert "-r /tmp/requirements/project.txt" in ctx.dockerfile
+
+
+def test_tar_layout_is_reproducible(project: Path, tmp_path_factory):
+    wheel = tmp_path_factory.mktemp("w") / "demo-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK")
+    ctx = build_context(load_project(project), "base:1")
+    first, second = ctx.write_tar([wheel]).getvalue(), ctx.write_tar([wheel]).getvalue()
+    assert first == second  # no timestamps or owners: the same content gives the same layers
+    names = tarfile.open(fileobj=io.BytesIO(first)).getnames()
+    assert {"Dockerfile", "requirements/runtime.txt", "app/cortex.yaml", "app/predictors/greeter.py",
+            "mlserve/runtime/__main__.py", "wheels/demo-1.0-py3-none-any.whl"} <= set(names)
+    assert not any("__pycache__" in n for n in names)
