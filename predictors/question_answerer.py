@@ -37,10 +37,12 @@ def spans(text):
     """(sentences, paragraphs) of a text/markdown document as (start, end) offsets.
     Headings, code fences and blank lines are skipped; a paragraph is a run of text lines."""
     sentences, paragraphs, block = [], [], None
-    offset = 0
+    offset, fenced = 0, False
     for line in text.splitlines(keepends=True):
         body = line.rstrip()
-        prose = bool(body.strip()) and not body.lstrip().startswith(("#", "```", "|"))
+        fence = body.lstrip().startswith("```")
+        fenced ^= fence
+        prose = bool(body.strip()) and not (fence or fenced or body.lstrip().startswith(("#", "|")))
         if prose:
             for match in _SENTENCE.finditer(body):
                 sentences.append((offset + match.start(), offset + match.end()))

@@ -101,22 +101,26 @@ class TranslatorPredictor:
             out.extend(self._generate(chunk) if self.seq2seq else self._few_shot(chunk))
         return out
 
-    def _limit(self, sentences):
-        longest = max(len(ids) for ids in self.tokenizer(sentences)["input_ids"])
-        return min(2 * longest + 8, 256)
+    def _limits(self, sentences):
+        """Per sentence, the most tokens its translation may take: about twice its own length."""
+        return [min(2 * len(ids) + 8, 256) for ids in self.tokenizer(sentences)["input_ids"]]
 
     def _generate(self, sentences):
+        limits = self._limits(sentences)
         enc = self.tokenizer(sentences, return_tensors="pt", padding=True, truncation=True, max_length=512)
         with torch.inference_mode():
-            ids = self.model.generate(**enc, max_new_tokens=self._limit(sentences), num_beams=1, do_sample=False)
-        return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+            ids = self.model.generate(**enc, max_new_tokens=max(limits), num_beams=1, do_sample=False)
+        # Row i keeps its first limits[i] tokens (after the decoder's start token).
+        rows = [row[:1 + limit] for row, limit in zip(ids.tolist(), limits)]
+        return [t.strip() for t in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
     def _few_shot(self, sentences):
         prompts = [f"en: {s}\nde:" for s in sentences]
+        limits = self._limits(sentences)
         enc = encode_left_padded(self.tokenizer, prompts, max_tokens=512, special_tokens=False)
         rows = [[] for _ in sentences]
         done = [False] * len(sentences)
-        for next_ids in greedy_steps(self.model, enc["input_ids"], enc["attention_mask"], self._limit(sentences),
+        for next_ids in greedy_steps(self.model, enc["input_ids"], enc["attention_mask"], max(limits),
                                      prefix=self.prefix):
             for row, token_id in enumerate(next_ids.tolist()):
                 if done[row]:
@@ -125,7 +129,8 @@ class TranslatorPredictor:
                     done[row] = True
                     continue
                 rows[row].append(token_id)
-                done[row] = "\n" in self.tokenizer.decode(rows[row][-2:])  # a line ends the answer
+                # A line ends the answer; so does the sentence's own token budget.
+                done[row] = "\n" in self.tokenizer.decode(rows[row][-2:]) or len(rows[row]) >= limits[row]
             if all(done):
                 break
         texts = (self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows)

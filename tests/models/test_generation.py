@@ -65,7 +65,8 @@ def test_embeddings_are_unit_vectors_unaffected_by_padding(tiny_lm, tmp_path):
 
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "dog"]
     (tmp_path / "vocab.txt").write_text("\n".join(words))
-    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    tokenizer = BertTokenizerFast(vocab=str(tmp_path / "vocab.txt"))
+    assert tokenizer("the cat")["input_ids"] == [2, 5, 6, 3]
     torch.manual_seed(0)
     model = BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
                                  num_attention_heads=2, intermediate_size=32)).eval()

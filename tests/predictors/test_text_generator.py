@@ -1,0 +1,148 @@
+"""Smart Compose plumbing with a tiny random GPT-2 and the real GPT-2 tokenizer."""
+
+import pytest
+import torch
+from conftest import load_predictor, predictor_module
+
+from mlserve.errors import ModelNotFound, PayloadTooLarge, RequestError
+
+PROMPTS = ["Hi John, I hope you are", "Thanks for the update on the", "See you"]
+
+
+@pytest.fixture(scope="module")
+def compose(gpt2_dir):
+    return load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6})
+
+
+@pytest.fixture(scope="module")
+def continuation(gpt2_dir):
+    """Feed a scripted continuation through the stopping rules: (text, limit) -> pieces."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
+    module = predictor_module("text_generator")
+
+    def run(text, limit, eos=False):
+        state = module._Continuation(tokenizer, limit, {tokenizer.eos_token_id})
+        ids = tokenizer(text)["input_ids"] + ([tokenizer.eos_token_id] if eos else [])
+        pieces = [p for p in (state.feed(i) for i in ids) if p]
+        return pieces, state
+    return run
+
+
+def test_stops_at_the_end_of_a_sentence(continuation):
+    pieces, state = continuation(" doing well. I've been thinking", 20)
+    assert pieces == [" doing", " well."] and state.done
+
+
+def test_stops_at_a_newline(continuation):
+    assert continuation(" Thanks a lot\nBest regards", 20)[0] == [" Thanks", " a", " lot"]
+    assert continuation("\nBest regards", 20)[0] == []
+
+
+def test_a_word_cut_by_the_token_limit_is_dropped(continuation):
+    # " incomprehensibly" is three GPT-2 tokens (" incomp", "rehens", "ibly"); the limit lands inside it.
+    pieces, state = continuation(" it is incomprehensibly good", 4)
+    assert "".join(pieces) == " it is" and state.tokens == 4
+
+
+def test_a_word_completed_exactly_at_the_limit_is_kept(continuation):
+    # The token after the limit (" and") starts a new word, so " good" was complete.
+    assert "".join(continuation(" it is good and fine", 3)[0]) == " it is good"
+
+
+def test_the_end_of_text_token_ends_the_completion(continuation):
+    assert "".join(continuation(" fine", 10, eos=True)[0]) == " fine"
+
+
+def test_response_is_the_continuation_never_the_prompt(compose, gpt2_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(gpt2_dir), AutoTokenizer.from_pretrained(gpt2_dir)
+    for prompt in PROMPTS:
+        response = compose.predict({"text": prompt})
+        assert set(response) == {"completion", "tokens", "latency_ms"}
+        enc = tokenizer(prompt, return_tensors="pt")
+        generated = model.generate(**enc, max_new_tokens=7, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        full = tokenizer.decode(generated[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        completion = response["completion"]
+        assert full.startswith(completion)  # what the model generated after the prompt, cut
+        assert "\n" not in completion and 0 <= response["tokens"] <= 6
+        rest = full[len(completion):]
+        assert not (completion[-1:].isalnum() and rest[:1].isalnum())  # never ends inside a word
+
+
+def test_a_batch_answers_like_single_requests(compose):
+    singles = [compose.predict({"text": p})["completion"] for p in PROMPTS]
+    batch = compose.predict([{"text": p} for p in PROMPTS])
+    assert [r["completion"] for r in batch] == singles
+
+
+def test_a_bad_item_fails_only_its_own_slot_of_a_batch(compose):
+    results = compose.predict([{"text": PROMPTS[0]}, {"text": ""}, {"text": PROMPTS[1], "max_new_tokens": 2}])
+    assert results[0]["completion"] == compose.predict({"text": PROMPTS[0]})["completion"]
+    assert isinstance(results[1], RequestError) and "empty" in results[1].message
+    assert results[2]["tokens"] <= 2
+    assert all(isinstance(r, RequestError) for r in compose.predict([{}, {"text": 1}]))
+
+
+def test_stream_yields_the_same_completion(compose):
+    pieces = list(compose.stream({"text": PROMPTS[0]}))
+    assert "".join(pieces) == compose.predict({"text": PROMPTS[0]})["completion"]
+    assert all(pieces)
+
+
+def test_stream_rejects_bad_input_before_the_first_piece(compose):
+    with pytest.raises(RequestError, match="missing field 'text'"):
+        compose.stream({"prompt": "hi"})
+
+
+def test_trailing_space_in_the_text_is_not_doubled(compose):
+    with_space = compose.predict({"text": "Thanks for the update on the "})["completion"]
+    without = compose.predict({"text": "Thanks for the update on the"})["completion"]
+    assert with_space == without.lstrip(" ")
+
+
+def test_a_long_text_feeds_only_its_end(compose, gpt2_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
+    text = "This sentence repeats to make a long document. " * 180 + "Hi John, I hope you are"
+    tail = tokenizer.decode(tokenizer(text)["input_ids"][-256:])  # context_tokens defaults to 256
+    assert len(text) > 8000 and len(tail) < 1500
+    assert compose.predict({"text": text})["completion"] == compose.predict({"text": tail})["completion"]
+
+
+def test_threads_setting_applies(gpt2_dir):
+    load_predictor("text_generator", {"model": str(gpt2_dir), "threads": 2})
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({}, "missing field 'text'"),
+    ({"text": ""}, "field 'text' is empty"),
+    ({"text": "   \n"}, "field 'text' is empty"),
+    ({"text": 42}, "field 'text' must be a string, got int"),
+    ({"text": None}, "field 'text' must be a string, got NoneType"),
+    ({"text": ["a"]}, "field 'text' must be a string, got list"),
+    ("Hi John", "expected a JSON object"),
+    (b"\xff\xfe\x00", "got raw bytes"),
+    ({"text": "Hi", "max_new_tokens": 0}, "'max_new_tokens' must be an integer from 1 to 32"),
+    ({"text": "Hi", "max_new_tokens": 1000}, "from 1 to 32"),
+    ({"text": "Hi", "max_new_tokens": "5"}, "from 1 to 32"),
+    ({"text": "Hi", "max_new_tokens": True}, "from 1 to 32"),
+])
+def test_bad_input_is_a_request_error(compose, payload, message):
+    with pytest.raises(RequestError, match=message):
+        compose.predict(payload)
+
+
+def test_100_kb_of_text_is_refused_as_too_large(compose):
+    with pytest.raises(PayloadTooLarge, match="100000 characters; this API accepts at most 10000") as err:
+        compose.predict({"text": "a" * 100_000})
+    assert err.value.http_status == 413
+
+
+def test_unresolvable_model_fails_at_start():
+    with pytest.raises(ModelNotFound, match="no installed Python package 'fakeweights_absent'"):
+        load_predictor("text_generator", {"model": "pkg://fakeweights_absent/m.gguf"})
