@@ -105,7 +105,12 @@ class Batcher:
                                    f"the traceback is in the API's logs (request ids: {ids})")
         else:
             for (_, future, _), result in zip(batch, results):
-                if not future.done():
+                if future.done():
+                    continue
+                # An error in a slot (e.g. a RequestError for one bad payload) fails only its request.
+                if isinstance(result, MlserveError):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
             return
         for _, future, _ in batch:
