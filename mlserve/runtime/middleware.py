@@ -39,23 +39,17 @@ class RequestMiddleware:
         request_id = _client_request_id(scope["headers"]) or uuid.uuid4().hex
         scope[REQUEST_ID_KEY] = request_id
         id_header = (b"x-request-id", request_id.encode("latin-1"))
-        status = 500
-        start = time.perf_counter()
-
-        async def send_with_id(message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
-
         path = scope["path"]
         counted = path == self.endpoint
-        if counted:
-            self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
+        status = 500
+        finished = False
+        start = time.perf_counter()
+
+        def finish() -> None:
+            # Runs before the last body chunk leaves, so a client that has its answer also
+            # sees it in /metrics and the access log.
+            nonlocal finished
+            finished = True
             elapsed = time.perf_counter() - start
             if counted:
                 self.metrics.in_flight.dec()
@@ -66,3 +60,21 @@ class RequestMiddleware:
                 access_log.log(level, '%s "%s %s" %d %.1fms request_id=%s',
                                f"{client[0]}:{client[1]}" if client else "-", scope["method"], path,
                                status, elapsed * 1000, request_id)
+
+        async def send_with_id(message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            elif kind == "http.response.body" and not message.get("more_body", False) and not finished:
+                finish()
+            await send(message)
+
+        if counted:
+            self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if not finished:
+                finish()

@@ -62,6 +62,16 @@ class Server:
         self.stderr.flush()
         return (self.folder / "stdout.log").read_text() + (self.folder / "stderr.log").read_text()
 
+    def stdout_line(self, needle: str, timeout: float = 10) -> str:
+        """The first stdout line holding `needle` (access lines are written just after the response)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in (self.folder / "stdout.log").read_text().splitlines():
+                if needle in line:
+                    return line
+            assert time.monotonic() < deadline, f"no stdout line with {needle!r}:\n{self.logs()}"
+            time.sleep(0.02)
+
     def stderr_text(self) -> str:
         return (self.folder / "stderr.log").read_text()
 
