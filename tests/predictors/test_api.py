@@ -1,0 +1,82 @@
+"""The seed predictors behind the real runtime (tiny models): HTTP errors, batching, streaming."""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from api_harness import error_of, make_project, serve
+
+
+@pytest.fixture(scope="module")
+def apis(tmp_path_factory, gpt2_dir, bert_encoder_dir, marian_dir):
+    project = make_project(tmp_path_factory.mktemp("project"), [
+        {"name": "text-generator",
+         "predictor": {"type": "python", "path": "predictors/text_generator.py",
+                       "config": {"model": str(gpt2_dir), "max_new_tokens": 6},
+                       # A long window, so requests sent together land in one batch.
+                       "server_side_batching": {"max_batch_size": 4, "batch_interval": "500ms"}}},
+        {"name": "question-answerer",
+         "predictor": {"type": "python", "path": "predictors/question_answerer.py",
+                       "config": {"reference": "predictors/reference/machine_learning.md",
+                                  "encoder": str(bert_encoder_dir)}}},
+        {"name": "translator",
+         "predictor": {"type": "python", "path": "predictors/translator.py", "config": {"model": str(marian_dir)}}},
+    ])
+    served = serve(project, ["text-generator", "question-answerer", "translator"], timeout=120)
+    yield served
+    for api in served.values():
+        api.stop()
+
+
+FIELD = {"text-generator": "text", "question-answerer": "question", "translator": "text"}
+
+
+@pytest.mark.parametrize("name", list(FIELD))
+def test_good_request(apis, name):
+    response = apis[name].post({FIELD[name]: "What is machine learning?"})
+    assert response.status_code == 200, response.text
+    assert {"text-generator": "completion", "question-answerer": "answer", "translator": "translation"}[name] \
+        in response.json()
+
+
+@pytest.mark.parametrize("name", list(FIELD))
+@pytest.mark.parametrize(("body", "headers", "status", "message"), [
+    ({}, {}, 400, r"missing field '(text|question)'"),
+    ({"FIELD": ""}, {}, 400, r"field '(text|question)' is empty"),
+    ({"FIELD": 7}, {}, 400, r"must be a string, got int"),
+    ({"FIELD": None}, {}, 400, r"must be a string, got NoneType"),
+    (b"\xff\xfe\xfa not utf-8", {"content-type": "application/octet-stream"}, 400, r"got raw bytes"),
+    (b"\xff\xfe\xfa not utf-8", {"content-type": "application/json"}, 400, r"not valid JSON"),
+    (b"\xff\xfe", {"content-type": "text/plain"}, 400, r"cannot be decoded as utf-8"),
+    ({"FIELD": "x" * 100_000}, {}, 413, r"100000 characters; this API accepts at most"),
+])
+def test_bad_input_is_a_clear_4xx(apis, name, body, headers, status, message):
+    if isinstance(body, dict):
+        body = {FIELD[name] if k == "FIELD" else k: v for k, v in body.items()}
+    response = apis[name].post(body, headers=headers)
+    assert response.status_code == status, response.text
+    assert re.search(message, error_of(response)), error_of(response)
+
+
+def test_a_bad_request_in_a_batch_fails_alone(apis):
+    api = apis["text-generator"]
+    payloads = [{"text": "Hi John, I hope you are"}, {"text": ""}, {"text": "See you"}, {"text": 3}]
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(api.post, payloads))
+    assert [r.status_code for r in responses] == [200, 400, 200, 400], [r.text for r in responses]
+    assert responses[0].json()["completion"] == api.post(payloads[0]).json()["completion"]
+    metrics = api.client.get("/metrics").text
+    batches = float(re.search(r"^mlserve_batch_size_count(?:\{[^}]*\})? (\S+)", metrics, re.M).group(1))
+    requests = float(re.search(r"^mlserve_batch_size_sum(?:\{[^}]*\})? (\S+)", metrics, re.M).group(1))
+    assert requests > batches  # at least one batch held several requests
+
+
+def test_streamed_pieces_make_the_completion(apis):
+    api = apis["text-generator"]
+    pieces = api.stream({"text": "Thanks for the update on the"})
+    assert "".join(pieces) == api.post({"text": "Thanks for the update on the"}).json()["completion"]
+
+
+def test_streaming_bad_input_is_a_400_not_a_broken_stream(apis):
+    response = apis["text-generator"].post({"text": ""}, headers={"accept": "text/event-stream"})
+    assert response.status_code == 400 and "is empty" in error_of(response)
