@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# End-to-end tests on real infrastructure, all on this machine (loopback only): a Docker engine and
+# image registry, a Python base image, a Kubernetes cluster with a real kubelet, and an AWS emulator.
+# Runs tests/e2e against them, then stops everything it started, also when something fails.
+# Needs root (as the infra scripts do). Usage: .ci/e2e.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+INFRA=${MLSERVE_INFRA:-$(cd .. && pwd)/shared/infra}
+PY=${PYTHON:-.venv/bin/python}
+DOCKER_STATE=${DOCKER_STATE:-/tmp/mlserve-docker}
+CLUSTER_STATE=${CLUSTER_STATE:-/tmp/mlserve-e2e-cluster}
+MOTO_PORT=${MOTO_PORT:-5055}
+BASE_IMAGE=${BASE_IMAGE:-local/debian-python:bookworm}
+MOTO_PID=
+
+teardown() {
+  local rc=$?
+  [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null || true
+  STATE=$CLUSTER_STATE "$INFRA/stop-cluster.sh" || true
+  STATE=$DOCKER_STATE "$INFRA/stop-docker.sh" || true
+  exit $rc
+}
+trap teardown EXIT INT TERM
+
+step() { echo "== $(date +%T) $*"; }
+step "docker engine + registry";  STATE=$DOCKER_STATE "$INFRA/start-docker.sh"
+step "base image $BASE_IMAGE";    TAG=$BASE_IMAGE "$INFRA/make-base-image.sh"
+step "kubernetes binaries";       "$INFRA/build-k8s.sh"   # cached in /var/cache/k8s-build after the first run
+step "cluster with a real node";  NODES=0 REAL_NODE=1 STATE=$CLUSTER_STATE "$INFRA/start-cluster.sh"
+step "AWS emulator on 127.0.0.1:$MOTO_PORT"
+"$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" > "$CLUSTER_STATE/logs/moto.log" 2>&1 &
+MOTO_PID=$!
+for _ in $(seq 1 100); do curl -sf "127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null && break; sleep 0.2; done
+
+export MLSERVE_TEST_KUBECONFIG=$CLUSTER_STATE/kubeconfig
+export MLSERVE_TEST_REGISTRY=127.0.0.1:5000
+export MLSERVE_TEST_BASE_IMAGE=$BASE_IMAGE
+export MLSERVE_TEST_NODE=real-node-1        # no pod network here: pods use the node's, we POST to 127.0.0.1
+export MLSERVE_TEST_AWS_ENDPOINT=http://127.0.0.1:$MOTO_PORT
+step "pytest tests/e2e"
+"$PY" -m pytest tests/e2e -q -rs "$@"
