@@ -19,9 +19,8 @@ NAME = "predict"
 
 def command(
     api: Annotated[str, typer.Argument(metavar="API", help="The API to call.", show_default=False)],
-    payload: Annotated[Path, typer.Argument(metavar="PAYLOAD.json|-", exists=True, dir_okay=False,
-                                            allow_dash=True, show_default=False,
-                                            help="File holding the request body, or - for stdin.")],
+    payload: Annotated[str, typer.Argument(metavar="PAYLOAD.json|-", show_default=False,
+                                           help="File holding the request body, or - for stdin.")],
     content_type: Annotated[str | None, typer.Option(
         "--content-type", "-t", show_default=False,
         help="Content-Type to send. Default: application/json if the body parses as JSON, else text/plain "
@@ -31,7 +30,7 @@ def command(
     spec: SpecOption = DEFAULT_SPEC,
 ) -> None:
     """POST a payload to an API and print its response (exit code 1 if the API answers with an error)."""
-    body = sys.stdin.buffer.read() if str(payload) == "-" else payload.read_bytes()
+    body = _read(payload)
     url = backend_for(env, spec).endpoint(api)
     headers = {"content-type": content_type or _guess_type(body)}
     out = typer.get_binary_stream("stdout")
@@ -52,6 +51,15 @@ def command(
     except httpx.TransportError as e:
         raise PredictionFailed(f"cannot reach api '{api}' at {url}: {e}",
                                hint=f"`mlserve get {api}` shows whether it is running") from None
+
+
+def _read(payload: str) -> bytes:
+    if payload == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(payload).read_bytes()
+    except OSError as e:
+        raise typer.BadParameter(f"cannot read {payload}: {e.strerror}", param_hint="PAYLOAD.json") from None
 
 
 def _guess_type(body: bytes) -> str:

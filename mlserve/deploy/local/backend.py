@@ -18,7 +18,7 @@ from mlserve.deploy.local import lifecycle
 from mlserve.deploy.local.files import follow_lines, tail_lines
 from mlserve.deploy.local.lock import project_lock
 from mlserve.deploy.local.ports import DEFAULT_RANGE, allocate_port, port_is_free
-from mlserve.deploy.local.procs import is_alive
+from mlserve.deploy.local.procs import is_alive, supervisors_of
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.errors import DeployError, NotDeployed
@@ -60,8 +60,9 @@ class LocalBackend:
                 self._remove(records, name)
                 results.append(DeployResult(name, "deleted"))
             started = set()
+            running = supervisors_of(self.state.path)
             for api in project.apis:
-                action = self._reconcile(project, api, records, force, progress)
+                action = self._reconcile(project, api, records, running.get(api.name, []), force, progress)
                 results.append(DeployResult(api.name, action, records[api.name].url))
                 if action != "unchanged":
                     started.add(api.name)
@@ -70,6 +71,7 @@ class LocalBackend:
             return results
 
     def refresh(self, api: str, progress: Progress) -> DeployResult:
+        self._record(self.state.load(), api)  # fail before creating .mlserve/ for nothing
         with self._locked(progress) as records:
             rec = self._record(records, api)
             self._restart(records, rec, progress)
@@ -77,6 +79,10 @@ class LocalBackend:
             return DeployResult(api, "updated", rec.url)
 
     def delete(self, api: str | None, progress: Progress) -> list[DeployResult]:
+        if not self.state.load() and api is None:
+            return []
+        if api is not None:
+            self._record(self.state.load(), api)  # fail before creating .mlserve/ for nothing
         with self._locked(progress) as records:
             names = [self._record(records, api).name] if api else sorted(records)
             for name in names:
@@ -84,12 +90,14 @@ class LocalBackend:
                 self._remove(records, name)
             return [DeployResult(name, "deleted") for name in names]
 
-    def _reconcile(self, project: Project, api: APISpec, records: dict[str, APIRecord], force: bool,
-                   progress: Progress) -> str:
+    def _reconcile(self, project: Project, api: APISpec, records: dict[str, APIRecord],
+                   running: list[tuple[int, float]], force: bool, progress: Progress) -> str:
         old = records.get(api.name)
         hashes = (spec_hash(api), predictor_hash(api, project.root))
+        # Unchanged means: same spec and code, and exactly the recorded supervisor runs it.
         if (old and not force and old.phase == "running" and old.spec_file == str(project.file)
                 and (old.spec_hash, old.predictor_hash) == hashes
+                and [pid for pid, _ in running] == [old.supervisor_pid]
                 and is_alive(old.supervisor_pid, old.supervisor_started)):
             return "unchanged"
         rec = APIRecord(

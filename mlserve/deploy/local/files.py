@@ -128,6 +128,10 @@ def follow_lines(path: Path, poll: float = 0.2) -> Iterator[str]:
         except FileNotFoundError:
             rotated = True
         if rotated:
+            # What was written to the old file between the last read and the rotation.
+            pending += f.read()
+            *lines, pending = pending.split("\n")
+            yield from lines
             f.close()
             f = None
             continue

@@ -43,7 +43,7 @@ def stop(state: StateDir, rec: APIRecord, grace: float) -> None:
     status = state.read_status(rec.name)
     supervisors = {(rec.supervisor_pid, rec.supervisor_started),
                    (status.get("supervisor_pid"), status.get("supervisor_started")),
-                   *supervisors_of(state.path, rec.name)}
+                   *supervisors_of(state.path).get(rec.name, [])}
     alive = [p for p in supervisors if is_alive(*p)]
     terminate(alive, grace + 5.0)  # a supervisor stops its runtime within `grace`
     # A supervisor killed by SIGKILL leaves its runtime behind; the status file names it.

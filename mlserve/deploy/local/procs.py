@@ -59,20 +59,19 @@ def is_alive(pid: int | None, started: float | None) -> bool:
     return now is not None and abs(now - started) < 0.05
 
 
-def supervisors_of(state_dir: Path, api: str | None = None) -> list[tuple[int, float]]:
-    """Supervisor processes for this state folder (one API or all), found by command line.
+def supervisors_of(state_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Live supervisor processes for this state folder, by API, found by command line.
 
-    This catches a supervisor started by a CLI that was killed before it could record it.
+    This also finds a supervisor started by a CLI that was killed before it could record it.
     """
-    found = []
+    found: dict[str, list[tuple[int, float]]] = {}
     for proc in psutil.process_iter(["cmdline", "create_time"]):
         cmd = proc.info.get("cmdline") or []
         if SUPERVISOR_MODULE not in cmd or not _has_arg(cmd, "--state-dir", str(state_dir)):
             continue
-        if api is not None and not _has_arg(cmd, "--api", api):
-            continue
-        if proc.pid != os.getpid() and is_alive(proc.pid, proc.info["create_time"]):
-            found.append((proc.pid, proc.info["create_time"]))
+        api = next((b for a, b in zip(cmd, cmd[1:]) if a == "--api"), None)
+        if api and proc.pid != os.getpid() and is_alive(proc.pid, proc.info["create_time"]):
+            found.setdefault(api, []).append((proc.pid, proc.info["create_time"]))
     return found
 
 
