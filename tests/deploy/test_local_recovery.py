@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from local_harness import alive, cleanup, copy_project, pids, processes_mentioning, wait_for
+from local_harness import alive, cleanup, copy_project, edit_spec, pids, processes_mentioning, wait_for
 
 from mlserve.deploy.local import lifecycle
 from mlserve.deploy.local.backend import LocalBackend
@@ -101,6 +101,20 @@ def test_an_interrupted_intent_and_an_unrecorded_supervisor_converge(folder):
     assert [s.status for s in backend.status()] == ["live", "live"]
     one_supervisor_each(backend, ["greet", "echo"])
     assert not alive(stray.supervisor_pid)
+
+
+def test_a_lost_state_file_is_rebuilt_and_unknown_supervisors_stopped(folder):
+    backend = backend_for(folder)
+    backend.deploy(load_project(folder / "cortex.yaml"), lambda _: None)
+    old = {api: pids(backend, api) for api in ("greet", "echo")}
+    backend.state.state_file.unlink()
+    edit_spec(folder / "cortex.yaml", lambda apis: apis.pop(1))  # echo is no longer wanted
+
+    results = backend.deploy(load_project(folder / "cortex.yaml"), lambda _: None)
+    assert {r.api: r.action for r in results} == {"greet": "created"}
+    assert not any(alive(pid) for api in old.values() for pid in api.values())
+    assert list(supervisors_of(backend.state.path)) == ["greet"]
+    one_supervisor_each(backend, ["greet"])
 
 
 def test_a_killed_supervisor_is_reported_and_its_orphan_runtime_replaced(folder):

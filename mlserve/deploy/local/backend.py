@@ -33,11 +33,12 @@ class LocalBackend:
         self.grace, self.ready_timeout, self.lock_timeout = grace, ready_timeout, lock_timeout
         self.port_range = port_range
 
-    def _grace(self, rec: APIRecord) -> float:
+    def _grace(self, rec: APIRecord | None) -> float:
         """Seconds a stopping API gets to finish in-flight requests before SIGKILL."""
         if self.grace is not None:
             return self.grace
-        return float(rec.spec.get("predictor", {}).get("request_timeout", 60.0)) + 5.0
+        spec = rec.spec if rec else {}
+        return float(spec.get("predictor", {}).get("request_timeout", 60.0)) + 5.0
 
     @classmethod
     def for_project(cls, project_file: Path, **options: object) -> LocalBackend:
@@ -59,8 +60,11 @@ class LocalBackend:
                 progress(f"{name}: stopping (removed from {project.file.name})")
                 self._remove(records, name)
                 results.append(DeployResult(name, "deleted"))
-            started = set()
             running = supervisors_of(self.state.path)
+            for name in sorted(set(running) - set(records) - wanted):  # e.g. after state.json was lost
+                progress(f"{name}: stopping (not deployed)")
+                lifecycle.stop(self.state, name, (None, None), self._grace(None))
+            started = set()
             for api in project.apis:
                 action = self._reconcile(project, api, records, running.get(api.name, []), force, progress)
                 results.append(DeployResult(api.name, action, records[api.name].url))
@@ -107,20 +111,19 @@ class LocalBackend:
             supervisor_started=old.supervisor_started if old else None,
             spec=api.model_dump(mode="json"),
         )
-        self._restart(records, rec, progress, pinned=api.networking.local_port is not None)
+        self._restart(records, rec, progress)
         return "created" if old is None else "updated"
 
-    def _restart(self, records: dict[str, APIRecord], rec: APIRecord, progress: Progress,
-                 pinned: bool = False) -> None:
+    def _restart(self, records: dict[str, APIRecord], rec: APIRecord, progress: Progress) -> None:
         """Stop whatever runs for `rec` and start a new supervisor on its port."""
         rec.phase, rec.last_update = "starting", time.time()
         records[rec.name] = rec
         self.state.save(records)  # intent first: a killed CLI leaves "starting" for the next deploy
         if rec.supervisor_pid:
             progress(f"{rec.name}: stopping the running version")
-        lifecycle.stop(self.state, rec, self._grace(rec))
+        lifecycle.stop(self.state, rec.name, (rec.supervisor_pid, rec.supervisor_started), self._grace(rec))
         if not port_is_free(rec.port):
-            if pinned:
+            if rec.spec.get("networking", {}).get("local_port") is not None:
                 raise DeployError(f"api '{rec.name}': port {rec.port} (networking.local_port) is in use by "
                                   "another program", hint="stop that program or pin another port")
             rec.port = self._free_port(records, rec.name)
@@ -134,7 +137,7 @@ class LocalBackend:
         rec = records[name]
         rec.phase = "stopping"
         self.state.save(records)
-        lifecycle.stop(self.state, rec, self._grace(rec))
+        lifecycle.stop(self.state, rec.name, (rec.supervisor_pid, rec.supervisor_started), self._grace(rec))
         del records[name]
         self.state.save(records)
         self.state.forget(name)

@@ -38,16 +38,16 @@ def launch(state: StateDir, rec: APIRecord, command: RuntimeCommand, grace: floa
     rec.supervisor_pid, rec.supervisor_started = proc.pid, started_at(proc.pid)
 
 
-def stop(state: StateDir, rec: APIRecord, grace: float) -> None:
-    """Stop every process of this API: recorded, named in its status file, or found by command line."""
-    status = state.read_status(rec.name)
-    supervisors = {(rec.supervisor_pid, rec.supervisor_started),
-                   (status.get("supervisor_pid"), status.get("supervisor_started")),
-                   *supervisors_of(state.path).get(rec.name, [])}
+def stop(state: StateDir, api: str, recorded: tuple[int | None, float | None], grace: float) -> None:
+    """Stop every process of this API: the `recorded` supervisor, the one named in its status
+    file, and any found by command line."""
+    status = state.read_status(api)
+    supervisors = {recorded, (status.get("supervisor_pid"), status.get("supervisor_started")),
+                   *supervisors_of(state.path).get(api, [])}
     alive = [p for p in supervisors if is_alive(*p)]
     terminate(alive, grace + 5.0)  # a supervisor stops its runtime within `grace`
     # A supervisor killed by SIGKILL leaves its runtime behind; the status file names it.
-    status = state.read_status(rec.name)
+    status = state.read_status(api)
     child = (status.get("child_pid"), status.get("child_started"))
     if is_alive(*child):
         terminate([child], grace, group=True)
