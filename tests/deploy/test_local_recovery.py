@@ -10,6 +10,7 @@ import sys
 import time
 
 import httpx
+import psutil
 import pytest
 from local_harness import alive, cleanup, copy_project, edit_spec, pids, processes_mentioning, wait_for
 
@@ -115,6 +116,20 @@ def test_a_lost_state_file_is_rebuilt_and_unknown_supervisors_stopped(folder):
     assert not any(alive(pid) for api in old.values() for pid in api.values())
     assert list(supervisors_of(backend.state.path)) == ["greet"]
     one_supervisor_each(backend, ["greet"])
+
+
+def test_a_killed_multiprocess_runtime_takes_its_workers_along_and_comes_back(folder):
+    backend = backend_for(folder)
+    backend.deploy(load_project(folder / "multi.yaml"), lambda _: None)
+    runtime = pids(backend, "multi")["runtime"]
+    workers = psutil.Process(runtime).children()
+    assert len(workers) >= 2
+    os.kill(runtime, signal.SIGKILL)
+    # The orphaned workers would keep the port (and the log pipe); the supervisor kills them.
+    wait_for(lambda: not any(alive(w.pid) for w in workers), what="the old workers to go")
+    wait_for(lambda: backend.status("multi")[0].status == "live", what="multi to come back")
+    answer = httpx.post(backend.endpoint("multi"), json={}, timeout=30)
+    assert answer.json() == {"tag": "workers", "payload": {}}
 
 
 def test_a_killed_supervisor_is_reported_and_its_orphan_runtime_replaced(folder):

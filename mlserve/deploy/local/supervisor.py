@@ -52,6 +52,7 @@ class Supervisor:
                 if self.stopping.is_set():
                     self._stop(child, pump)
                     break
+                _kill_group(child.pid)  # leftover workers would hold the port and the log pipe
                 pump.join(timeout=5)  # the runtime's last words (a traceback) reach the log first
                 self._after_exit(child.returncode, ready)
             self._update("stopped", status="stopped", child_pid=None, child_started=None)
@@ -100,7 +101,6 @@ class Supervisor:
             return False
 
     def _after_exit(self, code: int, was_ready: bool) -> None:
-        _kill_group(self.status["child_pid"])  # leftover workers would hold the port
         failures = 1 if was_ready else self.status["consecutive_failures"] + 1
         delay = min(2.0 ** (failures - 1), MAX_BACKOFF)
         when = "" if was_ready else " before becoming ready"
