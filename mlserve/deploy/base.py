@@ -43,6 +43,8 @@ class APIStatus:
 
 
 # Progress messages shown while a backend works ("building image", "qa: 1/2 ready").
+# A message containing "…" is a transient status (the CLI's spinner line, replaced by the next
+# message); any other message is a step the CLI prints and keeps.
 Progress = Callable[[str], None]
 
 
