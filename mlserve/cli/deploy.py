@@ -48,7 +48,8 @@ def command(
     out.print(table)
     live = [r for r in results if r.endpoint]
     if live:
-        out.print(f"\ntry: curl -X POST {live[0].endpoint} -H 'content-type: application/json' -d '{{}}'"
+        out.print(f"\ntry: mlserve predict {live[0].api} payload.json"
+                  f"\n     curl -X POST {live[0].endpoint} -H 'content-type: application/json' -d @payload.json"
                   "\n     mlserve get", markup=False, soft_wrap=True)
 
 
