@@ -30,16 +30,19 @@ def _cache_name(model: Any) -> str:
 
 def encode_left_padded(tokenizer: Any, prompts: Sequence[str], max_tokens: int, *, special_tokens: bool = True):
     """Tokenise with left padding (so every row's next token sits in the last column),
-    keeping only the last `max_tokens` tokens of each prompt."""
-    side, trunc = tokenizer.padding_side, tokenizer.truncation_side
-    tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    try:
-        return tokenizer(list(prompts), return_tensors="pt", padding=True, truncation=True,
-                         max_length=max_tokens, add_special_tokens=special_tokens)
-    finally:
-        tokenizer.padding_side, tokenizer.truncation_side = side, trunc
+    keeping only the last `max_tokens` tokens of each prompt.
+
+    Padded by hand rather than through the tokenizer's padding_side/truncation_side
+    attributes: those are shared by every thread using the tokenizer.
+    """
+    import torch
+
+    rows = [ids[-max_tokens:] for ids in tokenizer(list(prompts), add_special_tokens=special_tokens)["input_ids"]]
+    width = max(len(ids) for ids in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], dtype=torch.long)
+    return {"input_ids": input_ids, "attention_mask": mask}
 
 
 def prefill(model: Any, tokenizer: Any, text: str) -> Prefix:

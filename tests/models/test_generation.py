@@ -48,7 +48,7 @@ def test_left_truncation_keeps_the_end_of_long_prompts(tiny_lm):
     assert enc["input_ids"].shape[1] == 16
     assert tokenizer.decode(enc["input_ids"][0]).endswith("the end")
     assert enc["attention_mask"][1].tolist()[-1] == 1 and enc["attention_mask"][1].tolist()[0] == 0  # left padded
-    assert tokenizer.padding_side == "right"  # the caller's setting is restored
+    assert tokenizer.padding_side == "right"  # the tokenizer's own setting is left alone
 
 
 def test_consumer_can_stop_early(tiny_lm):

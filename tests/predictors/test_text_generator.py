@@ -78,6 +78,15 @@ def test_a_batch_answers_like_single_requests(compose):
     assert [r["completion"] for r in batch] == singles
 
 
+def test_concurrent_requests_answer_like_sequential_ones(compose):
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = [compose.predict({"text": p})["completion"] for p in PROMPTS]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda p: compose.predict({"text": p})["completion"], PROMPTS * 4))
+    assert answers == expected * 4
+
+
 def test_a_bad_item_fails_only_its_own_slot_of_a_batch(compose):
     results = compose.predict([{"text": PROMPTS[0]}, {"text": ""}, {"text": PROMPTS[1], "max_new_tokens": 2}])
     assert results[0]["completion"] == compose.predict({"text": PROMPTS[0]})["completion"]
