@@ -57,10 +57,11 @@ def build_request(host: str, port: int, path: str, body: bytes, *, stream: bool 
 
 
 class _Conn:
-    __slots__ = ("reader", "writer")
+    __slots__ = ("reader", "writer", "idle_since")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
+        self.idle_since = time.monotonic()
 
     def close(self) -> None:
         self.writer.close()
@@ -100,6 +101,9 @@ async def _read_response(conn: _Conn, sample: Sample) -> bool:
 class Client:
     """A pool of keep-alive connections to one server; each request takes an idle connection."""
 
+    # Servers close idle keep-alive connections (uvicorn after 5 s); never reuse one idle this long.
+    MAX_IDLE = 2.0
+
     def __init__(self, host: str, port: int, *, timeout: float = 10.0, max_connections: int = 512):
         self.host, self.port, self.timeout = host, port, timeout
         self._idle: list[_Conn] = []
@@ -114,7 +118,7 @@ class Client:
 
     async def send(self, request: bytes, sample: Sample) -> Sample:
         async with self._slots:
-            conn = self._idle.pop() if self._idle else None
+            conn = self._take_idle()
             try:
                 if conn is None:
                     conn = await self._connect()
@@ -129,10 +133,20 @@ class Client:
             sample.done = time.perf_counter()
             if conn is not None:
                 if keep:
+                    conn.idle_since = time.monotonic()
                     self._idle.append(conn)
                 else:
                     conn.close()
             return sample
+
+    def _take_idle(self) -> _Conn | None:
+        # Most recently used first, so a steady load keeps reusing warm connections.
+        while self._idle:
+            conn = self._idle.pop()
+            if time.monotonic() - conn.idle_since < self.MAX_IDLE:
+                return conn
+            conn.close()
+        return None
 
     def close(self) -> None:
         while self._idle:

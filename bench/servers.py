@@ -57,7 +57,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}{self.variant.path}"
 
     def start(self) -> None:
-        argv = [a.format(port=self.port) for a in self.variant.argv]
+        argv = [a.replace("{port}", str(self.port)) for a in self.variant.argv]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                          env=self.variant.env, start_new_session=True)
@@ -82,6 +82,11 @@ class Server:
                 time.sleep(0.25)
             for _ in range(warmup):
                 client.post(self.url, json=payload).raise_for_status()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (Linux /proc)."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 30) -> str:
         try:

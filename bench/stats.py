@@ -19,14 +19,14 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def _ms(values: list[float]) -> dict:
-    return {f"p{q}": _round(percentile(values, q), 1000) for q in (50, 90, 99)} | {
-        "mean": _round(sum(values) / len(values), 1000) if values else None,
-        "max": _round(max(values), 1000) if values else None,
+    return {f"p{q}": _round(percentile(values, q), 1000, 4) for q in (50, 90, 99)} | {
+        "mean": _round(sum(values) / len(values), 1000, 4) if values else None,
+        "max": _round(max(values), 1000, 4) if values else None,
     }
 
 
-def _round(value: float | None, scale: float = 1.0) -> float | None:
-    return None if value is None else round(value * scale, 3)
+def _round(value: float | None, scale: float = 1.0, digits: int = 3) -> float | None:
+    return None if value is None else round(value * scale, digits)
 
 
 def summarize(samples: list[Sample], offered_rps: float | None = None) -> dict:
