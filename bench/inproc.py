@@ -38,10 +38,10 @@ class InProcess:
         if group.name == "compose":
             from bench.predictors.compose_int8 import Int8ComposePredictor
 
-            self.predictors["B0-t2"] = (main, 2)
             bf16 = load_predictor(str(group.predictor), group.class_name, group.config | {"dtype": "bfloat16"})
             self.predictors["B0-bf16"] = (bf16, None)
             if not quick:
+                self.predictors["B0-t2"] = (main, 2)
                 self.predictors["B0-int8"] = (Int8ComposePredictor(group.config), None)
 
     @property

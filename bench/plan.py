@@ -86,11 +86,11 @@ def compose(quick: bool) -> Group:
         servers.baseline("B1", GENERATOR, "TextGeneratorPredictor", config, env),
         _mlserve("B2", "compose", env, "mlserve, batching off"),
         _mlserve("B3", "compose-batched", env, "mlserve, batching on (max 8, 5 ms)"),
-        _mlserve("B3-t2", "compose-batched-t2", servers.server_env(2), "B3 with 2 torch threads"),
         _mlserve("B3-bf16", "compose-batched-bf16", env, "B3 with bfloat16 weights"),
     ]
     if not quick:
-        variants.append(_mlserve("B3-int8", "compose-batched-int8", env, "B3 with int8 dynamic quantisation"))
+        variants += [_mlserve("B3-t2", "compose-batched-t2", servers.server_env(2), "B3 with 2 torch threads"),
+                     _mlserve("B3-int8", "compose-batched-int8", env, "B3 with int8 dynamic quantisation")]
     return Group(
         name="compose", title=f"Smart Compose, SmolLM2-135M ({PREFIX_TOKENS}-token prefix, {NEW_TOKENS} new tokens)",
         predictor=GENERATOR, class_name="TextGeneratorPredictor", config=config, variants=variants,

@@ -141,20 +141,28 @@ def plot(results: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import FuncFormatter
+
     groups = results["groups"]
+    names = sorted({v for g in groups.values() for v in g["variants"]})
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}  # one colour per variant everywhere
     fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 5), squeeze=False)
     for ax, (name, g) in zip(axes[0], groups.items()):
-        for i, (vname, v) in enumerate(g["variants"].items()):
+        for vname, v in g["variants"].items():
             pts = [p for p in v["load"] if p["latency_ms"]["p50"] is not None]
             if not pts:
                 continue
             x = [p["offered_rps"] for p in pts]
-            color = f"C{i}"
+            color = colors[vname]
             ax.plot(x, [p["latency_ms"]["p50"] for p in pts], "o-", color=color, label=f"{vname} p50")
             ax.plot(x, [p["latency_ms"]["p90"] for p in pts], "x--", color=color, alpha=0.6, label=f"{vname} p90")
         ax.axhline(g["ratios"]["slo_ms"], color="grey", linestyle=":", label="SLO (p90)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(plain)
         ax.set_xlabel("offered load (requests/s)")
         ax.set_ylabel("latency from scheduled send (ms)")
         ax.set_title(g["title"], fontsize=10)
