@@ -185,6 +185,29 @@ class Cluster:
         except NotFoundError:
             return None
 
+    def pod_get(self, pod: dict, port: int, path: str, timeout: float = 2.0) -> str | None:
+        """GET a pod's HTTP path through the API server's proxy; on the host network (where
+        the proxy refuses node-local addresses) straight from the node. None if unreachable."""
+        import httpx
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        name = pod["metadata"]["name"]
+        try:
+            response = self.dynamic.request("get", f"/api/v1/namespaces/{self.namespace}/pods/{name}:{port}/proxy{path}",
+                                            _request_timeout=timeout)
+            return response.data.decode()
+        except (ApiException, HTTPError, OSError):
+            pass
+        host = (pod.get("status") or {}).get("hostIP")
+        if not (pod.get("spec") or {}).get("hostNetwork") or not host:
+            return None
+        try:
+            response = httpx.get(f"http://{host}:{port}{path}", timeout=timeout)
+            return response.text if response.status_code == 200 else None
+        except httpx.HTTPError:
+            return None
+
     def log(self, pod: str, *, previous: bool = False, tail: int | None = None) -> str:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException

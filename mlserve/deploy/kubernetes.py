@@ -125,6 +125,7 @@ class KubernetesBackend:
                       *(c.get("lastUpdateTime") for c in (deployment.get("status") or {}).get("conditions") or [])]
             row = APIStatus(api=name, status=status, endpoint=self._endpoint_or_none(name),
                             replicas=f"{state} ({want} requested)", last_update=_latest(stamps))
+            self._add_metrics(row, deployment, pods)
             if detail:
                 row.spec = json.loads(annotations.get(SPEC, "{}"))
                 row.recent_errors = [f"pod {p.pod}: {p.message}" for p in problems]
@@ -132,6 +133,19 @@ class KubernetesBackend:
                     row.log_tail = self.cluster.log(pods[0]["metadata"]["name"], tail=20).splitlines()
             out.append(row)
         return out
+
+    def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
+        """Requests and latency summed over the API's pods, from each runtime's /metrics."""
+        from mlserve.deploy.local.metrics import summarize
+
+        port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in pods if _ready(p)) if t]
+        if not texts:
+            return
+        summary = summarize("\n".join(texts))
+        row.requests, row.p50_ms, row.p99_ms = summary.requests, summary.p50_ms, summary.p99_ms
+        by_class = summary.by_class or {}
+        row.responses_2xx, row.responses_4xx, row.responses_5xx = (by_class.get(k, 0) for k in ("2xx", "4xx", "5xx"))
 
     def logs(self, api: str, *, follow: bool = False, tail: int = 200) -> Iterator[str]:
         pods = self.cluster.pods(f"{NAME}={api}")
@@ -198,15 +212,18 @@ class KubernetesBackend:
             return f"http://{self.env.ingress_host}{path}"
         if pod_spec.get("hostNetwork"):
             port = pod_spec["containers"][0]["ports"][0]["containerPort"]
-            ready = [p for p in self.cluster.pods(f"{NAME}={api}")
-                     if any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in (p.get("status") or {}).get("conditions") or [])]
+            ready = [p for p in self.cluster.pods(f"{NAME}={api}") if _ready(p)]
             host = ready and (ready[0].get("status") or {}).get("hostIP")
             return f"http://{host}:{port}{path}" if host else None
         service = self.cluster.get("v1", "Service", api) or {}
         for ingress in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
             return f"http://{ingress.get('hostname') or ingress.get('ip')}{path}"
         return f"http://{api}.{self.env.namespace}.svc.cluster.local{path}"
+
+
+def _ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _latest(stamps: list[str | None]) -> float | None:

@@ -99,8 +99,17 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+# The parts of mlserve a serving image runs (user predictors may import errors and models);
+# the CLI and the deploy backends stay out, so changing them restarts no API.
+RUNTIME_PARTS = ("__init__.py", "errors.py", "spec", "runtime", "models")
+
+
 def mlserve_package_root() -> Path:
     return Path(mlserve.__file__).resolve().parent
+
+
+def runtime_files() -> list[str]:
+    return [f for f in collect_files(mlserve_package_root()) if f.split("/", 1)[0] in RUNTIME_PARTS]
 
 
 def build_context(project: Project, base_image: str) -> BuildContext:
@@ -114,7 +123,7 @@ def build_context(project: Project, base_image: str) -> BuildContext:
         project_root=root,
         project_files=collect_files(root, ignore_spec(root)),
         mlserve_root=mlserve_package_root(),
-        mlserve_files=collect_files(mlserve_package_root()),
+        mlserve_files=runtime_files(),
     )
     ctx.digest = context_digest(ctx)
     return ctx

@@ -96,12 +96,11 @@ class Cluster:
             return httpx.post(endpoint, json=payload, timeout=30).json()
         # In-cluster address (no MLSERVE_TEST_NODE): go through the API server's service proxy.
         path = endpoint.split("/", 3)[3]
-        api_client = self.api_client()
-        response = api_client.call_api(
-            f"/api/v1/namespaces/{self.namespace}/services/{api}:http/proxy/{path}", "POST",
-            header_params={"Content-Type": "application/json"}, body=payload,
-            auth_settings=["BearerToken"], _preload_content=False)
-        return json.loads(response[0].data)
+        from kubernetes.dynamic import DynamicClient
+
+        response = DynamicClient(self.api_client()).request(
+            "post", f"/api/v1/namespaces/{self.namespace}/services/{api}:http/proxy/{path}", body=payload)
+        return json.loads(response.data)
 
 
 @pytest.fixture(scope="session")

@@ -68,8 +68,15 @@ def test_deploy_update_and_remove(k8s, project):
     detail = json.loads(k8s.mlserve("get", "greeter", "--env", ENV, "--spec", spec, "-o", "json").stdout)
     assert detail["spec"]["predictor"]["config"] == {"greeting": "bonjour"}
     assert detail["replicas"].startswith("1/1 ready")
+    assert detail["requests"] >= 1 and detail["responses_2xx"] >= 1  # from the pod's /metrics
     logs = k8s.mlserve("logs", "greeter", "--env", ENV, "--spec", spec).stdout
     assert "Uvicorn running" in logs or "Application startup complete" in logs
+
+    # refresh: new pods, same spec
+    greeter_pods = k8s.pods("greeter")
+    k8s.mlserve("refresh", "greeter", "--env", ENV, "--spec", spec)
+    assert k8s.pods("greeter").isdisjoint(greeter_pods)
+    assert k8s.post(ENV, "greeter", spec, {"name": "Bo"}) == {"message": "bonjour, Bo"}
 
     # an API removed from cortex.yaml is deleted, the other one left alone
     apis = [a for a in yaml.safe_load(spec.read_text()) if a["name"] != "farewell"]
