@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 INFRA=${MLSERVE_INFRA:-$(cd .. && pwd)/shared/infra}
-PY=${PYTHON:-.venv/bin/python}
+PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || command -v python3)}
+[ -x "$INFRA/start-cluster.sh" ] || { echo "no infra scripts in $INFRA: set MLSERVE_INFRA" >&2; exit 1; }
 DOCKER_STATE=${DOCKER_STATE:-/tmp/mlserve-docker}
 CLUSTER_STATE=${CLUSTER_STATE:-/tmp/mlserve-e2e-cluster}
 MOTO_PORT=${MOTO_PORT:-5055}

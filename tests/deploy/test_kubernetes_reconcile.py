@@ -131,3 +131,17 @@ def test_rollout_state():
     assert not rollout_state(deployment(2, 2, 1, 3))[0]  # an old pod is still there
     assert not rollout_state(deployment(1, 0, 1, 1))[0]
     assert rollout_state(deployment(0, 0, 0, 0))[0]
+
+
+def test_an_update_keeps_the_autoscaled_replica_count_within_bounds():
+    from mlserve.deploy.kubernetes import KubernetesBackend
+    from mlserve.deploy.manifests import SPEC
+
+    def dep(replicas):
+        return {"kind": "Deployment", "spec": {"replicas": replicas}, "metadata": {"annotations": {
+            SPEC: '{"autoscaling": {"min_replicas": 2, "max_replicas": 5}}'}}}
+
+    assert KubernetesBackend._keep_scale(dep(2), 4)["spec"]["replicas"] == 4
+    assert KubernetesBackend._keep_scale(dep(2), 9)["spec"]["replicas"] == 5
+    assert KubernetesBackend._keep_scale(dep(2), 1)["spec"]["replicas"] == 2
+    assert KubernetesBackend._keep_scale(dep(3), None)["spec"]["replicas"] == 3  # new: init_replicas

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,20 @@ class Cluster:
             pytest.fail(f"mlserve {' '.join(map(str, args))} exited {result.returncode}\n"
                         f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
         return result
+
+    def follow(self, *args: str, lines: int = 3) -> list[str]:
+        """The first lines a following command prints; then it is stopped (as with Ctrl-C)."""
+        env = {**os.environ, "MLSERVE_CONFIG": str(self.config)}
+        proc = subprocess.Popen([sys.executable, "-m", "mlserve.cli", *map(str, args)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stopper = threading.Timer(60, proc.terminate)  # a stream that never prints fails, not hangs
+        stopper.start()
+        try:
+            return [proc.stdout.readline().rstrip("\n") for _ in range(lines)]
+        finally:
+            stopper.cancel()
+            proc.terminate()
+            proc.wait(30)
 
     def api_client(self):
         from kubernetes import client, config

@@ -72,6 +72,10 @@ def test_deploy_update_and_remove(k8s, project):
     logs = k8s.mlserve("logs", "greeter", "--env", ENV, "--spec", spec).stdout
     assert "Uvicorn running" in logs or "Application startup complete" in logs
 
+    # `logs -f` streams the pod's log (here: its first lines, then it is stopped)
+    followed = k8s.follow("logs", "greeter", "--env", ENV, "--spec", spec, "-f")
+    assert all(followed) and any("uvicorn" in line for line in followed), followed
+
     # refresh: new pods, same spec
     greeter_pods = k8s.pods("greeter")
     k8s.mlserve("refresh", "greeter", "--env", ENV, "--spec", spec)
