@@ -68,7 +68,8 @@ class Cluster:
                 hint = "the kubeconfig's credentials are not allowed to do this; check the user and its role"
             raise DeployError(f"{what} on {self.server} failed ({e.status}): {detail}", hint=hint) from None
         except (HTTPError, OSError) as e:
-            raise DeployError(f"{what}: cannot reach the Kubernetes API server at {self.server}: {e}",
+            reason = getattr(e, "reason", None) or e  # urllib3 wraps the socket error in retries
+            raise DeployError(f"{what}: cannot reach the Kubernetes API server at {self.server}: {reason}",
                               hint="check that the cluster is running and the kubeconfig points at it") from None
 
     @property

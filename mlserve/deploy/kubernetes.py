@@ -51,21 +51,18 @@ class KubernetesBackend:
                 (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
                 ("networking.k8s.io/v1", "Ingress")]
 
-    def manifests(self, project: Project, image: str | None = None) -> list[dict]:
-        """The objects a deploy would apply (the HPA version as this cluster serves it)."""
-        return render_manifests(project, self.env, image=image, hpa_version=self.cluster.hpa_version())
-
     def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
         progress(f"checking {self.cluster.server}, namespace {self.env.namespace}")
         hpa_version = self.cluster.hpa_version()
         registry = self.registry()
-        image = registry.reference(image_tag(build_context(project, self.env.base_image)))
-        desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version)
+        context = build_context(project, self.env.base_image)
+        image = registry.reference(image_tag(context))
+        desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version, context=context)
         live = self.cluster.list_managed(self._kinds(hpa_version))
         changes = plan(desired, live, project_label(project.file), namespace=self.env.namespace, force=force)
         to_roll = rollout_needed(changes)
         if to_roll:
-            ensure_image(project, self.env.base_image, registry, progress)
+            ensure_image(project, self.env.base_image, registry, progress, context=context)
             self.cluster.ensure_namespace()
         replicas = {o["metadata"]["name"]: (o.get("spec") or {}).get("replicas") for o in live
                     if o["kind"] == "Deployment"}

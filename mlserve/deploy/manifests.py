@@ -224,15 +224,16 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
 
 
 def render_manifests(project: Project, env: Environment, *, image: str | None = None,
-                     hpa_version: str = "autoscaling/v2") -> list[dict]:
+                     hpa_version: str = "autoscaling/v2", context=None) -> list[dict]:
     """Every object for every API of `project`, as `mlserve deploy --dry-run -o yaml` prints them.
 
-    Without `image`, the reference the build would push is computed from the project's content.
+    Without `image`, the reference the build would push is computed from the project's content
+    (its build context: `context`, or made here).
     """
-    from mlserve.image.context import build_context, dependencies_digest
     from mlserve.image.builder import image_tag
+    from mlserve.image.context import build_context, dependencies_digest
 
-    ctx = build_context(project, env.base_image)
+    ctx = context or build_context(project, env.base_image)
     image = image or f"{registry_prefix(env)}/{env.repository}:{image_tag(ctx)}"
     dependencies = dependencies_digest(ctx)
     ports = assign_ports(project.apis, env.host_network)

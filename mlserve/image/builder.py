@@ -107,10 +107,11 @@ def push(client, ref: str, auth: dict | None, progress: Progress) -> None:
                                           "and that you are allowed to push to it") from None
 
 
-def ensure_image(project: Project, base_image: str, registry: Registry, progress: Progress,
-                 client=None) -> str:
-    """The reference of the project's image in `registry`, building and pushing only if needed."""
-    ctx = build_context(project, base_image)
+def ensure_image(project: Project, base_image: str, registry: Registry, progress: Progress, *,
+                 context: BuildContext | None = None, client=None) -> str:
+    """The reference of the project's image in `registry`, building and pushing only if needed
+    (`context`: the project's build context, when the caller already made it)."""
+    ctx = context or build_context(project, base_image)
     ref = registry.reference(image_tag(ctx))
     client = client or docker_client()
     if in_registry(client, ref, registry.auth):
