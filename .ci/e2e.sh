@@ -19,6 +19,8 @@ teardown() {
   [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null || true
   STATE=$CLUSTER_STATE "$INFRA/stop-cluster.sh" || true
   STATE=$DOCKER_STATE "$INFRA/stop-docker.sh" || true
+  # dockerd removes its pid file once it has shut down; a start before that would fail
+  for _ in $(seq 1 60); do [ -e /var/run/docker.pid ] || break; sleep 0.5; done
   exit $rc
 }
 trap teardown EXIT INT TERM
