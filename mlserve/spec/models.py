@@ -92,25 +92,18 @@ class Compute(_Strict):
     mem: str | None = None
     gpu: int = Field(default=0, ge=0)
 
-    @field_validator("cpu", mode="before")
+    @field_validator("cpu", "mem", mode="before")
     @classmethod
-    def _cpu(cls, v: object) -> object:
+    def _quantity(cls, v: object, info) -> object:
         if v is None:
             return v
-        text = str(v)
-        if not _CPU.match(text):
-            raise ValueError(f"'{v}' is not a CPU quantity (use e.g. 1, 0.5 or 500m)")
-        return text
-
-    @field_validator("mem", mode="before")
-    @classmethod
-    def _mem(cls, v: object) -> object:
-        if v is None:
-            return v
-        text = str(v)
-        if not _MEM.match(text):
-            raise ValueError(f"'{v}' is not a memory quantity (use e.g. 512Mi or 2Gi)")
-        return text
+        pattern, kind, examples = {
+            "cpu": (_CPU, "CPU", "1, 0.5 or 500m"),
+            "mem": (_MEM, "memory", "512Mi or 2Gi"),
+        }[info.field_name]
+        if not pattern.match(str(v)):
+            raise ValueError(f"'{v}' is not a {kind} quantity (use e.g. {examples})")
+        return str(v)
 
 
 class Autoscaling(_Strict):
