@@ -23,7 +23,7 @@ class Record:
 
     c1: list[Sample] = field(default_factory=list)
     stream_c1: list[Sample] = field(default_factory=list)
-    points: dict[float, list[Sample]] = field(default_factory=dict)
+    points: dict[float, list[list[Sample]]] = field(default_factory=dict)  # rate -> one list per round
     client_cpu_us: dict[float, list[float]] = field(default_factory=dict)  # load generator CPU per request
     server_cpu_us: dict[float, list[float]] = field(default_factory=dict)  # server CPU per request
     c1_p50_by_round: list[float] = field(default_factory=list)
@@ -72,7 +72,7 @@ async def run_variant(server: Server, group: plan.Group, record: Record, round_n
                 samples = await loadgen.open_loop(client, requests, offsets)
             record.client_cpu_us.setdefault(rate, []).append((time.process_time() - cpu) / len(offsets) * 1e6)
             record.server_cpu_us.setdefault(rate, []).append((server.cpu_seconds() - server_cpu) / len(offsets) * 1e6)
-            record.points.setdefault(rate, []).extend(samples)
+            record.points.setdefault(rate, []).append(samples)
             await asyncio.sleep(0.2)  # let the server finish anything abandoned
             if saturated(stats.summarize(samples, rate), slo_ms):
                 record.stopped_at.append(rate)

@@ -62,7 +62,7 @@ class Server:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                          env=self.variant.env, start_new_session=True)
 
-    def wait_ready(self, payload: dict, timeout: float = 600.0, warmup: int = 10) -> None:
+    def wait_ready(self, payload: dict, timeout: float = 300.0, warmup: int = 10) -> None:
         """Poll with real requests until one succeeds, then warm up; raise with the log tail."""
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=60.0) as client:

@@ -33,7 +33,10 @@ def summarize(samples: list[Sample], offered_rps: float | None = None) -> dict:
     """Latency (ms, from scheduled send) of successful requests, error counts, achieved rate."""
     ok = [s for s in samples if 200 <= s.status < 300]
     errors = Counter(_error_kind(s) for s in samples if not 200 <= s.status < 300)
-    span = (max(s.done for s in samples) - min(s.intended for s in samples)) if samples else 0.0
+    # Completion rate between the first and the last success: excludes the first response's
+    # latency, which on a short load point would otherwise read as lost throughput.
+    done = sorted(s.done for s in ok)
+    span = done[-1] - done[0] if len(done) > 1 else 0.0
     ttfts = [s.ttft for s in ok if s.ttft is not None]
     lags = [s.sent - s.intended for s in samples if s.sent]
     return {
@@ -42,11 +45,21 @@ def summarize(samples: list[Sample], offered_rps: float | None = None) -> dict:
         "errors": dict(errors),
         "error_rate": round(1 - len(ok) / len(samples), 4) if samples else None,
         "offered_rps": _round(offered_rps),
-        "achieved_rps": _round(len(ok) / span) if span > 0 else None,
+        "achieved_rps": _round((len(ok) - 1) / span) if span > 0 else None,
         "latency_ms": _ms([s.latency for s in ok]),
         "ttft_ms": _ms(ttfts) if ttfts else None,
         "send_lag_ms_p99": _round(percentile(lags, 99), 1000),
     }
+
+
+def summarize_rounds(rounds: list[list[Sample]], offered_rps: float | None = None) -> dict:
+    """Latency percentiles and errors over all rounds' samples pooled; the achieved rate is the
+    median of each round's own (rates cannot be pooled: rounds are minutes apart)."""
+    out = summarize([s for samples in rounds for s in samples], offered_rps)
+    per_round = [summarize(samples, offered_rps)["achieved_rps"] for samples in rounds]
+    out["achieved_rps"] = _median(per_round)
+    out["achieved_rps_by_round"] = per_round
+    return out
 
 
 def _error_kind(sample: Sample) -> str:
@@ -66,22 +79,6 @@ def throughput_at_slo(points: list[dict], slo_ms: float, max_error_rate: float =
 def saturation_rps(points: list[dict]) -> float | None:
     rates = [p["achieved_rps"] for p in points if p["achieved_rps"]]
     return max(rates) if rates else None
-
-
-def merge(summaries: list[dict]) -> dict:
-    """Median over repeated rounds of the numbers that matter (robust to one noisy round)."""
-    if len(summaries) == 1:
-        return summaries[0]
-    out = dict(summaries[-1])
-    for key in ("achieved_rps", "error_rate", "offered_rps", "send_lag_ms_p99"):
-        out[key] = _median([s[key] for s in summaries])
-    for group in ("latency_ms", "ttft_ms"):
-        if all(s.get(group) for s in summaries):
-            out[group] = {k: _median([s[group][k] for s in summaries]) for k in summaries[0][group]}
-    out["n"], out["ok"] = sum(s["n"] for s in summaries), sum(s["ok"] for s in summaries)
-    out["errors"] = dict(sum((Counter(s["errors"]) for s in summaries), Counter()))
-    out["rounds"] = len(summaries)
-    return out
 
 
 def _median(values: list) -> float | None:

@@ -34,7 +34,7 @@ class Int8ComposePredictor:
     def __init__(self, config):
         self.inner = load_generator(config)
         self.inner.model = quantize_int8(self.inner.model, lm_head=bool(config.get("quantize_lm_head", False)))
-        self.tokenizer = self.inner.tokenizer
+        self.model, self.tokenizer = self.inner.model, self.inner.tokenizer
 
     def predict(self, payload):
         return self.inner.predict(payload)

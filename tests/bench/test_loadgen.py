@@ -49,7 +49,7 @@ def test_summarize_counts_errors_and_rates_only_successes():
     assert out["error_rate"] == pytest.approx(2 / 12, abs=1e-4)
     assert out["latency_ms"]["p50"] == pytest.approx(10.0)
     assert out["ttft_ms"]["p90"] == pytest.approx(4.0)
-    assert out["achieved_rps"] == pytest.approx(10 / 0.91, rel=1e-3)  # first send to last response
+    assert out["achieved_rps"] == pytest.approx(10.0)  # 9 intervals over 0.9 s between first and last success
 
 
 def test_throughput_at_slo_takes_the_best_point_meeting_latency_and_errors():
@@ -62,14 +62,16 @@ def test_throughput_at_slo_takes_the_best_point_meeting_latency_and_errors():
     assert stats.saturation_rps(points) == 40
 
 
-def test_merge_takes_medians_and_sums_counts():
-    a = {"n": 5, "ok": 5, "errors": {}, "achieved_rps": 10, "error_rate": 0, "offered_rps": 10,
-         "send_lag_ms_p99": 1, "latency_ms": {"p50": 1, "p90": 2}, "ttft_ms": None}
-    b = a | {"achieved_rps": 30, "latency_ms": {"p50": 3, "p90": 4}, "errors": {"503": 1}}
-    c = a | {"achieved_rps": 20, "latency_ms": {"p50": 2, "p90": 9}}
-    out = stats.merge([a, b, c])
-    assert out["achieved_rps"] == 20 and out["latency_ms"] == {"p50": 2, "p90": 4}
-    assert (out["n"], out["errors"], out["rounds"]) == (15, {"503": 1}, 3)
+def test_rounds_pool_latencies_but_take_the_median_rate():
+    def round_at(t0, gap, n=5):  # n successes `gap` apart, 10 ms each, starting at t0
+        return [_sample(t0 + i * gap, t0 + i * gap + 0.01) for i in range(n)]
+
+    rounds = [round_at(0, 0.1), round_at(100, 0.05), round_at(200, 0.02)]
+    out = stats.summarize_rounds(rounds, offered_rps=20)
+    assert out["achieved_rps_by_round"] == [10.0, 20.0, 50.0]
+    assert out["achieved_rps"] == 20.0  # not 14 successes over 200 s
+    assert (out["n"], out["ok"]) == (15, 15)
+    assert out["latency_ms"]["p50"] == pytest.approx(10.0)
 
 
 async def _serve(handler):
