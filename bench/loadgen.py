@@ -124,7 +124,8 @@ class Client:
                     conn = await self._connect()
                 sample.sent = time.perf_counter()
                 conn.writer.write(request)
-                keep = await asyncio.wait_for(_read_response(conn, sample), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no extra task, unlike wait_for
+                    keep = await _read_response(conn, sample)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
                     asyncio.TimeoutError) as exc:
                 sample.status = 0

@@ -32,7 +32,7 @@ class Record:
 
 class paused_gc:
     def __enter__(self):
-        gc.collect()
+        gc.collect()  # cheap after gc.freeze() (run.py freezes the loaded models)
         gc.disable()
 
     def __exit__(self, *exc):
@@ -67,10 +67,11 @@ async def run_variant(server: Server, group: plan.Group, record: Record, round_n
         for i, rate in enumerate(group.ladder):
             offsets = loadgen.schedule(rate, plan.point_duration(group, rate), seed=1000 * round_no + i)
             await client.warm(plan.expected_in_flight(rate, single_s))
-            cpu, server_cpu = time.process_time(), server.cpu_seconds()
             with paused_gc():
+                cpu, server_cpu = time.process_time(), server.cpu_seconds()
                 samples = await loadgen.open_loop(client, requests, offsets)
-            record.client_cpu_us.setdefault(rate, []).append((time.process_time() - cpu) / len(offsets) * 1e6)
+                cpu = time.process_time() - cpu
+            record.client_cpu_us.setdefault(rate, []).append(cpu / len(offsets) * 1e6)
             record.server_cpu_us.setdefault(rate, []).append((server.cpu_seconds() - server_cpu) / len(offsets) * 1e6)
             record.points.setdefault(rate, []).append(samples)
             await asyncio.sleep(0.2)  # let the server finish anything abandoned

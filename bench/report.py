@@ -155,6 +155,12 @@ def print_tables(results: dict) -> None:
                      for p in v["load"]]
             if cells:
                 print(f"  {vname:<8} " + " | ".join(cells))
+        points = [p for v in g["variants"].values() for p in v["load"]]
+        cpu = sorted(p["client_cpu_us_per_req"] for p in points if p.get("client_cpu_us_per_req"))
+        lag = [p["send_lag_ms_p99"] for p in points if p.get("send_lag_ms_p99") is not None]
+        if cpu:
+            print(f"load generator: {cpu[len(cpu) // 2]:.0f} us CPU per request (median over points), "
+                  f"send lag p99 {min(lag):.1f}-{max(lag):.1f} ms")
         r = g["ratios"]
         print(f"overhead B2-B0 p50: {_fmt(r['overhead_ms_B2_minus_B0_p50'], 3)} ms   "
               f"(B1-B0: {_fmt(r['overhead_ms_B1_minus_B0_p50'], 3)} ms)")
@@ -189,18 +195,19 @@ def plot(results: dict, path) -> None:
                 continue
             x = [p["offered_rps"] for p in pts]
             color = colors[vname]
-            ax.plot(x, [p["latency_ms"]["p50"] for p in pts], "o-", color=color, label=f"{vname} p50")
-            ax.plot(x, [p["latency_ms"]["p90"] for p in pts], "x--", color=color, alpha=0.6, label=f"{vname} p90")
+            ax.plot(x, [p["latency_ms"]["p50"] for p in pts], "o-", color=color, label=vname)
+            ax.plot(x, [p["latency_ms"]["p90"] for p in pts], "x--", color=color, alpha=0.6)
         ax.axhline(g["ratios"]["slo_ms"], color="grey", linestyle=":", label="SLO (p90)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         plain = FuncFormatter(lambda value, _: f"{value:g}")
+        some = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else "")
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_formatter(plain)
-            axis.set_minor_formatter(plain)
+            axis.set_minor_formatter(some)
         ax.set_xlabel("offered load (requests/s)")
         ax.set_ylabel("latency from scheduled send (ms)")
-        ax.set_title(g["title"], fontsize=10)
+        ax.set_title(f"{g['title']}\nsolid: p50, dashed: p90", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

@@ -10,6 +10,7 @@ the table, the ratios and the targets.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -57,6 +58,7 @@ def run_group(group: plan.Group, args, logs: Path) -> dict:
 
     print(f"\n-- {group.title}: loading --", flush=True)
     inproc = InProcess(group, args.quick)
+    gc.freeze()  # the models' objects never need collecting; keeps each point's gc.collect() short
     if group.name == "compose":
         group.payloads = [{"text": t, "max_new_tokens": plan.NEW_TOKENS} for t in plan.prefixes(inproc.main.tokenizer)]
     servers = [Server(v, logs) for v in group.variants]

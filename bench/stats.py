@@ -33,10 +33,12 @@ def summarize(samples: list[Sample], offered_rps: float | None = None) -> dict:
     """Latency (ms, from scheduled send) of successful requests, error counts, achieved rate."""
     ok = [s for s in samples if 200 <= s.status < 300]
     errors = Counter(_error_kind(s) for s in samples if not 200 <= s.status < 300)
-    # Completion rate between the first and the last success: excludes the first response's
-    # latency, which on a short load point would otherwise read as lost throughput.
+    # Successes per second between the first and the last success (so the first response's
+    # latency does not read as lost throughput on a short point), over at least the span the
+    # requests were sent in (so batches finishing together cannot read as more than was sent).
     done = sorted(s.done for s in ok)
-    span = done[-1] - done[0] if len(done) > 1 else 0.0
+    sends = [s.intended for s in samples]
+    span = max(done[-1] - done[0], max(sends) - min(sends)) if len(done) > 1 else 0.0
     ttfts = [s.ttft for s in ok if s.ttft is not None]
     lags = [s.sent - s.intended for s in samples if s.sent]
     return {

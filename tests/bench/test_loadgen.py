@@ -52,6 +52,13 @@ def test_summarize_counts_errors_and_rates_only_successes():
     assert out["achieved_rps"] == pytest.approx(10.0)  # 9 intervals over 0.9 s between first and last success
 
 
+def test_achieved_rate_is_not_inflated_by_responses_finishing_together():
+    batch_end = [_sample(i * 0.25, 1.05) for i in range(5)]  # sent over 1 s, answered at once
+    assert stats.summarize(batch_end)["achieved_rps"] == pytest.approx(4.0)
+    backlog = [_sample(i * 0.1, 1.0 + i * 0.5) for i in range(5)]  # server slower than the sends
+    assert stats.summarize(backlog)["achieved_rps"] == pytest.approx(2.0)
+
+
 def test_throughput_at_slo_takes_the_best_point_meeting_latency_and_errors():
     def point(rps, p90, err=0.0):
         return {"achieved_rps": rps, "error_rate": err, "latency_ms": {"p90": p90}}
