@@ -10,7 +10,7 @@ Importing this package imports neither torch nor transformers.
 
 from mlserve.models.cache import CacheEntry, cache_dir, clear, ensure_converted, list_entries
 from mlserve.models.embedding import embed
-from mlserve.models.generation import Prefix, encode_left_padded, greedy_steps, prefill
+from mlserve.models.generation import Prefix, PromptCache, encode_left_padded, greedy_steps, prefill
 from mlserve.models.loaders import (
     load_causal_lm,
     load_qa,
@@ -24,6 +24,7 @@ from mlserve.models.references import ResolvedModel, find_path, hub_offline, res
 __all__ = [
     "CacheEntry",
     "Prefix",
+    "PromptCache",
     "ResolvedModel",
     "cache_dir",
     "clear",

@@ -3,13 +3,17 @@
 A plain generator instead of `generate()` so callers can stop each row on their own rule
 (sentence end, newline) and stream pieces as they come, with one code path for both.
 A prompt prefix shared by every request (few-shot examples) can be computed once with
-`prefill` and reused, so each request only pays for its own tokens.
+`prefill` and reused, so each request only pays for its own tokens; `PromptCache` keeps the
+caches of recent prompts, so a prompt that extends one of them (text typed further) only pays
+for its new tokens.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,10 +60,13 @@ def prefill(model: Any, tokenizer: Any, text: str) -> Prefix:
 
 
 def greedy_steps(
-    model: Any, input_ids: Any, attention_mask: Any, max_steps: int, *, prefix: Prefix | None = None
+    model: Any, input_ids: Any, attention_mask: Any, max_steps: int, *, prefix: Prefix | None = None,
+    own_prefix: bool = False,
 ) -> Iterator[Any]:
     """Yield the next token id of every row (a 1-D tensor), at most `max_steps` times.
 
+    `prefix` is copied for each call, unless `own_prefix`: then the caller hands its cache over
+    and it is extended in place (afterwards it holds the prompt and what was generated).
     The consumer stops early by not asking for more. Each forward pass runs in its own
     `inference_mode` block: a streaming consumer may resume this generator on another thread,
     and torch's grad mode is per thread.
@@ -71,8 +78,9 @@ def greedy_steps(
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     state = {}
     if prefix is not None:
-        cache = copy.deepcopy(prefix.cache)
-        cache.batch_repeat_interleave(rows)
+        cache = prefix.cache if own_prefix else copy.deepcopy(prefix.cache)
+        if rows > 1:
+            cache.batch_repeat_interleave(rows)
         state[name] = cache
         positions = positions + prefix.length
         # Padding now sits between the prefix and each row's text; the mask hides it.
@@ -87,3 +95,64 @@ def greedy_steps(
         input_ids = next_ids[:, None]
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((rows, 1))], dim=-1)
         positions = positions[:, -1:] + 1
+
+
+class PromptCache:
+    """The KV caches of the last `size` single-row prompts, by token ids.
+
+    `lookup` finds the cached prompt sharing the longest start with the new one and returns a
+    private copy cut to that start, so only the rest of the prompt needs a forward pass; token
+    ids are compared (not text), so a different tokenisation of the same text just matches less.
+    Entries are only read (copied) under the lock, never handed out, so threads never share one.
+    """
+
+    def __init__(self, model: Any, size: int):
+        self.model, self.size = model, size
+        self._entries: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def lookup(self, ids: Sequence[int]) -> Prefix:
+        """A cache to pass as `prefix=..., own_prefix=True`, and the model input ids[prefix.length:].
+        At least the last token is left to run: its logits give the first new token."""
+        from transformers import DynamicCache
+
+        with self._lock:
+            best, shared = None, 0
+            for key in self._entries:
+                n = _shared_start(key, ids)
+                if n > shared:
+                    best, shared = key, n
+            shared = min(shared, len(ids) - 1)
+            if best is None or shared <= 0:
+                return Prefix(DynamicCache(config=self.model.config), 0)
+            self._entries.move_to_end(best)
+            cache = copy.deepcopy(self._entries[best])
+        _cut(cache, shared)
+        return Prefix(cache, shared)
+
+    def store(self, ids: Sequence[int], cache: Any) -> None:
+        """Keep `cache` (no longer used by its request) as the cache of prompt `ids`."""
+        if not getattr(cache, "is_croppable", False) or cache.get_seq_length() < len(ids):
+            return  # e.g. sliding-window layers, or a stream closed before the prompt ran
+        _cut(cache, len(ids))
+        with self._lock:
+            self._entries[tuple(ids)] = cache
+            self._entries.move_to_end(tuple(ids))
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def _shared_start(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _cut(cache: Any, length: int) -> None:
+    # transformers 5 crops by a negative count of tokens to remove.
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mlserve.models import embed, encode_left_padded, greedy_steps, load_causal_lm, prefill
+from mlserve.models import PromptCache, embed, encode_left_padded, greedy_steps, load_causal_lm, prefill
 
 PROMPTS = ["the", "Hello there, the weather", "a much longer prompt than the others, so the rest get padded"]
 
@@ -77,3 +77,40 @@ def test_embeddings_are_unit_vectors_unaffected_by_padding(tiny_lm, tmp_path):
     assert torch.allclose(vectors[0], embed(model, tokenizer, ["the cat"])[0], atol=1e-5)
     assert torch.allclose(vectors[0] @ vectors[2], torch.tensor(1.0))
     assert embed(model, tokenizer, []).numel() == 0
+
+
+TYPING = ["Hello", "Hello there", "Hello there, the", "Hello there, the weather", "Hello there, the",
+          "Hello there, the weather is", "Something else entirely", "Hello there, the weather is"]
+
+
+def test_prompt_cache_decodes_like_the_full_prompt(tiny_lm):
+    model, tokenizer = tiny_lm
+    prompts = PromptCache(model, 3)
+    reused = []
+    for text in TYPING:
+        enc = encode_left_padded(tokenizer, [text], 64)
+        expected = _decode_all(model, enc, 8)
+        ids = enc["input_ids"][0].tolist()
+        prefix = prompts.lookup(ids)
+        reused.append(prefix.length)
+        rest = {k: v[:, prefix.length:] for k, v in enc.items()}
+        assert _decode_all(model, rest, 8, prefix=prefix, own_prefix=True) == expected, text
+        assert prefix.cache.get_seq_length() == len(ids) + 7  # extended in place: the caller's to keep
+        prompts.store(ids, prefix.cache)
+    assert reused[0] == 0 and all(n > 0 for n in reused[1:6]) and reused[6] == 0
+    assert reused[7] == len(tokenizer(TYPING[7])["input_ids"]) - 1  # the same prompt again: all but its last token
+    assert len(prompts._entries) == 3  # bounded
+
+
+def test_prompt_cache_entries_are_never_handed_out(tiny_lm):
+    model, tokenizer = tiny_lm
+    prompts = PromptCache(model, 2)
+    ids = tokenizer("Hello there, the weather")["input_ids"]
+    first = prompts.lookup(ids)
+    list(greedy_steps(model, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), 3,
+                      prefix=first, own_prefix=True))
+    prompts.store(ids, first.cache)
+    a, b = prompts.lookup(ids), prompts.lookup(ids)
+    assert a.cache is not b.cache and a.length == b.length == len(ids) - 1
+    [stored] = prompts._entries.values()
+    assert stored.get_seq_length() == len(ids)  # cut to the prompt, untouched by the lookups

