@@ -101,7 +101,7 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
 
 # The parts of mlserve a serving image runs (user predictors may import errors and models);
 # the CLI and the deploy backends stay out, so changing them restarts no API.
-RUNTIME_PARTS = ("__init__.py", "errors.py", "spec", "runtime", "models")
+RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "spec", "runtime", "models")
 
 
 def mlserve_package_root() -> Path:

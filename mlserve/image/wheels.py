@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlserve.errors import DeployError
+from mlserve.files import user_cache_dir
 
 # Printed by the base image's python3: what pip must download for it.
 _PROBE = (
@@ -46,9 +47,7 @@ class Target:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("MLSERVE_CACHE") or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    path = Path(base).expanduser()
-    return path if os.environ.get("MLSERVE_CACHE") else path / "mlserve"
+    return user_cache_dir(env="MLSERVE_CACHE")
 
 
 def probe_target(client, base_image: str) -> Target:

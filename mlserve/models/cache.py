@@ -28,6 +28,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from mlserve.errors import ModelNotFound
+from mlserve.files import user_cache_dir
 from mlserve.models.digest import content_sha256
 from mlserve.models.references import ResolvedModel
 
@@ -50,10 +51,7 @@ def cache_dir(override: str | Path | None = None) -> Path:
     """Argument > $MLSERVE_MODEL_CACHE > $XDG_CACHE_HOME/mlserve/models > ~/.cache/mlserve/models."""
     if override:
         return Path(override).expanduser()
-    if env := os.environ.get("MLSERVE_MODEL_CACHE"):
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "mlserve" / "models"
+    return user_cache_dir("models", env="MLSERVE_MODEL_CACHE")
 
 
 def entry_name(sha256: str) -> str:
@@ -72,7 +70,9 @@ def _log_progress(message: str) -> None:
 
 def ensure_converted(resolved: ResolvedModel, root: Path, on_progress: Progress | None = None) -> Path:
     """The cached safetensors folder for a GGUF reference, converting it first if needed."""
-    from mlserve.models.convert import convert_gguf  # imports transformers: only when converting
+    from mlserve.models.convert import (
+        convert_gguf,  # imports transformers: only when converting
+    )
 
     say = on_progress or _log_progress
     root.mkdir(parents=True, exist_ok=True)

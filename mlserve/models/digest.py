@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from filelock import FileLock
+
+from mlserve.files import write_json
 
 SIDECAR = "digests.json"
 _CHUNK = 1 << 20
@@ -48,9 +49,7 @@ def content_sha256(
     with FileLock(str(sidecar) + ".lock"):
         entries = _read(sidecar)
         entries[key] = {"stamp": stamp, "sha256": value}
-        tmp = sidecar.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries, indent=1))
-        os.replace(tmp, sidecar)
+        write_json(sidecar, entries)
     return value
 
 
