@@ -16,7 +16,7 @@ Two ways to find it:
 Config (all optional):
   reference: reference/machine_learning.md   a text/markdown file (relative to the project or this folder)
   encoder: sentence encoder reference; model: extractive QA model reference (default: none)
-  top_k: 3, max_answer_tokens: 40, max_input_chars: 1000 (question length), threads: 1, device: cpu
+  top_k: 3, max_answer_tokens: 40, max_input_chars: 1000 (question length), threads: 1, device: auto (CUDA when compute.gpu > 0)
 """
 
 import re
@@ -60,7 +60,7 @@ class QuestionAnswererPredictor:
     def __init__(self, config):
         torch.set_num_threads(int(config.get("threads", 1)))
         here = Path(__file__).resolve().parent
-        where = dict(device=config.get("device", "cpu"), bases=(here, here.parent))
+        where = dict(device=config.get("device", "auto"), bases=(here, here.parent))
         name = config.get("reference", DEFAULT_REFERENCE)
         path = find_path(name, bases=(here, here.parent))
         if path is None or not path.is_file():
@@ -108,10 +108,11 @@ class QuestionAnswererPredictor:
                         padding=True, return_offsets_mapping=True, return_tensors="pt")
         offsets = enc.pop("offset_mapping")
         with torch.inference_mode():
-            out = model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")})
+            out = model(**{k: v.to(model.device) for k, v in enc.items()
+                            if k in ("input_ids", "attention_mask", "token_type_ids")})
         best = None
         for row, unit in enumerate(unit_ids):
-            context = torch.tensor([sid == 1 for sid in enc.sequence_ids(row)])
+            context = torch.tensor([sid == 1 for sid in enc.sequence_ids(row)], device=model.device)
             start_p = out.start_logits[row].masked_fill(~context, -1e9).softmax(-1)
             end_p = out.end_logits[row].masked_fill(~context, -1e9).softmax(-1)
             # P(start=i) * P(end=j) for i <= j < i + max_answer_tokens.

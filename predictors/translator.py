@@ -15,7 +15,7 @@ Config (all optional):
   model: a model reference (default: the Gemma GGUF packages)
   max_input_chars: 5000     longer texts are refused (413)
   batch_sentences: 16       sentences decoded together
-  threads: 1, device: cpu, dtype: float32
+  threads: 1, device: auto (CUDA when compute.gpu > 0), dtype: float32
 """
 
 import re
@@ -67,7 +67,7 @@ class TranslatorPredictor:
         source = materialize(config.get("model", DEFAULT_MODEL), bases=(here, here.parent))
         self.seq2seq = bool(AutoConfig.from_pretrained(source).is_encoder_decoder)
         loader = load_seq2seq if self.seq2seq else load_causal_lm
-        self.model, self.tokenizer = loader(str(source), device=config.get("device", "cpu"), dtype=config.get("dtype"))
+        self.model, self.tokenizer = loader(str(source), device=config.get("device", "auto"), dtype=config.get("dtype"))
         self.max_chars = int(config.get("max_input_chars", 5000))
         self.batch_sentences = int(config.get("batch_sentences", 16))
         # The examples are the same for every sentence: run them through the model once.
@@ -107,7 +107,7 @@ class TranslatorPredictor:
 
     def _generate(self, sentences):
         limits = self._limits(sentences)
-        enc = self.tokenizer(sentences, return_tensors="pt", padding=True, truncation=True, max_length=512)
+        enc = self.tokenizer(sentences, return_tensors="pt", padding=True, truncation=True, max_length=512).to(self.model.device)
         with torch.inference_mode():
             ids = self.model.generate(**enc, max_new_tokens=max(limits), num_beams=1, do_sample=False)
         # Row i keeps its first limits[i] tokens (after the decoder's start token).

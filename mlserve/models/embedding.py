@@ -15,7 +15,7 @@ def embed(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int =
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             enc = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
-                            max_length=max_tokens, return_tensors="pt")
+                            max_length=max_tokens, return_tensors="pt").to(model.device)
             hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)

@@ -45,22 +45,31 @@ def _load(auto_class: str, ref: str, device: str, dtype: str | None, **where: An
             f"model '{ref}' could not be loaded as {auto_class} from {source}: {exc}",
             hint="check that the reference names a model of the right kind for this predictor",
         ) from exc
-    return model.to(device).eval(), tokenizer
+    return model.to(resolve_device(device)).eval(), tokenizer
 
 
-def load_causal_lm(ref: str, *, device: str = "cpu", dtype: str | None = None, **where: Any):
+def resolve_device(device: str) -> str:
+    """'auto' is CUDA when a GPU is visible (compute.gpu > 0), else the CPU; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(ref: str, *, device: str = "auto", dtype: str | None = None, **where: Any):
     """(model, tokenizer) for a decoder-only LM. `where`: bases=, cache=, on_progress= (see materialize)."""
     return _load("AutoModelForCausalLM", ref, device, dtype, **where)
 
 
-def load_seq2seq(ref: str, *, device: str = "cpu", dtype: str | None = None, **where: Any):
+def load_seq2seq(ref: str, *, device: str = "auto", dtype: str | None = None, **where: Any):
     return _load("AutoModelForSeq2SeqLM", ref, device, dtype, **where)
 
 
-def load_qa(ref: str, *, device: str = "cpu", dtype: str | None = None, **where: Any):
+def load_qa(ref: str, *, device: str = "auto", dtype: str | None = None, **where: Any):
     return _load("AutoModelForQuestionAnswering", ref, device, dtype, **where)
 
 
-def load_sentence_encoder(ref: str, *, device: str = "cpu", dtype: str | None = None, **where: Any):
+def load_sentence_encoder(ref: str, *, device: str = "auto", dtype: str | None = None, **where: Any):
     """A plain encoder (AutoModel); embed with mean pooling, see `mlserve.models.embed`."""
     return _load("AutoModel", ref, device, dtype, **where)

@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     port = args.port or api.networking.local_port or DEFAULT_PORT
+    if api.compute.gpu == 0:
+        # An API that asked for no GPU must not take one from its neighbours ("auto" devices then pick the CPU).
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     os.environ.update(api.predictor.env)
     os.chdir(project.root)  # as in Cortex, predictors run from the project folder
     processes = api.predictor.processes_per_replica

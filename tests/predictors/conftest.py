@@ -1,31 +1,11 @@
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from seed_predictors import REFERENCE
 from tiny_models import gpt2_tokenizer, tiny_bert, tiny_gpt2, tiny_marian
 
-ROOT = Path(__file__).resolve().parents[2]
-PREDICTORS = ROOT / "predictors"
-REFERENCE = PREDICTORS / "reference" / "machine_learning.md"
 _scores: list[str] = []
-
-
-def load_predictor(name: str, config: dict):
-    """Load predictors/<name>.py by path, as the runtime does, and build its one Predictor class."""
-    spec = importlib.util.spec_from_file_location(f"seed_{name}", PREDICTORS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    [cls] = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__
-             and hasattr(v, "predict")]
-    return cls(config)
-
-
-def predictor_module(name: str):
-    spec = importlib.util.spec_from_file_location(f"seed_{name}_module", PREDICTORS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)

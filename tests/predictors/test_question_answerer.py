@@ -1,7 +1,7 @@
 """QA plumbing with tiny random BERTs: spans, offsets, both answering modes, errors."""
 
 import pytest
-from conftest import REFERENCE, load_predictor, predictor_module
+from seed_predictors import REFERENCE, load_predictor, predictor_module
 
 from mlserve.errors import PayloadTooLarge, PredictorInitError, RequestError
 

@@ -1,7 +1,7 @@
 """Translator plumbing: a tiny Marian (seq2seq path) and a tiny GPT-2 (few-shot path)."""
 
 import pytest
-from conftest import load_predictor, predictor_module
+from seed_predictors import load_predictor, predictor_module
 
 from mlserve.errors import ModelNotFound, PayloadTooLarge, RequestError
 
