@@ -13,7 +13,7 @@ Config (all optional):
   context_tokens: 256         only the end of a long text is fed to the model
   max_input_chars: 10000      longer texts are refused (413)
   threads: 1                  torch threads for this process
-  device: cpu, dtype: float32
+  device: auto (CUDA when compute.gpu > 0), dtype: float32
   prefix_cache_size: 8        KV caches of the last prompts kept; a prompt extending one (the same
                               text typed further) runs the model over its new tokens only. 0: off.
                               Single requests only (a batch of several runs without it). Memory:
@@ -106,7 +106,7 @@ class TextGeneratorPredictor:
         torch.set_num_threads(int(config.get("threads", 1)))
         here = Path(__file__).resolve().parent
         self.model, self.tokenizer = load_causal_lm(
-            config.get("model", DEFAULT_MODEL), device=config.get("device", "cpu"),
+            config.get("model", DEFAULT_MODEL), device=config.get("device", "auto"),
             dtype=config.get("dtype"), bases=(here, here.parent),
         )
         self.default_tokens = int(config.get("max_new_tokens", 8))

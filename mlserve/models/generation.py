@@ -53,7 +53,7 @@ def prefill(model: Any, tokenizer: Any, text: str) -> Prefix:
     """Run `text` once; pass the result as `prefix=` and encode the rest without special tokens."""
     import torch
 
-    enc = tokenizer(text, return_tensors="pt")
+    enc = tokenizer(text, return_tensors="pt").to(model.device)
     with torch.inference_mode():
         out = model(**enc, use_cache=True, logits_to_keep=1)
     return Prefix(getattr(out, _cache_name(model)), enc["input_ids"].shape[1])
@@ -74,6 +74,7 @@ def greedy_steps(
     import torch
 
     name = _cache_name(model)
+    input_ids, attention_mask = input_ids.to(model.device), attention_mask.to(model.device)
     rows = input_ids.shape[0]
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     state = {}

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import load_predictor, predictor_module
+from seed_predictors import load_predictor, predictor_module
 
 from mlserve.errors import ModelNotFound, PayloadTooLarge, RequestError
 
