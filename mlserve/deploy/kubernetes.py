@@ -133,7 +133,7 @@ class KubernetesBackend:
 
     def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
         """Requests and latency summed over the API's pods, from each runtime's /metrics."""
-        from mlserve.deploy.local.metrics import summarize
+        from mlserve.deploy.metrics import summarize
 
         port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
         texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in pods if _ready(p)) if t]

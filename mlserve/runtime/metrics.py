@@ -13,6 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Names the deploy backends read back when they summarise an API (mlserve/deploy/metrics.py).
+REQUESTS = "mlserve_requests"  # counter, labels `api`, `code` (HTTP status code)
+LATENCY = "mlserve_request_duration_seconds"  # histogram
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -22,9 +25,9 @@ class Metrics:
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         r = self.registry
-        self._requests = Counter("mlserve_requests", "Prediction requests by HTTP status code.",
+        self._requests = Counter(REQUESTS, "Prediction requests by HTTP status code.",
                                  ["api", "code"], registry=r)
-        self.latency = Histogram("mlserve_request_duration_seconds", "Prediction request latency.",
+        self.latency = Histogram(LATENCY, "Prediction request latency.",
                                  ["api"], buckets=LATENCY_BUCKETS, registry=r).labels(api)
         self.in_flight = Gauge("mlserve_in_flight_requests", "Prediction requests being handled.",
                                ["api"], multiprocess_mode="livesum", registry=r).labels(api)

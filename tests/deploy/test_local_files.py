@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mlserve.deploy.local.files import RotatingLog, follow_lines, read_json, tail_lines, write_json
-from mlserve.deploy.local.metrics import histogram_quantile, summarize
+from mlserve.deploy.metrics import histogram_quantile, summarize
 from mlserve.errors import StateError
 from mlserve.runtime.metrics import Metrics
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.local.files import tail_lines
-from mlserve.deploy.local.metrics import scrape
 from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.state import APIRecord, StateDir
+from mlserve.deploy.metrics import scrape
 
 
 def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:

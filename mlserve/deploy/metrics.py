@@ -1,4 +1,4 @@
-"""Request counts and latency percentiles from a runtime's Prometheus `/metrics` page."""
+"""Request counts and latency percentiles from a runtime's Prometheus `/metrics` page (any backend)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-# Names the runtime exports (mlserve/runtime/metrics.py).
-REQUESTS = "mlserve_requests"  # counter, label `code` (HTTP status code)
-LATENCY = "mlserve_request_duration_seconds"  # histogram
+from mlserve.runtime.metrics import LATENCY, REQUESTS
 
 
 @dataclass
