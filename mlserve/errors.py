@@ -122,3 +122,19 @@ class PredictionFailed(MlserveError):
 
 class NotDeployed(MlserveError):
     """The named API is not deployed in this environment."""
+
+
+class NotFound(RequestError):
+    """The request names something this API does not have (e.g. a static file)."""
+
+    http_status = 404
+
+
+class MethodNotAllowed(RequestError):
+    """The path exists but not for this HTTP method; `allow` lists the methods it takes."""
+
+    http_status = 405
+
+    def __init__(self, message: str, *, allow: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.allow = allow

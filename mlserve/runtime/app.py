@@ -265,6 +265,12 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    static = api.static_folder(service.root)
+    if static is not None:  # after the routes above, so /healthz etc. win under endpoint "/"
+        from mlserve.runtime.static import static_routes
+
+        app.router.routes.extend(static_routes(static, api.endpoint))
+
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]
     app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)
     return app

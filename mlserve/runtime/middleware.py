@@ -40,7 +40,7 @@ class RequestMiddleware:
         scope[REQUEST_ID_KEY] = request_id
         id_header = (b"x-request-id", request_id.encode("latin-1"))
         path = scope["path"]
-        counted = path == self.endpoint
+        counted = path == self.endpoint and scope["method"] == "POST"  # not a GET of the page
         status = 500
         finished = False
         start = time.perf_counter()

@@ -56,5 +56,21 @@ def check_project(project: Project, file: str, line_of: Callable[..., int | None
                     line=line_of(i, "predictor", "python_path"), api=api.name,
                     field="predictor.python_path", hint="python_path is relative to the folder holding cortex.yaml",
                 ))
+        errors.extend(_static_folder_errors(project, api, i, file, line_of))
     if errors:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+
+
+def _static_folder_errors(project: Project, api, i: int, file: str, line_of) -> list[SpecError]:
+    """networking.static must name a folder inside the project (it goes into the image)."""
+    folder = api.static_folder(project.root)
+    if folder is None:
+        return []
+    where = dict(file=file, line=line_of(i, "networking", "static"), api=api.name, field="networking.static")
+    if not folder.is_relative_to(project.root):
+        return [SpecError(f"'{api.networking.static}' is outside the project folder ({project.root})", **where,
+                          hint="static files must live under the folder holding cortex.yaml")]
+    if not folder.is_dir():
+        return [SpecError(f"'{api.networking.static}' is not a folder (looked for {folder})", **where,
+                          hint="networking.static is a folder relative to the folder holding cortex.yaml")]
+    return []

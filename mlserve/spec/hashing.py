@@ -2,8 +2,8 @@
 
 `spec_hash` covers the whole API entry; `predictor_hash` covers what the running code
 depends on: the predictor file, .py files under `python_path`, the config, and any
-project file a config value names (e.g. reference material), so editing those restarts
-the API while an unchanged project is left alone.
+project file a config value names (e.g. reference material) and the files of
+`networking.static`, so editing those restarts the API while an unchanged project is left alone.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def predictor_hash(api: APISpec, root: Path) -> str:
     files = [api.predictor_file(root), *_files_named_in_config(api, root)]
     if api.predictor.python_path:
         files.extend(sorted((root / api.predictor.python_path).resolve().rglob("*.py")))
+    static = api.static_folder(root)
+    if static is not None and static.is_dir():  # the page served next to the API (networking.static)
+        files.extend(f for f in static.rglob("*") if f.is_file())
     digest = hashlib.sha256(_canonical(api.predictor.config))
     for f in sorted(set(files)):
         digest.update(str(f.relative_to(root) if f.is_relative_to(root) else f).encode())

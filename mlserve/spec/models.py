@@ -166,6 +166,8 @@ class Networking(_Strict):
     endpoint: str | None = None
     # Local backend only: pin the API to this 127.0.0.1 port.
     local_port: int | None = Field(default=None, ge=1024, le=65535)
+    # A folder of static files (relative to cortex.yaml) served with GET under the endpoint.
+    static: str | None = None
 
     @field_validator("endpoint")
     @classmethod
@@ -212,6 +214,10 @@ class APISpec(_Strict):
 
     def predictor_file(self, root: Path) -> Path:
         return (root / self.predictor.path).resolve()
+
+    def static_folder(self, root: Path) -> Path | None:
+        static = self.networking.static
+        return (root / static).resolve() if static else None
 
 
 class Project(BaseModel):
