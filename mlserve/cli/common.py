@@ -82,3 +82,8 @@ def milliseconds(value: float | None) -> str:
         return "-"
     return f"{value:.0f}ms" if value >= 10 else f"{value:.1f}ms"
 
+
+
+def page_url(endpoint: str | None, static: str | None) -> str | None:
+    """The URL of the page an API serves (networking.static): its endpoint with a trailing /."""
+    return endpoint.rstrip("/") + "/" if endpoint and static else None

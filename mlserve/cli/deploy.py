@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlserve.cli.common import DEFAULT_SPEC, EnvOption, progress_display, stdout
+from mlserve.cli.common import DEFAULT_SPEC, EnvOption, page_url, progress_display, stdout
 from mlserve.deploy.registry import backend_for
 from mlserve.spec import load_project
 
@@ -46,6 +46,10 @@ def command(
         table.add_row(result.api, result.action, result.endpoint or "-")
     out = stdout()
     out.print(table)
+    statics = {api.name: api.networking.static for api in project.apis}
+    for result in results:
+        if page := page_url(result.endpoint, statics.get(result.api)):
+            out.print(f"\npage of {result.api}: {page}", markup=False, soft_wrap=True)
     live = [r for r in results if r.endpoint]
     if live:
         out.print(f"\ntry: mlserve predict {live[0].api} payload.json"

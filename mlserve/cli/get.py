@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, ago, milliseconds, stdout
+from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, ago, milliseconds, page_url, stdout
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.registry import backend_for
 
@@ -64,7 +64,9 @@ def _table(out: Console, statuses: list[APIStatus]) -> None:
 def _detail(out: Console, s: APIStatus) -> None:
     out.print(Text.assemble(Text(s.api, style="bold"), "  ", _status_text(s.status)))
     facts = Table.grid(padding=(0, 2))
-    for label, value in (("endpoint", s.endpoint or "-"), ("replicas", s.replicas or "-"),
+    page = page_url(s.endpoint, ((s.spec or {}).get("networking") or {}).get("static"))
+    for label, value in (("endpoint", s.endpoint or "-"), *((("page", page),) if page else ()),
+                         ("replicas", s.replicas or "-"),
                          ("requests", f"{s.requests} (2xx {s.responses_2xx}, 4xx {s.responses_4xx}, "
                                       f"5xx {s.responses_5xx})"),
                          ("latency", f"p50 {milliseconds(s.p50_ms)}, p99 {milliseconds(s.p99_ms)}"),
