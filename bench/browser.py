@@ -9,8 +9,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -46,7 +52,29 @@ def ghost(page) -> str:
     return page.evaluate("window.compose.ghost()")
 
 
-def wait_for_ghost(page, timeout_s: float) -> str:
-    """The ghost text once there is some (playwright raises TimeoutError otherwise)."""
-    page.wait_for_function("window.compose.ghost().trim().length > 0", timeout=timeout_s * 1000)
+def wait_for_ghost(page, timeout_s: float, whole: bool = False) -> str:
+    """The ghost text once there is some, or with `whole` once its stream has ended too
+    (playwright raises TimeoutError otherwise)."""
+    done = " && !window.compose.busy()" if whole else ""
+    page.wait_for_function(f"window.compose.ghost().trim().length > 0{done}", timeout=timeout_s * 1000)
     return ghost(page)
+
+
+def compose_project(folder: Path) -> Path:
+    """A project in `folder` holding only the repo's text-generator entry, its predictor and its
+    page; returns its cortex.yaml. The API gets a port of its own: the local backend hands out
+    the lowest free port, which parallel deploys on one machine can pick at the same moment."""
+    entry = next(api for api in yaml.safe_load((REPO / "cortex.yaml").read_text()) if api["name"] == "text-generator")
+    entry["networking"]["local_port"] = _free_port()
+    static = entry["networking"]["static"]
+    (folder / "predictors").mkdir(parents=True)
+    shutil.copy(REPO / entry["predictor"]["path"], folder / entry["predictor"]["path"])
+    shutil.copytree(REPO / static, folder / static)
+    (folder / "cortex.yaml").write_text(yaml.safe_dump([entry], sort_keys=False))
+    return folder / "cortex.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -9,16 +9,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from cli_harness import command
 from local_harness import cleanup
 
-from bench.browser import browser_page, ghost, missing, wait_for_ghost
+from bench.browser import browser_page, compose_project, ghost, missing, wait_for_ghost
 
 pytestmark = [pytest.mark.real_weights, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[2]
@@ -33,17 +31,6 @@ def _require_browser() -> None:
     if os.environ.get("MLSERVE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"MLSERVE_REQUIRE_BROWSER=1 but {why}")
     pytest.skip(why)
-
-
-def compose_project(folder: Path) -> Path:
-    """A project holding only the repo's text-generator entry, its predictor and its page."""
-    entry = next(api for api in yaml.safe_load((REPO / "cortex.yaml").read_text()) if api["name"] == "text-generator")
-    static = entry["networking"]["static"]
-    (folder / "predictors").mkdir(parents=True)
-    shutil.copy(REPO / entry["predictor"]["path"], folder / entry["predictor"]["path"])
-    shutil.copytree(REPO / static, folder / static)
-    (folder / "cortex.yaml").write_text(yaml.safe_dump([entry], sort_keys=False))
-    return folder / "cortex.yaml"
 
 
 def mlserve(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -29,6 +29,7 @@
   let seq = 0;
   let timer = 0;
   let lastKeyAt = 0;
+  let ignored = 0; // requests a newer one of this session replaced (409 or a superseded stream)
   const latencies = [];
 
   function ghostText() {
@@ -118,7 +119,7 @@
   }
 
   async function answerError(response, current) {
-    if (response.status === 409) return; // superseded by our own newer keystroke
+    if (response.status === 409) { ignored++; return; } // superseded by a newer keystroke
     let body = {};
     try { body = await response.json(); } catch (_) { /* not our error shape */ }
     if (!current()) return;
@@ -174,7 +175,8 @@
     let body = {};
     try { body = JSON.parse(data); } catch (_) { /* keep the raw text */ }
     const message = body.error || data;
-    if (!current() || /newer request/.test(message)) return; // superseded mid-stream
+    if (/newer request/.test(message)) { ignored++; return; } // superseded mid-stream
+    if (!current()) return;
     setStatus(`The suggestion failed: ${message}`, true);
   }
 
@@ -230,6 +232,6 @@
   textarea.addEventListener("scroll", () => { mirror.scrollTop = textarea.scrollTop; });
 
   // For tests and the browser benchmark: the ghost text and the measured latencies.
-  window.compose = {ghost: ghostText, latencies, sessionId, endpoint};
+  window.compose = {ghost: ghostText, busy: () => inflight !== null, ignored: () => ignored, latencies, sessionId, endpoint};
   render();
 })();

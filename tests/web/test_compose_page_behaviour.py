@@ -1,0 +1,87 @@
+"""The compose page's behaviour in a real browser against the real runtime, with a predictor that
+suggests a fixed email (fast, no weights): loading (503), superseded requests (409), agreeing
+keys, Tab, a contradicting key, Esc, and an API that went away."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.browser import browser_page, ghost, missing, wait_for_ghost
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+from runtime_harness import Server  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def served(tmp_path):
+    why = missing()
+    if why is not None:
+        if os.environ.get("MLSERVE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"MLSERVE_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    shutil.copytree(REPO / "web" / "compose", tmp_path / "web")
+    server = Server(tmp_path, "word_suggester.py", {"config": {"init_seconds": 20, "delay": 0.3}},
+                    {"networking": {"endpoint": "/compose", "static": "web"}})
+    server.wait("/healthz")
+    yield server
+    server.stop()
+
+
+def status(page) -> str:
+    return page.inner_text("#status")
+
+
+def test_the_page_through_loading_typing_and_the_api_going_away(served):
+    with browser_page() as page:
+        page.goto(served.url + "/compose")  # redirected to /compose/
+        assert page.url.endswith("/compose/")
+        page.click("#text")
+        page.keyboard.type("Hi", delay=30)
+        page.wait_for_function("document.getElementById('status').textContent.includes('still loading')",
+                               timeout=10_000)
+        assert ghost(page) == ""
+
+        # Once loaded, the page asks again by itself (Retry-After) and the message goes.
+        assert wait_for_ghost(page, timeout_s=60, whole=True) == " John, I hope"
+        assert status(page) == ""
+        assert "suggestion in" in page.inner_text("#latency")
+
+        page.keyboard.type(" Jo")  # agrees with the suggestion: the rest stays
+        assert ghost(page) == "hn, I hope"
+        page.keyboard.press("Tab")
+        assert page.input_value("#text") == "Hi John, I hope"
+        assert wait_for_ghost(page, timeout_s=30, whole=True) == " you are doing"
+
+        page.keyboard.type("x")  # contradicts it: gone at once
+        assert ghost(page) == ""
+        page.keyboard.press("Backspace")
+        assert wait_for_ghost(page, timeout_s=30).startswith(" you")
+        page.keyboard.press("Escape")
+        assert ghost(page) == "" and page.input_value("#text") == "Hi John, I hope"
+
+        # A newer request of the page's session (as from a stale tab, or an abort that came
+        # late) supersedes the page's stream; the page shows no error for it and carries on.
+        page.keyboard.type(" you are doing well.", delay=40)
+        page.wait_for_function("window.compose.busy()", timeout=10_000)
+        newer = served.client.post("/compose", json={"text": "Hi John"},
+                                   headers={"X-Session-ID": page.evaluate("window.compose.sessionId")})
+        assert newer.status_code == 200
+        page.wait_for_function("!window.compose.busy()", timeout=30_000)
+        assert page.evaluate("window.compose.ignored()") == 1 and status(page) == ""
+        page.keyboard.type(" Thanks")
+        assert wait_for_ghost(page, timeout_s=30, whole=True) == " for the notes"
+        assert status(page) == ""
+
+        served.stop()
+        page.keyboard.type(" Thanks")
+        page.wait_for_function("document.getElementById('status').textContent.includes('Cannot reach')",
+                               timeout=15_000)
+        assert ghost(page) == ""
