@@ -16,6 +16,7 @@ from pathlib import Path
 import pathspec
 
 import mlserve
+from mlserve.errors import DeployError
 from mlserve.image.dockerfile import render_dockerfile
 from mlserve.image.requirements import project_requirements, runtime_requirements
 from mlserve.spec import Project
@@ -125,8 +126,22 @@ def build_context(project: Project, base_image: str) -> BuildContext:
         mlserve_root=mlserve_package_root(),
         mlserve_files=runtime_files(),
     )
+    _check_static_folders(project, ctx.project_files)
     ctx.digest = context_digest(ctx)
     return ctx
+
+
+def _check_static_folders(project: Project, files: list[str]) -> None:
+    """An API's page (networking.static) must reach the image, or the API serves only 404s."""
+    for api in project.apis:
+        folder = api.static_folder(project.root)
+        if folder is None:
+            continue
+        prefix = folder.relative_to(project.root).as_posix() + "/"
+        if not any(f.startswith(prefix) for f in files):
+            raise DeployError(f"api '{api.name}': networking.static '{api.networking.static}' has no file that "
+                              f"goes into the image", hint=f"put the page's files there, or remove the "
+                              f"{IGNORE_FILE} pattern that leaves them out")
 
 
 def context_digest(ctx: BuildContext) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mlserve.errors import DeployError
 from mlserve.image.context import build_context, collect_files, dependencies_digest, ignore_spec
 from mlserve.spec import load_project
 
@@ -78,3 +79,20 @@ def test_tar_layout_is_reproducible(project: Path, tmp_path_factory):
     assert not any("__pycache__" in n for n in names)
     # the runtime only: the CLI and the deploy backends are not in the image
     assert not any(n.startswith(("mlserve/cli/", "mlserve/deploy/", "mlserve/image/")) for n in names)
+
+
+def test_the_seed_projects_compose_page_goes_into_the_image():
+    repo = Path(__file__).resolve().parents[2]
+    files = build_context(load_project(repo), "base:1").project_files
+    assert {"web/compose/index.html", "web/compose/compose.js", "web/compose/compose.css"} <= set(files)
+
+
+def test_a_static_folder_left_out_of_the_image_is_an_error(project: Path):
+    (project / "web").mkdir()
+    (project / "web" / "index.html").write_text("<p>hi</p>")
+    (project / "cortex.yaml").write_text(CORTEX + "  networking: {static: web}\n")
+    assert "web/index.html" in build_context(load_project(project), "base:1").project_files
+    (project / ".mlserveignore").write_text("web/\n")
+    with pytest.raises(DeployError, match="api 'greeter': networking.static 'web' has no file") as info:
+        build_context(load_project(project), "base:1")
+    assert ".mlserveignore" in info.value.hint
