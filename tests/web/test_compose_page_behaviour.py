@@ -4,29 +4,20 @@ keys, Tab, a contradicting key, Esc, and an API that went away."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from runtime_harness import Server
 
-from bench.browser import browser_page, ghost, missing, wait_for_ghost
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from runtime_harness import Server  # noqa: E402
+from bench.browser import browser_page, ghost, wait_for_ghost
 
 pytestmark = pytest.mark.timeout(300)
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def served(tmp_path):
-    why = missing()
-    if why is not None:
-        if os.environ.get("MLSERVE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"MLSERVE_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
+def served(tmp_path, browser_ready):
     shutil.copytree(REPO / "web" / "compose", tmp_path / "web")
     server = Server(tmp_path, "word_suggester.py", {"config": {"init_seconds": 20, "delay": 0.3}},
                     {"networking": {"endpoint": "/compose", "static": "web"}})
