@@ -184,10 +184,11 @@ def _hpa(api: APISpec, project: Project, hpa_version: str) -> dict:
 
 
 def _ingress(api: APISpec, project: Project, env: Environment) -> dict:
-    rule: dict = {"http": {"paths": [{
-        "path": api.endpoint, "pathType": "Exact",
-        "backend": {"service": {"name": api.name, "port": {"number": SERVICE_PORT}}},
-    }]}}
+    backend = {"service": {"name": api.name, "port": {"number": SERVICE_PORT}}}
+    paths = [{"path": api.endpoint, "pathType": "Exact", "backend": backend}]
+    if api.networking.static:  # the page's files under <endpoint>/
+        paths.append({"path": api.endpoint.rstrip("/") + "/", "pathType": "Prefix", "backend": backend})
+    rule: dict = {"http": {"paths": paths}}
     if env.ingress_host:
         rule["host"] = env.ingress_host
     spec: dict = {"rules": [rule]}

@@ -141,6 +141,20 @@ def test_ingress_routes_the_endpoint(tmp_path):
     assert rule["http"]["paths"][0]["backend"]["service"]["name"] == "qa"
 
 
+def test_ingress_routes_the_page_of_an_api_with_static_files(tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "index.html").write_text("<p>hi</p>")
+    project = make_project(tmp_path, FULL.replace("networking: {endpoint: /v1/qa}",
+                                                  "networking: {endpoint: /v1/qa, static: web}"))
+    env = KUBE.model_copy(update=dict(ingress_host="api.example.com"))
+    objects = render_manifests(project, env)
+    paths = by_kind(objects, "Ingress", "qa")["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/v1/qa", "Exact"), ("/v1/qa/", "Prefix")]
+    assert len(by_kind(objects, "Ingress", "tiny")["spec"]["rules"][0]["http"]["paths"]) == 1
+    for version in SCHEMA_VERSIONS:
+        kubernetes_validate.validate(by_kind(objects, "Ingress", "qa"), version, strict=True)
+
+
 def config_hashes(project, env=KUBE, image=None):
     return {(o["kind"], o["metadata"]["name"]): o["metadata"]["annotations"][CONFIG_HASH]
             for o in render_manifests(project, env, image=image)}
