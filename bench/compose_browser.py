@@ -51,14 +51,15 @@ def type_openings(page, texts: list[str], delay_ms: int) -> list[dict]:
     rows = []
     for text in texts:
         page.fill("#text", "")
-        page.evaluate("window.compose.latencies.length = 0")
+        page.evaluate("window.compose.latencies.length = 0; window.compose.waits.length = 0")
         page.keyboard.type(text, delay=delay_ms)
         try:
             final = wait_for_ghost(page, timeout_s=30, whole=True)
         except Exception:  # no suggestion for the whole text: recorded as such
             final = ""
         rows.append({"text": text, "suggestion": final,
-                     "latencies_ms": page.evaluate("window.compose.latencies.slice()")})
+                     "latencies_ms": page.evaluate("window.compose.latencies.slice()"),
+                     "waits_ms": page.evaluate("window.compose.waits.slice()")})
     return rows
 
 
@@ -119,12 +120,14 @@ def main() -> None:
             mlserve("delete", "--all", "--spec", str(spec), cwd=folder)
 
     page_ms = [ms for row in rows for ms in row["latencies_ms"]]
+    wait_ms = [ms for row in rows for ms in row["waits_ms"]]
     keystrokes = sum(len(t) for t in texts)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "delay_ms": args.delay_ms,
         "loadavg_before": load_before, "cpus": os.cpu_count(),
         "keystrokes": keystrokes, "suggestions_shown": len(page_ms),
-        "page_keystroke_to_ghost_ms": figures(page_ms), "http_ttft_ms": figures(ttft),
+        "page_keystroke_to_ghost_ms": figures(page_ms),
+        "page_keystroke_to_request_ms": figures(wait_ms), "http_ttft_ms": figures(ttft),
         "server_request_ms": {"requests": server.requests if server else None,
                               "p50": _r(server.p50_ms) if server else None,
                               "p99": _r(server.p99_ms) if server else None},
@@ -136,10 +139,12 @@ def main() -> None:
     path.write_text(json.dumps(result, indent=2))
 
     p, h, s = result["page_keystroke_to_ghost_ms"], result["http_ttft_ms"], result["server_request_ms"]
+    w = result["page_keystroke_to_request_ms"]
     print(f"load average before: {load_before} on {os.cpu_count()} CPUs (a busy machine slows every figure)")
     print(f"typed {keystrokes} keys in {len(texts)} openings at {args.delay_ms} ms/key; "
           f"{len(page_ms)} suggestions shown")
     print(f"page  keystroke -> ghost text   p50 {p['p50']} ms  p90 {p['p90']} ms  (n={p['n']}, in Chromium)")
+    print(f"  of which keystroke -> request sent   p50 {w['p50']} ms  p90 {w['p90']} ms  (the pause before asking)")
     print(f"http  time to first word       p50 {h['p50']} ms  p90 {h['p90']} ms  (n={h['n']}, one at a time)")
     print(f"server request duration        p50 {s['p50']} ms  p99 {s['p99']} ms  ({s['requests']} requests, /metrics)")
     if p["p50"] and h["p50"]:

@@ -30,7 +30,8 @@
   let timer = 0;
   let lastKeyAt = 0;
   let ignored = 0; // requests a newer one of this session replaced (409 or a superseded stream)
-  const latencies = [];
+  const latencies = []; // keystroke -> ghost text painted, ms
+  const waits = [];     // of which: keystroke -> request sent (the pause before asking), ms
 
   function ghostText() {
     if (!suggestion) return "";
@@ -83,7 +84,7 @@
     if (inflight) inflight.controller.abort();
     const mine = {controller: new AbortController(), seq: ++seq};
     inflight = mine;
-    suggestion = {base: text, full: "", done: false, keyAt, shownAt: 0};
+    suggestion = {base: text, full: "", done: false, keyAt, askedAt: performance.now(), shownAt: 0};
     const current = () => inflight === mine;
     const timeout = setTimeout(() => mine.controller.abort("timeout"), FIRST_BYTE_TIMEOUT_MS);
     try {
@@ -191,6 +192,7 @@
       const s = suggestion;
       requestAnimationFrame(() => {
         s.shownAt = performance.now();
+        waits.push(s.askedAt - keyAt);
         recordLatency(s.shownAt - keyAt);
       });
     }
@@ -232,6 +234,6 @@
   textarea.addEventListener("scroll", () => { mirror.scrollTop = textarea.scrollTop; });
 
   // For tests and the browser benchmark: the ghost text and the measured latencies.
-  window.compose = {ghost: ghostText, busy: () => inflight !== null, ignored: () => ignored, latencies, sessionId, endpoint};
+  window.compose = {ghost: ghostText, busy: () => inflight !== null, ignored: () => ignored, latencies, waits, sessionId, endpoint};
   render();
 })();
