@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 
 import pytest
@@ -87,8 +88,8 @@ def test_endpoint_without_slash_redirects_to_the_page_and_post_still_predicts(pa
 
 
 def _error(status_body_pair):
+    """(status, headers, body) of an error answer, checking mlserve's one error shape."""
     status, headers, body = status_body_pair
-    import json
     data = json.loads(body)
     assert set(data) == {"error", "request_id", "hint"}, data
     assert headers["x-request-id"] == data["request_id"]
@@ -140,3 +141,19 @@ def _requests(metrics: str) -> float:
 def test_without_static_the_endpoint_serves_no_files(start):
     server = start("echo.py")
     assert server.client.get("/t/index.html").status_code == 404
+
+
+def test_a_page_at_the_root_endpoint_leaves_the_runtime_paths_alone(tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "index.html").write_text("<p>root</p>")
+    server = Server(tmp_path, "echo.py", {}, {"networking": {"endpoint": "/", "static": "web"}})
+    try:
+        server.wait()
+        assert server.client.get("/").text == "<p>root</p>"
+        assert server.client.get("/healthz").json() == {"status": "ok"}
+        assert server.client.get("/metrics").status_code == 200
+        assert server.client.post("/", json=1).json() == {"type": "int", "payload": 1}
+        status, _, data = _error(raw(server, "GET", "/nothing.css"))
+        assert status == 404 and "nothing.css" in data["error"]
+    finally:
+        server.stop()
