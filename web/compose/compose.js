@@ -25,8 +25,7 @@
   // The current suggestion: the text it was asked for (`base`) and what has streamed in so far
   // (`full`). Whatever of base + full the person has not typed yet is the ghost text.
   let suggestion = null; // {base, full, done, keyAt, shownAt}
-  let inflight = null;   // {controller, seq}
-  let seq = 0;
+  let inflight = null;   // {controller} of the request whose answer is wanted
   let timer = 0;
   let lastKeyAt = 0;
   let ignored = 0; // requests a newer one of this session replaced (409 or a superseded stream)
@@ -82,7 +81,7 @@
   async function ask(text, keyAt) {
     if (textarea.value !== text) return; // typed on meanwhile: a newer ask is scheduled
     if (inflight) inflight.controller.abort();
-    const mine = {controller: new AbortController(), seq: ++seq};
+    const mine = {controller: new AbortController()};
     inflight = mine;
     suggestion = {base: text, full: "", done: false, keyAt, askedAt: performance.now(), shownAt: 0};
     const current = () => inflight === mine;
