@@ -63,7 +63,7 @@ def _main(
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(cls=_Group, help=HELP, no_args_is_help=True, add_completion=False,
+    app = typer.Typer(cls=_Group, help=HELP, no_args_is_help=True, add_completion=True,
                       rich_markup_mode="rich", pretty_exceptions_show_locals=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.callback()(_main)

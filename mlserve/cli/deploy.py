@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, progress_display, stdout
-from mlserve.deploy.registry import backend_for
+from mlserve.client import Client
 from mlserve.spec import load_project
 
 NAME = "deploy"
@@ -34,13 +34,11 @@ def command(
 
     New APIs start; APIs whose spec or predictor code changed restart (same port); unchanged ones are left alone; APIs removed from the file stop. Predictor paths are relative to the file's folder.
     """
-    project = load_project(spec)
     if dry_run:
-        _print_manifests(project, env, output)
+        _print_manifests(load_project(spec), env, output)
         return
-    backend = backend_for(env, project.file)
     with progress_display() as progress:
-        results = backend.deploy(project, progress, force=force)
+        results = Client(env, spec, progress=progress).deploy(force=force)
     table = Table("api", "action", "endpoint", box=None, pad_edge=False)
     for result in results:
         table.add_row(result.api, result.action, result.endpoint or "-")

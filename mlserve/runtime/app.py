@@ -31,6 +31,7 @@ from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
 from mlserve.runtime.payload import ClientGone, decode, encode, error_response, query_params, read_body, \
     request_headers, to_json
+from mlserve.runtime.recent import PATH as RECENT_ERRORS
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
 from mlserve.runtime.streaming import EventStream
 from mlserve.spec import APISpec
@@ -264,6 +265,10 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get(RECENT_ERRORS, include_in_schema=False)
+    async def recent_errors() -> dict:
+        return {"recent": metrics.recent_errors.latest()}
 
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]
     app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)

@@ -54,6 +54,8 @@ class RequestMiddleware:
             if counted:
                 self.metrics.in_flight.dec()
                 self.metrics.observe(status, elapsed)
+                if status >= 500:
+                    self.metrics.recent_errors.add(status, request_id, path)
             level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
             if access_log.isEnabledFor(level):
                 client = scope.get("client")
