@@ -86,8 +86,12 @@ def _table(out: Console, statuses: list[APIStatus], wide: bool = False) -> None:
     per line; `wide` keeps them in the table at full length and adds replicas."""
     table = _rows(statuses, endpoints=True, wide=wide)
     needed = out.measure(table, options=out.options.update(width=10_000)).maximum
-    if wide or needed <= out.width:
-        out.print(table, crop=False, width=max(out.width, needed))
+    if needed <= out.width:
+        out.print(table)
+        return
+    if wide:  # wider than the terminal: lines wrap there, but no cell is cut
+        Console(file=out.file, width=needed, highlight=False, force_terminal=out.is_terminal,
+                no_color=out.no_color).print(table)
         return
     out.print(_rows(statuses, endpoints=False, wide=False))
     out.print()
