@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from mlserve.errors import PredictorInitError, PredictorLoadError
+from mlserve.runtime import typed
 from mlserve.spec import APISpec
 
 PREDICT_PARAMS = ("payload", "query_params", "headers")
@@ -52,6 +53,8 @@ class Method:
     params: tuple[str, ...]
     is_async: bool  # `async def` without yield: awaited on the event loop
     is_generator: bool  # has `yield` (sync or async): calling it runs no user code yet
+    payload_model: Any = None  # a pydantic model the body is validated into (mlserve/runtime/typed.py)
+    response_model: Any = None  # the pydantic model predict() declares it returns
 
     def kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
         return {p: values[p] for p in self.params}
@@ -111,9 +114,11 @@ def _method(cls: type, name: str, where: str) -> Method | None:
         return None
     if not callable(fn):
         raise PredictorLoadError(f"{where}: '{name}' must be a method")
+    payload_model, response_model = typed.models(fn)
     return Method(name, _check_method(fn, PREDICT_PARAMS, where, f"{name}()"),
                   is_async=inspect.iscoroutinefunction(fn),
-                  is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn))
+                  is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn),
+                  payload_model=payload_model, response_model=response_model)
 
 
 def _import(path: Path, shown: str) -> ModuleType:
