@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 import mlserve
-from mlserve.cli import delete, deploy, get, logs, predict, refresh
+from mlserve.cli import delete, deploy, get, init, logs, predict, refresh
 from mlserve.errors import MlserveError
 
 HELP = """Serve Predictor classes listed in cortex.yaml, locally or on Kubernetes.
@@ -67,7 +67,7 @@ def build_app() -> typer.Typer:
                       rich_markup_mode="rich", pretty_exceptions_show_locals=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.callback()(_main)
-    for module in (deploy, get, logs, predict, refresh, delete):
+    for module in (init, deploy, get, logs, predict, refresh, delete):
         app.command(name=module.NAME)(module.command)
     _mount(app, "env")
     _mount(app, "models")
