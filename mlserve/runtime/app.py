@@ -194,7 +194,8 @@ class Service:
                 self._finish(control)
 
     def _failed(self, exc: BaseException, request_id: str) -> Response:
-        log.error("request %s: predict raised\n%s", request_id, user_traceback(exc))
+        log.error("request %s: predict raised\n%s", request_id, user_traceback(exc),
+                  extra={"request_id": request_id, "status": 500})
         return error_response(PredictorError(
             f"the predictor failed; the traceback is in the API's logs (request id {request_id})"), request_id)
 

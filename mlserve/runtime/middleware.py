@@ -61,7 +61,9 @@ class RequestMiddleware:
                 client = scope.get("client")
                 access_log.log(level, '%s "%s %s" %d %.1fms request_id=%s',
                                f"{client[0]}:{client[1]}" if client else "-", scope["method"], path,
-                               status, elapsed * 1000, request_id)
+                               status, elapsed * 1000, request_id,
+                               extra={"request_id": request_id, "status": status,
+                                      "latency_ms": round(elapsed * 1000, 1)})
 
         async def send_with_id(message) -> None:
             nonlocal status
