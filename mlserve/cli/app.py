@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 import mlserve
 from mlserve.cli import delete, deploy, get, init, logs, predict, refresh
 from mlserve.errors import MlserveError
+from mlserve.extras import missing_extra
 
 HELP = """Serve Predictor classes listed in cortex.yaml, locally or on Kubernetes.
 
@@ -41,6 +42,12 @@ class _Group(TyperGroup):
         except MlserveError as error:
             report(error)
             raise typer.Exit(error.exit_code) from None
+        except ModuleNotFoundError as error:
+            missing = missing_extra(error)  # an optional dependency: name the extra to install
+            if missing is None:
+                raise
+            report(missing)
+            raise typer.Exit(missing.exit_code) from None
 
 
 def report(error: MlserveError) -> None:

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from mlserve.errors import PredictorInitError, PredictorLoadError
+from mlserve.extras import missing_extra
 from mlserve.runtime import typed
 from mlserve.spec import APISpec
 
@@ -75,9 +76,10 @@ class PredictorClass:
         try:
             return self.cls(config=config) if self.init_takes_config else self.cls()
         except Exception as e:
+            extra = missing_extra(e) if isinstance(e, ModuleNotFoundError) else None
             raise PredictorInitError(
                 f"{self.where}: __init__ raised {type(e).__name__}\n{user_traceback(e)}",
-                hint="fix the predictor's __init__ (see the traceback above) and deploy again",
+                hint=extra.hint if extra else "fix the predictor's __init__ (see the traceback above) and deploy again",
             ) from e
 
 
@@ -135,9 +137,10 @@ def _import(path: Path, shown: str) -> ModuleType:
         sys.modules.pop(module_name, None)
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
+        extra = missing_extra(e) if isinstance(e, ModuleNotFoundError) else None
         raise PredictorLoadError(
             f"{shown}: importing it raised {type(e).__name__}\n{user_traceback(e)}",
-            hint="fix the error above (a missing package belongs in your image or environment)",
+            hint=extra.hint if extra else "fix the error above (a missing package belongs in your image or environment)",
         ) from e
     return module
 
