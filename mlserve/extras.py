@@ -6,7 +6,7 @@ need `llm`, cluster deploys `kubernetes`, AWS deploys `aws`. `all` has everythin
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from mlserve.errors import MissingExtra
 
@@ -30,7 +30,10 @@ def missing_extra(error: ModuleNotFoundError, feature: str | None = None) -> Mis
 
 
 def require(feature: str, *modules: str) -> None:
-    """Raise MissingExtra naming the extra when one of `modules` is not installed."""
+    """Import `modules` (the feature is about to use them); raise MissingExtra naming the extra
+    when one is not installed."""
     for module in modules:
-        if importlib.util.find_spec(module) is None:
-            raise missing_extra(ModuleNotFoundError(name=module), feature)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            raise missing_extra(e, feature) or e from None
