@@ -23,6 +23,7 @@ HELP = """Serve Predictor classes listed in cortex.yaml, locally or on Kubernete
 
 [bold]Quick start[/bold] (in the folder holding cortex.yaml):
 
+  [cyan]mlserve init my-api[/cyan]                  write a new project (then cd my-api)
   [cyan]mlserve deploy[/cyan]                       start every API, wait until ready
   [cyan]mlserve get[/cyan]                          status, endpoints, requests, latency
   [cyan]mlserve predict my-api payload.json[/cyan]  POST a payload and print the answer
