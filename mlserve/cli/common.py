@@ -17,7 +17,8 @@ from mlserve.deploy.base import Progress
 
 EnvOption = Annotated[str | None, typer.Option(
     "--env", "-e", metavar="NAME", show_default=False,
-    help="Environment to use (default: your default environment, normally 'local'; see `mlserve env`).",
+    help="Environment to use (default: $MLSERVE_ENV, else your default environment, normally 'local'; "
+         "see `mlserve env`).",
 )]
 _SPEC_HELP = ("The project's cortex.yaml (or its folder). Local state lives in .mlserve/ beside it. "
               "Default: ./cortex.yaml")

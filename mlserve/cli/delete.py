@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, progress_display, stdout
-from mlserve.deploy.registry import backend_for
+from mlserve.client import Client
 
 NAME = "delete"
 
@@ -21,9 +21,8 @@ def command(
     """Stop an API (or all of them) and forget it. Its entry in cortex.yaml is left as it is."""
     if (api is None) == (not all_):
         raise typer.BadParameter("name one API or pass --all (not both)", param_hint="API / --all")
-    backend = backend_for(env, spec)
     with progress_display() as progress:
-        results = backend.delete(None if all_ else api, progress)
+        results = Client(env, spec, progress=progress).delete(None if all_ else api)
     out = stdout()
     if not results:
         out.print("nothing to delete: no APIs are deployed from this project")

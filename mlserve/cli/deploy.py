@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, page_url, progress_display, stdout
-from mlserve.deploy.registry import backend_for
+from mlserve.client import Client
 from mlserve.spec import load_project
 
 NAME = "deploy"
@@ -38,9 +38,8 @@ def command(
     if dry_run:
         _print_manifests(project, env, output)
         return
-    backend = backend_for(env, project.file)
     with progress_display() as progress:
-        results = backend.deploy(project, progress, force=force)
+        results = Client(env, project.file, progress=progress).deploy(force=force, project=project)
     table = Table("api", "action", "endpoint", box=None, pad_edge=False)
     for result in results:
         table.add_row(result.api, result.action, result.endpoint or "-")

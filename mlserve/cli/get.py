@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from enum import Enum
 from typing import Annotated
 
@@ -14,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, ago, milliseconds, page_url, stdout
+from mlserve.client import Client
 from mlserve.deploy.base import APIStatus
-from mlserve.deploy.registry import backend_for
 
 NAME = "get"
 _STYLES = {"live": "green", "updating": "yellow"}
@@ -23,42 +24,91 @@ _STYLES = {"live": "green", "updating": "yellow"}
 
 class Output(str, Enum):
     table = "table"
+    wide = "wide"
     json = "json"
+    yaml = "yaml"
 
 
 def command(
     api: Annotated[str | None, typer.Argument(metavar="API", help="Show this API in detail.", show_default=False)] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.table,
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format (wide: every column, "
+                                                                  "endpoints in full).")] = Output.table,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Show it again every --interval seconds "
+                                                              "until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between --watch updates.")
+                        ] = 2.0,
     env: EnvOption = None,
     spec: SpecOption = DEFAULT_SPEC,
 ) -> None:
     """List the deployed APIs (status, endpoint, requests, 2xx/4xx/5xx, p50/p99 latency), or one in detail."""
-    statuses = backend_for(env, spec).status(api, detail=api is not None)
+    client = Client(env, spec)
     out = stdout()
-    if output is Output.json:
+    if not watch:
+        _show(out, client, api, output)
+        return
+    try:
+        while True:
+            if out.is_terminal:
+                out.clear()
+            else:
+                out.print(f"--- {time.strftime('%H:%M:%S')}", markup=False)
+            _show(out, client, api, output)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how --watch ends
+
+
+def _show(out: Console, client: Client, api: str | None, output: Output) -> None:
+    found = client.get(api)
+    statuses = [found] if api else found
+    if output in (Output.json, Output.yaml):
         data = [dataclasses.asdict(s) for s in statuses]
-        out.print_json(json.dumps(data[0] if api else data))
+        data = data[0] if api else data
+        if output is Output.json:
+            out.print_json(json.dumps(data))
+        else:
+            out.print(yaml.safe_dump(data, sort_keys=False).rstrip(), markup=False, soft_wrap=True)
     elif api:
         _detail(out, statuses[0])
     elif not statuses:
         out.print("no APIs deployed from this project (run `mlserve deploy`, or pass --spec path/to/cortex.yaml)",
                   markup=False)
     else:
-        _table(out, statuses)
+        _table(out, statuses, wide=output is Output.wide)
 
 
 def _status_text(status: str) -> Text:
     return Text(status, style=_STYLES.get(status, "red"))
 
 
-def _table(out: Console, statuses: list[APIStatus]) -> None:
-    table = Table("api", "status", "endpoint", "requests", "2xx/4xx/5xx", "p50", "p99", "last update",
-                  box=None, pad_edge=False)
+def _table(out: Console, statuses: list[APIStatus], wide: bool = False) -> None:
+    """Endpoints are never cut: when the table does not fit the terminal they go below it, one
+    per line; `wide` keeps them in the table at full length and adds replicas."""
+    table = _rows(statuses, endpoints=True, wide=wide)
+    needed = out.measure(table, options=out.options.update(width=10_000)).maximum
+    if needed <= out.width:
+        out.print(table)
+        return
+    if wide:  # wider than the terminal: lines wrap there, but no cell is cut
+        Console(file=out.file, width=needed, highlight=False, force_terminal=out.is_terminal,
+                no_color=out.no_color).print(table)
+        return
+    out.print(_rows(statuses, endpoints=False, wide=False))
+    out.print()
     for s in statuses:
-        table.add_row(s.api, _status_text(s.status), s.endpoint or "-", str(s.requests),
+        out.print(f"{s.api}  {s.endpoint or '-'}", markup=False, soft_wrap=True)
+
+
+def _rows(statuses: list[APIStatus], *, endpoints: bool, wide: bool) -> Table:
+    columns = ["api", "status", *(["endpoint"] if endpoints else []), "requests", "2xx/4xx/5xx", "p50", "p99",
+               "last update", *(["replicas"] if wide else [])]
+    table = Table(*columns, box=None, pad_edge=False)
+    for s in statuses:
+        table.add_row(s.api, _status_text(s.status), *([s.endpoint or "-"] if endpoints else []), str(s.requests),
                       f"{s.responses_2xx}/{s.responses_4xx}/{s.responses_5xx}",
-                      milliseconds(s.p50_ms), milliseconds(s.p99_ms), ago(s.last_update))
-    out.print(table)
+                      milliseconds(s.p50_ms), milliseconds(s.p99_ms), ago(s.last_update),
+                      *([s.replicas or "-"] if wide else []))
+    return table
 
 
 def _detail(out: Console, s: APIStatus) -> None:

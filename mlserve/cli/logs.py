@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecLongOption
-from mlserve.deploy.registry import backend_for
+from mlserve.client import Client
 
 NAME = "logs"
 
@@ -20,7 +20,7 @@ def command(
     spec: SpecLongOption = DEFAULT_SPEC,
 ) -> None:
     """Show an API's logs: its predictor's output, requests, errors and restarts."""
-    lines = backend_for(env, spec).logs(api, follow=follow, tail=tail)
+    lines = Client(env, spec).logs(api, follow=follow, tail=tail)
     try:
         for line in lines:
             typer.echo(line)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, progress_display, stdout
-from mlserve.deploy.registry import backend_for
+from mlserve.client import Client
 
 NAME = "refresh"
 
@@ -18,7 +18,6 @@ def command(
     spec: SpecOption = DEFAULT_SPEC,
 ) -> None:
     """Restart an API with the spec it was deployed with (e.g. to reload a model), and wait until ready."""
-    backend = backend_for(env, spec)
     with progress_display() as progress:
-        result = backend.refresh(api, progress)
+        result = Client(env, spec, progress=progress).refresh(api)
     stdout().print(f"{result.api}: refreshed, live at {result.endpoint}", markup=False)

@@ -144,9 +144,9 @@ def load_environments() -> tuple[dict[str, Environment], str]:
 
 
 def get_environment(name: str | None = None) -> Environment:
-    """The named environment, or the default one when `name` is None."""
+    """The named environment; when `name` is None, $MLSERVE_ENV or else the default one."""
     envs, default = load_environments()
-    name = name or default
+    name = name or os.environ.get("MLSERVE_ENV") or default
     if name not in envs:
         raise EnvironmentConfigError(
             f"no environment named '{name}' in {config_path()} (known: {', '.join(envs)})",

@@ -126,10 +126,19 @@ class KubernetesBackend:
             if detail:
                 row.spec = json.loads(annotations.get(SPEC, "{}"))
                 row.recent_errors = [f"pod {p.pod}: {p.message}" for p in problems]
+                row.recent_errors += self._recent_5xx(deployment, pods)
                 if pods:
                     row.log_tail = self.cluster.log(pods[0]["metadata"]["name"], tail=20).splitlines()
             out.append(row)
         return out
+
+    def _recent_5xx(self, deployment: dict, pods: list[dict]) -> list[str]:
+        from mlserve.deploy.metrics import recent_error_lines
+        from mlserve.runtime.recent import PATH
+
+        port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        return [line for p in pods if _ready(p) for line in recent_error_lines(
+            self.cluster.pod_get(p, port, PATH) or "{}")]
 
     def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
         """Requests and latency summed over the API's pods, from each runtime's /metrics."""

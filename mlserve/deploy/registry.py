@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from mlserve.deploy.base import Backend
 from mlserve.errors import EnvironmentConfigError
+from mlserve.extras import require
 
 # (environment or None for the built-in `local`, path of cortex.yaml) -> Backend
 Factory = Callable[[Any, Path], Backend]
@@ -27,12 +28,14 @@ def _local(environment: Any, project_file: Path) -> Backend:
 
 
 def _kubernetes(environment: Any, project_file: Path) -> Backend:
+    require("deploying to Kubernetes", "kubernetes", "docker")
     from mlserve.deploy.kubernetes import KubernetesBackend
 
     return KubernetesBackend(environment, project_file)
 
 
 def _aws(environment: Any, project_file: Path) -> Backend:
+    require("deploying to AWS", "boto3", "kubernetes", "docker")
     from mlserve.deploy.aws import AwsBackend
 
     return AwsBackend(environment, project_file)

@@ -10,8 +10,14 @@ from mlserve.errors import PayloadTooLarge, RequestError
 T = TypeVar("T")
 
 
+def as_dict(payload: Any) -> Any:
+    """A typed predictor's payload model as the dict these checks read (fields it was sent)."""
+    return payload.model_dump(exclude_unset=True) if hasattr(payload, "model_dump") else payload
+
+
 def text_field(payload: Any, name: str, *, max_chars: int, example: str) -> str:
     """The non-empty string `payload[name]`, at most `max_chars` long."""
+    payload = as_dict(payload)
     if not isinstance(payload, dict):
         got = "raw bytes" if isinstance(payload, (bytes, bytearray)) else type(payload).__name__
         raise RequestError(f"expected a JSON object like {example}, got {got}",
@@ -31,6 +37,7 @@ def text_field(payload: Any, name: str, *, max_chars: int, example: str) -> str:
 
 
 def int_field(payload: dict, name: str, *, default: int, low: int, high: int) -> int:
+    payload = as_dict(payload)
     value = payload.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise RequestError(f"field '{name}' must be an integer from {low} to {high}, got {value!r}")

@@ -20,17 +20,20 @@ from typing import Any, Callable
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTimeout, Superseded
+from mlserve.runtime import typed
 from mlserve.runtime.batching import Batcher
+from mlserve.runtime.docs import add_docs
 from mlserve.runtime.limits import Limiter, Runner
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
 from mlserve.runtime.payload import ClientGone, decode, encode, error_response, query_params, read_body, \
     request_headers, to_json
+from mlserve.runtime.recent import PATH as RECENT_ERRORS
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
 from mlserve.runtime.streaming import EventStream
 from mlserve.spec import APISpec
@@ -151,8 +154,10 @@ class Service:
             session = headers.get("x-session-id") or query.get("session_id")
             if session:
                 self.sessions.claim(session, control)
-            values = {"payload": payload, "query_params": query, "headers": headers}
             method = self._method(headers)
+            if method.payload_model is not None:
+                payload = typed.validate(method.payload_model, payload)
+            values = {"payload": payload, "query_params": query, "headers": headers}
             try:
                 async with asyncio.timeout(self.timeout) as deadline:
                     control.attach(deadline)
@@ -189,7 +194,8 @@ class Service:
                 self._finish(control)
 
     def _failed(self, exc: BaseException, request_id: str) -> Response:
-        log.error("request %s: predict raised\n%s", request_id, user_traceback(exc))
+        log.error("request %s: predict raised\n%s", request_id, user_traceback(exc),
+                  extra={"request_id": request_id, "status": 500})
         return error_response(PredictorError(
             f"the predictor failed; the traceback is in the API's logs (request id {request_id})"), request_id)
 
@@ -223,6 +229,12 @@ def _openapi(app: FastAPI, api: APISpec) -> Callable[[], dict]:
                     ("413", "Body too large"), ("500", "Predictor failed"), ("503", "Overloaded or loading"),
                     ("504", "Predictor timed out"))},
             }}
+            service: Service = app.state.service
+            if not service.ready:
+                return schema  # the request/response models are known once the predictor has loaded
+            predict = service.predictor.predict
+            typed.add_schemas(schema, schema["paths"][api.endpoint]["post"], predict.payload_model,
+                              predict.response_model)
             app.openapi_schema = schema
         return app.openapi_schema
     return openapi
@@ -244,7 +256,8 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
         finally:
             await service.stop()
 
-    app = FastAPI(title=f"mlserve: {api.name}", lifespan=lifespan, redoc_url=None)
+    app = FastAPI(title=f"mlserve: {api.name}", lifespan=lifespan, redoc_url=None, docs_url=None)
+    add_docs(app, f"mlserve: {api.name}")
     app.state.service = service
     app.router.routes.append(Route(api.endpoint, PredictEndpoint(service), methods=["POST"]))
 
@@ -261,9 +274,13 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
             body["error"] = service.failure.message
         return JSONResponse(body, status_code=503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get(RECENT_ERRORS, include_in_schema=False)
+    async def recent_errors() -> dict:
+        return {"recent": metrics.recent_errors.latest()}
 
     static = api.static_folder(service.root)
     if static is not None:  # after the routes above, so /healthz etc. win under endpoint "/"

@@ -19,6 +19,8 @@ from types import ModuleType
 from typing import Any, Callable
 
 from mlserve.errors import PredictorInitError, PredictorLoadError
+from mlserve.extras import missing_extra
+from mlserve.runtime import typed
 from mlserve.spec import APISpec
 
 PREDICT_PARAMS = ("payload", "query_params", "headers")
@@ -52,6 +54,8 @@ class Method:
     params: tuple[str, ...]
     is_async: bool  # `async def` without yield: awaited on the event loop
     is_generator: bool  # has `yield` (sync or async): calling it runs no user code yet
+    payload_model: Any = None  # a pydantic model the body is validated into (mlserve/runtime/typed.py)
+    response_model: Any = None  # the pydantic model predict() declares it returns
 
     def kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
         return {p: values[p] for p in self.params}
@@ -72,9 +76,10 @@ class PredictorClass:
         try:
             return self.cls(config=config) if self.init_takes_config else self.cls()
         except Exception as e:
+            extra = missing_extra(e) if isinstance(e, ModuleNotFoundError) else None
             raise PredictorInitError(
                 f"{self.where}: __init__ raised {type(e).__name__}\n{user_traceback(e)}",
-                hint="fix the predictor's __init__ (see the traceback above) and deploy again",
+                hint=extra.hint if extra else "fix the predictor's __init__ (see the traceback above) and deploy again",
             ) from e
 
 
@@ -111,9 +116,11 @@ def _method(cls: type, name: str, where: str) -> Method | None:
         return None
     if not callable(fn):
         raise PredictorLoadError(f"{where}: '{name}' must be a method")
+    payload_model, response_model = typed.models(fn)
     return Method(name, _check_method(fn, PREDICT_PARAMS, where, f"{name}()"),
                   is_async=inspect.iscoroutinefunction(fn),
-                  is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn))
+                  is_generator=inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn),
+                  payload_model=payload_model, response_model=response_model)
 
 
 def _import(path: Path, shown: str) -> ModuleType:
@@ -130,9 +137,10 @@ def _import(path: Path, shown: str) -> ModuleType:
         sys.modules.pop(module_name, None)
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
+        extra = missing_extra(e) if isinstance(e, ModuleNotFoundError) else None
         raise PredictorLoadError(
             f"{shown}: importing it raised {type(e).__name__}\n{user_traceback(e)}",
-            hint="fix the error above (a missing package belongs in your image or environment)",
+            hint=extra.hint if extra else "fix the error above (a missing package belongs in your image or environment)",
         ) from e
     return module
 

@@ -11,6 +11,8 @@ import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from mlserve.runtime.recent import RecentErrors
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 # Names the deploy backends read back when they summarise an API (mlserve/deploy/metrics.py).
@@ -36,6 +38,7 @@ class Metrics:
         self.superseded = Counter("mlserve_superseded", "Requests cancelled by a newer request of their session.",
                                   ["api"], registry=r).labels(api)
         self._by_code: dict[int, Counter] = {}
+        self.recent_errors = RecentErrors(multiprocess_dir)
 
     def observe(self, code: int, seconds: float) -> None:
         counter = self._by_code.get(code)

@@ -54,12 +54,16 @@ class RequestMiddleware:
             if counted:
                 self.metrics.in_flight.dec()
                 self.metrics.observe(status, elapsed)
+                if status >= 500:
+                    self.metrics.recent_errors.add(status, request_id, path)
             level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
             if access_log.isEnabledFor(level):
                 client = scope.get("client")
                 access_log.log(level, '%s "%s %s" %d %.1fms request_id=%s',
                                f"{client[0]}:{client[1]}" if client else "-", scope["method"], path,
-                               status, elapsed * 1000, request_id)
+                               status, elapsed * 1000, request_id,
+                               extra={"request_id": request_id, "status": status,
+                                      "latency_ms": round(elapsed * 1000, 1)})
 
         async def send_with_id(message) -> None:
             nonlocal status

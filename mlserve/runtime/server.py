@@ -25,19 +25,11 @@ WORKER_FACTORY = "mlserve.runtime.server:worker_app"
 log = logging.getLogger("mlserve.runtime")
 
 
-def configure_logging() -> None:
-    """Access log to stdout, everything else (including user tracebacks) to stderr."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
-    err = logging.StreamHandler(sys.stderr)
-    err.setFormatter(fmt)
-    root = logging.getLogger()
-    root.handlers[:] = [err]
-    root.setLevel(logging.INFO)
-    out = logging.StreamHandler(sys.stdout)
-    out.setFormatter(fmt)
-    access = logging.getLogger("mlserve.access")
-    access.handlers[:] = [out]
-    access.propagate = False
+def configure_logging(api: str | None = None) -> None:
+    """Access log to stdout, everything else to stderr, in mlserve's one format (mlserve/logs.py)."""
+    from mlserve.logs import configure
+
+    configure(api)
 
 
 def _exit_on_init_failure(error: MlserveError) -> None:
@@ -79,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.spec or not args.api:
         parser.error("--spec and --api are required (or set MLSERVE_SPEC and MLSERVE_API)")
-    configure_logging()
+    configure_logging(args.api)
     try:
         project, api = _load(args.spec, args.api)
     except MlserveError as e:
@@ -133,7 +125,7 @@ def worker_app():
     """The app of one worker process (uvicorn factory); the parent set the environment."""
     from mlserve.runtime.app import create_app
 
-    configure_logging()
+    configure_logging(os.environ["MLSERVE_API"])
     project, api = _load(os.environ["MLSERVE_SPEC"], os.environ["MLSERVE_API"])
     return create_app(project.root, api, processes=int(os.environ["MLSERVE_PROCESSES"]),
                       metrics_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"],

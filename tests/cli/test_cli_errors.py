@@ -43,7 +43,7 @@ def test_version():
 @pytest.mark.parametrize("args", [
     ["nonsense"],
     ["get", "--bogus"],
-    ["get", "-o", "yaml"],
+    ["get", "-o", "xml"],
     ["delete"],
     ["delete", "echo", "--all"],
     ["logs"],

@@ -41,11 +41,13 @@ def test_good_request(apis, name):
 
 @pytest.mark.parametrize("name", list(FIELD))
 @pytest.mark.parametrize(("body", "headers", "status", "message"), [
-    ({}, {}, 400, r"missing field '(text|question)'"),
-    ({"FIELD": ""}, {}, 400, r"field '(text|question)' is empty"),
-    ({"FIELD": 7}, {}, 400, r"must be a string, got int"),
-    ({"FIELD": None}, {}, 400, r"must be a string, got NoneType"),
-    (b"\xff\xfe\xfa not utf-8", {"content-type": "application/octet-stream"}, 400, r"got raw bytes"),
+    # Typed payloads: the runtime validates the body against the predictor's model (422, the field named).
+    ({}, {}, 422, r"payload\.(text|question): Field required"),
+    ({"FIELD": ""}, {}, 422, r"payload\.(text|question): String should have at least 1 character"),
+    ({"FIELD": " "}, {}, 400, r"field '(text|question)' is empty"),
+    ({"FIELD": 7}, {}, 422, r"payload\.(text|question): Input should be a valid string"),
+    ({"FIELD": None}, {}, 422, r"payload\.(text|question): Input should be a valid string"),
+    (b"\xff\xfe\xfa not utf-8", {"content-type": "application/octet-stream"}, 422, r"Input should be a valid dict"),
     (b"\xff\xfe\xfa not utf-8", {"content-type": "application/json"}, 400, r"not valid JSON"),
     (b"\xff\xfe", {"content-type": "text/plain"}, 400, r"cannot be decoded as utf-8"),
     ({"FIELD": "x" * 100_000}, {}, 413, r"100000 characters; this API accepts at most"),
@@ -63,7 +65,7 @@ def test_a_bad_request_in_a_batch_fails_alone(apis):
     payloads = [{"text": "Hi John, I hope you are"}, {"text": ""}, {"text": "See you"}, {"text": 3}]
     with ThreadPoolExecutor(4) as pool:
         responses = list(pool.map(api.post, payloads))
-    assert [r.status_code for r in responses] == [200, 400, 200, 400], [r.text for r in responses]
+    assert [r.status_code for r in responses] == [200, 422, 200, 422], [r.text for r in responses]
     assert responses[0].json()["completion"] == api.post(payloads[0]).json()["completion"]
     metrics = api.client.get("/metrics").text
     batches = float(re.search(r"^mlserve_batch_size_count(?:\{[^}]*\})? (\S+)", metrics, re.M).group(1))
@@ -77,6 +79,16 @@ def test_streamed_pieces_make_the_completion(apis):
     assert "".join(pieces) == api.post({"text": "Thanks for the update on the"}).json()["completion"]
 
 
-def test_streaming_bad_input_is_a_400_not_a_broken_stream(apis):
-    response = apis["text-generator"].post({"text": ""}, headers={"accept": "text/event-stream"})
+def test_streaming_bad_input_is_a_4xx_not_a_broken_stream(apis):
+    response = apis["text-generator"].post({"text": " "}, headers={"accept": "text/event-stream"})
     assert response.status_code == 400 and "is empty" in error_of(response)
+    response = apis["text-generator"].post({"text": ""}, headers={"accept": "text/event-stream"})
+    assert response.status_code == 422 and "payload.text" in error_of(response)
+
+
+@pytest.mark.parametrize("name", list(FIELD))
+def test_openapi_describes_the_typed_payload(apis, name):
+    post = apis[name].client.get("/openapi.json").json()["paths"][f"/{name}"]["post"]
+    body = post["requestBody"]["content"]["application/json"]
+    assert body["example"][FIELD[name]] and body["schema"]["$ref"].startswith("#/components/schemas/")
+    assert post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mlserve.errors import StateError
+from mlserve.logs import note_line
 from mlserve.files import write_json  # noqa: F401  (re-exported for the backend's modules)
 
 
@@ -57,8 +58,7 @@ class RotatingLog:
             self._file.flush()
 
     def note(self, message: str) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        self.write(f"[mlserve {stamp}] {message}\n".encode())
+        self.write(f"{note_line(message)}\n".encode())
 
     def close(self) -> None:
         with self._lock:

@@ -72,8 +72,11 @@ def _failure(state: StateDir, rec: APIRecord, strict: bool) -> str | None:
     return None
 
 
-_RUN_START = re.compile(r"^\[mlserve [^]]+\] runtime started ")
-_RUN_END = re.compile(r"^\[mlserve [^]]+\] runtime (exited|was killed) ")
+# The supervisor's notes (mlserve/logs.py note_line), as text or JSON lines.
+_RUN_START = re.compile(r'^\S+ \S+ INFO mlserve\.supervisor \[\d+\] runtime started |^\{.*"logger": '
+                        r'"mlserve\.supervisor", "message": "runtime started ')
+_RUN_END = re.compile(r'^\S+ \S+ INFO mlserve\.supervisor \[\d+\] runtime (exited|was killed) |^\{.*"logger": '
+                      r'"mlserve\.supervisor", "message": "runtime (exited|was killed) ')
 
 
 def last_run_log(state: StateDir, api: str, limit: int = 200) -> list[str]:

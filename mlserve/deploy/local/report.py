@@ -6,7 +6,7 @@ from mlserve.deploy.base import APIStatus
 from mlserve.deploy.local.files import tail_lines
 from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.state import APIRecord, StateDir
-from mlserve.deploy.metrics import scrape
+from mlserve.deploy.metrics import scrape, scrape_recent_errors
 
 
 def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
@@ -40,7 +40,7 @@ def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
     if detail:
         result.spec = rec.spec
         result.processes = _processes(rec, status, supervisor_alive)
-        result.recent_errors = errors
+        result.recent_errors = errors + (scrape_recent_errors(rec.port) if state_text == "live" else [])
         result.log_tail = tail_lines(state.log_file(rec.name), 20)
     return result
 

@@ -1,0 +1,173 @@
+"""`mlserve.Client`: deploy, inspect, call and delete a project's APIs from Python.
+
+    import mlserve
+    client = mlserve.Client(spec="cortex.yaml")      # env: None = $MLSERVE_ENV or your default
+    client.deploy()
+    print(client.predict("text-stats", {"text": "hello world"}).json())
+    for event in client.predict("text-generator", {"prompt": "Hi"}, stream=True):
+        print(event.data)
+    client.delete()
+
+The CLI commands are thin layers over this class, so both behave the same. Errors are
+mlserve's own (`mlserve.errors`), e.g. PredictionFailed for an API's error answer.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+
+import httpx
+
+from mlserve.deploy.base import APIStatus, Backend, DeployResult, Progress
+from mlserve.predictions import EVENT_STREAM, Event, EventParser, Prediction, Request, build_request, check, \
+    prediction, unreachable
+
+if TYPE_CHECKING:
+    from mlserve.spec import Project
+
+DEFAULT_TIMEOUT = 300.0
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+class Client:
+    """The APIs of one project (`spec`: its cortex.yaml or folder) in one environment."""
+
+    def __init__(self, env: str | None = None, spec: str | Path = "cortex.yaml", *,
+                 progress: Progress | None = None) -> None:
+        self.env = env
+        self.spec = Path(spec)
+        self.progress = progress or _quiet  # receives "qa: starting on port …" style messages
+
+    @cached_property
+    def backend(self) -> Backend:
+        from mlserve.deploy.registry import backend_for
+
+        return backend_for(self.env, self.spec)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def deploy(self, *, force: bool = False, project: Project | None = None) -> list[DeployResult]:
+        """Make what runs match the spec (or `project`, when already loaded from it); blocks until every
+        API is ready (DeployError if not)."""
+        from mlserve.spec import load_project
+
+        project = project or load_project(self.spec)
+        self.spec = project.file
+        self.__dict__.pop("backend", None)  # the spec may have been a folder
+        return self.backend.deploy(project, self.progress, force=force)
+
+    def get(self, api: str | None = None) -> list[APIStatus] | APIStatus:
+        """Every deployed API of the project, or one API in detail (NotDeployed if it is not)."""
+        if api is None:
+            return self.backend.status(None)
+        return self.backend.status(api, detail=True)[0]
+
+    def logs(self, api: str, *, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        """The API's log lines; with follow, new lines as they come until the caller stops."""
+        return self.backend.logs(api, follow=follow, tail=tail)
+
+    def refresh(self, api: str) -> DeployResult:
+        """Restart an API with the spec it was deployed with; blocks until it is ready."""
+        return self.backend.refresh(api, self.progress)
+
+    def delete(self, api: str | None = None) -> list[DeployResult]:
+        """Delete one API, or every API of the project when `api` is None."""
+        return self.backend.delete(api, self.progress)
+
+    def endpoint(self, api: str) -> str:
+        return self.backend.endpoint(api)
+
+    # -- predictions -----------------------------------------------------------------------
+
+    def predict(self, api: str, payload: Any, *, stream: bool = False, content_type: str | None = None,
+                headers: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT
+                ) -> Prediction | Iterator[Event]:
+        """POST `payload` (dict/list/pydantic model: JSON, str: text, bytes: as is).
+        Returns a Prediction, or with stream=True an iterator of the answer's Server-Sent Events.
+        An error answer raises PredictionFailed (its status_code says which)."""
+        request = build_request(payload, content_type=content_type, stream=stream, headers=headers)
+        if stream:
+            return self._events(api, request, timeout)
+        with self.post(api, request, timeout=timeout) as response:
+            response.read()
+            return prediction(api, response)
+
+    @contextmanager
+    def post(self, api: str, request: Request, *, timeout: float = DEFAULT_TIMEOUT) -> Iterator[httpx.Response]:
+        """The API's answer, open for streaming; raises PredictionFailed for an error answer."""
+        url = self.endpoint(api)
+        try:
+            with httpx.stream("POST", url, content=request.content, headers=request.headers,
+                              timeout=timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    check(api, response)
+                yield response
+        except httpx.TransportError as e:
+            raise unreachable(api, url, e) from None
+
+    def _events(self, api: str, request: Request, timeout: float) -> Iterator[Event]:
+        with self.post(api, request, timeout=timeout) as response:
+            if not response.headers.get("content-type", "").startswith(EVENT_STREAM):
+                response.read()  # a predictor without stream(): its one answer as one event
+                yield Event(response.text)
+                return
+            parser = EventParser(api)
+            for line in response.iter_lines():
+                event = parser.feed(line)
+                if event is not None:
+                    yield event
+                if parser.done:
+                    return
+
+
+class AsyncClient:
+    """Predictions without blocking an event loop; endpoints come from a Client's backend."""
+
+    def __init__(self, env: str | None = None, spec: str | Path = "cortex.yaml") -> None:
+        self.client = Client(env, spec)
+        self._endpoints: dict[str, str] = {}
+
+    def _endpoint(self, api: str) -> str:
+        if api not in self._endpoints:
+            self._endpoints[api] = self.client.endpoint(api)
+        return self._endpoints[api]
+
+    async def predict(self, api: str, payload: Any, *, content_type: str | None = None,
+                      headers: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> Prediction:
+        request = build_request(payload, content_type=content_type, headers=headers)
+        url = self._endpoint(api)
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as http:
+                response = await http.post(url, content=request.content, headers=request.headers)
+        except httpx.TransportError as e:
+            raise unreachable(api, url, e) from None
+        check(api, response)
+        return prediction(api, response)
+
+    async def stream(self, api: str, payload: Any, *, headers: dict[str, str] | None = None,
+                     timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[Event]:
+        """The Server-Sent Events of a streamed answer, as they arrive."""
+        request = build_request(payload, stream=True, headers=headers)
+        url = self._endpoint(api)
+        parser = EventParser(api)
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as http:
+                async with http.stream("POST", url, content=request.content, headers=request.headers) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        check(api, response)
+                    async for line in response.aiter_lines():
+                        event = parser.feed(line)
+                        if event is not None:
+                            yield event
+                        if parser.done:
+                            return
+        except httpx.TransportError as e:
+            raise unreachable(api, url, e) from None

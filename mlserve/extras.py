@@ -1,0 +1,39 @@
+"""Optional dependencies: which `pip install 'mlserve[EXTRA]'` brings a missing module.
+
+The core install (spec, runtime, local deploy, CLI, client) needs none of these; model helpers
+need `llm`, cluster deploys `kubernetes`, AWS deploys `aws`. `all` has everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from mlserve.errors import MissingExtra
+
+# top-level module -> the extra that installs it
+EXTRA_OF = {
+    "torch": "llm", "transformers": "llm", "safetensors": "llm", "gguf": "llm", "accelerate": "llm",
+    "kubernetes": "kubernetes", "docker": "kubernetes",
+    "boto3": "aws", "botocore": "aws",
+}
+
+
+def missing_extra(error: ModuleNotFoundError, feature: str | None = None) -> MissingExtra | None:
+    """The MissingExtra an import error of an optional module means; None for any other module."""
+    module = (error.name or "").split(".")[0]
+    extra = EXTRA_OF.get(module)
+    if extra is None:
+        return None
+    needs = f"{feature} needs" if feature else "this needs"
+    return MissingExtra(f"{needs} the '{module}' package, which is not installed",
+                        hint=f"pip install 'mlserve[{extra}]' (or 'mlserve[all]')")
+
+
+def require(feature: str, *modules: str) -> None:
+    """Import `modules` (the feature is about to use them); raise MissingExtra naming the extra
+    when one is not installed."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            raise missing_extra(e, feature) or e from None

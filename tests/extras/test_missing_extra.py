@@ -1,0 +1,76 @@
+"""Without an optional package, the feature that needs it says which extra to install: the CLI
+(a Kubernetes environment, `mlserve models`), the client, and a predictor importing torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# Runs code as if these packages were not installed: importing them raises ModuleNotFoundError.
+BLOCK = textwrap.dedent("""
+    import sys
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {blocked!r}:
+                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+    sys.meta_path.insert(0, Block())
+""")
+
+
+def run(code: str, blocked: set[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCK.format(blocked=blocked) + textwrap.dedent(code)],
+                          cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "environments.yaml"
+    path.write_text("default: local\nenvironments:\n  prod:\n    provider: kubernetes\n    registry: r.example/x\n"
+                    "  cloud:\n    provider: aws\n    region: eu-west-1\n    eks_cluster: c\n")
+    return {"MLSERVE_CONFIG": str(path)}
+
+
+def test_the_cli_names_the_kubernetes_extra(tmp_path, config):
+    cli = "from mlserve.cli.app import app; sys.argv = ['mlserve', 'get', '--env', 'prod']; app()"
+    result = run(cli, {"kubernetes", "docker"}, tmp_path, config)
+    assert result.returncode == 1, result.stderr
+    assert "error: deploying to Kubernetes needs the 'kubernetes' package, which is not installed" in result.stderr
+    assert "hint: pip install 'mlserve[kubernetes]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_client_names_the_aws_extra(tmp_path, config):
+    code = """
+        import mlserve
+        from mlserve.errors import MissingExtra
+        try:
+            mlserve.Client(env="cloud", spec=".").get()
+        except MissingExtra as e:
+            print(e.message, "|", e.hint)
+    """
+    result = run(code, {"boto3", "botocore"}, tmp_path, config)
+    assert result.stdout.strip() == ("deploying to AWS needs the 'boto3' package, which is not installed | "
+                                     "pip install 'mlserve[aws]' (or 'mlserve[all]')"), result.stderr
+
+
+def test_a_predictor_importing_torch_gets_the_llm_hint(tmp_path):
+    (tmp_path / "p.py").write_text("import torch\n\nclass P:\n    def predict(self, payload):\n        return 1\n")
+    code = """
+        from pathlib import Path
+        from mlserve.spec import load_project
+        from mlserve.runtime.loader import load_predictor_class
+        from mlserve.errors import PredictorLoadError
+        Path("cortex.yaml").write_text("- name: p\\n  predictor:\\n    path: p.py\\n")
+        try:
+            load_predictor_class(load_project("cortex.yaml").api("p"), Path("."))
+        except PredictorLoadError as e:
+            print(e.hint)
+    """
+    result = run(code, {"torch"}, tmp_path)
+    assert result.stdout.strip() == "pip install 'mlserve[llm]' (or 'mlserve[all]')", result.stderr
