@@ -105,5 +105,6 @@ def test_mlserve_env_is_the_default_environment(spec, tmp_path):
 def test_shell_completion_is_offered():
     result = run("--help")
     assert "--install-completion" in result.stdout
-    result = run("--show-completion", "bash")
+    # Without a terminal's parent shell to detect, typer takes the shell as the option's value.
+    result = run("--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
     assert result.returncode == 0 and "complete" in result.stdout
