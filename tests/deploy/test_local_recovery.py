@@ -140,15 +140,25 @@ def test_a_killed_supervisor_is_reported_and_its_orphan_runtime_replaced(folder)
     os.kill(before["supervisor"], signal.SIGKILL)
     wait_for(lambda: not alive(before["supervisor"]), what="the supervisor to die")
     status = backend.status("greet", detail=True)[0]
-    assert status.status == "error"
-    assert any("supervisor" in e and "not running" in e for e in status.recent_errors)
+    assert status.status == "degraded: supervisor lost"
+    assert any("supervisor" in e and "output is lost" in e for e in status.recent_errors)
     assert alive(before["runtime"])  # an orphan, still holding the port
+    # It still answers, but what it prints reaches no log.
+    lost = httpx.post(backend.endpoint("greet"), json={"name": "Al"}, timeout=30)
+    assert lost.status_code == 200
+    time.sleep(1)
+    assert lost.headers["x-request-id"] not in backend.state.log_file("greet").read_text()
 
     results = backend.deploy(project, lambda _: None)
     assert {r.api: r.action for r in results}["greet"] == "updated"
     assert not alive(before["runtime"])
     assert backend.status("greet")[0].status == "live"
-    assert httpx.post(backend.endpoint("greet"), json={"name": "Ed"}, timeout=30).status_code == 200
+    # The replacement's output reaches the log again: the access log line of a new request.
+    answer = httpx.post(backend.endpoint("greet"), json={"name": "Ed"}, timeout=30)
+    assert answer.status_code == 200
+    request_id = answer.headers["x-request-id"]
+    wait_for(lambda: request_id in backend.state.log_file("greet").read_text(),
+             what="the new runtime's access log line in the API's log")
 
 
 def test_concurrent_deploys_take_turns(folder):
