@@ -27,7 +27,8 @@ class Supervisor:
     def __init__(self, state: StateDir, api: str, port: int, command: list[str], grace: float) -> None:
         self.state, self.api, self.port, self.command, self.grace = state, api, port, command, grace
         self.stopping = threading.Event()
-        self.log = RotatingLog(state.private(state.log_file(api).parent) / f"{api}.log")
+        state.private(state.log_file(api).parent)
+        self.log = RotatingLog(state.log_file(api))
         self.status: dict = {
             "api": api, "status": "updating", "port": port,
             "supervisor_pid": os.getpid(), "supervisor_started": started_at(os.getpid()),
