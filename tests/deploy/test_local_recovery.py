@@ -127,7 +127,9 @@ def test_a_killed_multiprocess_runtime_takes_its_workers_along_and_comes_back(fo
     os.kill(runtime, signal.SIGKILL)
     # The orphaned workers would keep the port (and the log pipe); the supervisor kills them.
     wait_for(lambda: not any(alive(w.pid) for w in workers), what="the old workers to go")
-    wait_for(lambda: backend.status("multi")[0].status == "live", what="multi to come back")
+    # "live" from before the kill may still be on file until the supervisor notices: wait for a new runtime.
+    wait_for(lambda: (pids(backend, "multi")["runtime"] not in (None, runtime)
+                      and backend.status("multi")[0].status == "live"), timeout=60, what="multi to come back")
     answer = httpx.post(backend.endpoint("multi"), json={}, timeout=30)
     assert answer.json() == {"tag": "workers", "payload": {}}
 
