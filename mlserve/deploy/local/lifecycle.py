@@ -114,7 +114,7 @@ def wait_ready(state: StateDir, records: dict[str, APIRecord], names: list[str],
             progress(_waiting_message(state, pending, elapsed))
             time.sleep(0.2)
     if failed:
-        raise DeployError(_failure_report(state, failed), hint=_failure_hint(failed))
+        raise DeployError(_failure_report(state, records, failed), hint=_failure_hint(failed))
 
 
 def _waiting_message(state: StateDir, pending: list[str], elapsed: float) -> str:
@@ -125,11 +125,14 @@ def _waiting_message(state: StateDir, pending: list[str], elapsed: float) -> str
     return message
 
 
-def _failure_report(state: StateDir, failed: dict[str, str]) -> str:
+def _failure_report(state: StateDir, records: dict[str, APIRecord], failed: dict[str, str]) -> str:
     parts = []
     for name, why in failed.items():
         log = state.log_file(name)
         lines = "\n".join(last_run_log(state, name))
+        rec = records[name]
+        if rec.snapshot:  # the traceback names the deployed copy: show the user's own files instead
+            lines = lines.replace(f"{rec.snapshot}/", f"{Path(rec.spec_file).parent}/")
         parts.append(f"api '{name}' is not ready: {why}\n--- {log} ---\n{lines}\n---")
     return "\n".join(parts)
 
