@@ -17,7 +17,7 @@ from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import NAME, PART_OF, SPEC, project_label, render_manifests
-from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
+from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
 from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.image.builder import Registry, ensure_image, image_tag
@@ -60,7 +60,7 @@ class KubernetesBackend:
         desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version, context=context)
         live = self.cluster.list_managed(self._kinds(hpa_version))
         changes = plan(desired, live, project_label(project.file), namespace=self.env.namespace, force=force)
-        to_roll = rollout_needed(changes)
+        to_roll = rollout_needed(changes, force=force)
         if to_roll:
             ensure_image(project, self.env.base_image, registry, progress, context=context)
             self.cluster.ensure_namespace()
@@ -71,8 +71,9 @@ class KubernetesBackend:
                 progress(f"{change.api}: creating {change.kind}")
                 self.cluster.create(change.desired)
             elif change.verb == "update":
-                progress(f"{change.api}: updating {change.kind}")
-                self.cluster.apply(self._keep_scale(change.desired, replicas.get(change.name)))
+                in_place = change.kind == "Deployment" and change.api not in to_roll
+                progress(f"{change.api}: updating {change.kind}{' in place (no pod restarts)' if in_place else ''}")
+                self.cluster.apply(self._keep_scale(to_apply(change), replicas.get(change.name)))
             elif change.verb == "delete":
                 progress(f"{change.api}: deleting {change.kind}")
                 self.cluster.delete(change.live["apiVersion"], change.kind, change.name)

@@ -1,9 +1,14 @@
 """Kubernetes objects for the APIs of a project: Deployment, Service, HPA and optional Ingress.
 
 Every object carries the standard labels, the API's spec hash, and a config hash over what
-the object would do. The config hash counts the API's own code (predictor hash) and the
-image's dependencies, but not the image tag: the tag changes with any project file, and an
-API whose own files and settings did not change must be left running untouched.
+the object would do. The config hash counts the API's runtime hash and the image's
+dependencies, but not the image tag: the tag changes with any project file (cortex.yaml
+included), and an API whose own files and settings did not change must be left running untouched.
+
+The pod template carries only the runtime hash and a template hash (the template as rendered,
+image replaced by runtime hash + dependencies): an autoscaling or update-strategy change alters
+the Deployment or HPA but not the template, so `reconcile.py` keeps the live template and no pod
+restarts. Pods are pinned: the image tag is a content hash and the runtime reads the spec from it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 
 from mlserve.deploy.environments import Environment
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT
-from mlserve.spec import APISpec, Project, parse_duration, predictor_hash, spec_hash
+from mlserve.spec import APISpec, Project, parse_duration, runtime_hash, spec_hash
 
 NAME = "app.kubernetes.io/name"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -23,6 +28,8 @@ PART_OF = "app.kubernetes.io/part-of"  # the project: APIs gone from its cortex.
 COMPONENT = "app.kubernetes.io/component"
 SPEC_HASH = "mlserve.dev/spec-hash"
 CONFIG_HASH = "mlserve.dev/config-hash"
+RUNTIME_HASH = "mlserve.dev/runtime-hash"
+TEMPLATE_HASH = "mlserve.dev/template-hash"
 SPEC = "mlserve.dev/spec"
 MANAGER = "mlserve"
 HPA_VERSIONS = ("autoscaling/v2", "autoscaling/v2beta2")
@@ -199,9 +206,11 @@ def _ingress(api: APISpec, project: Project, env: Environment) -> dict:
 
 
 def config_hash(obj: dict, code_identity: str) -> str:
-    """Hash of an object as rendered, with the image tag replaced by what the API's code depends on."""
+    """Hash of an object (or pod template) as rendered, with the image tag replaced by what the
+    API's code depends on."""
     body = copy.deepcopy(obj)
-    for c in body.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+    pod = body.get("spec", {}).get("template", body).get("spec", {})
+    for c in pod.get("containers", []):
         c["image"] = code_identity
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -213,14 +222,16 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
                _hpa(api, project, hpa_version)]
     if env.ingress_class or env.ingress_host:
         objects.append(_ingress(api, project, env))
-    # The runtime reads the API's whole spec from the image: any spec change restarts it.
-    code_identity = f"{spec_hash(api)}:{predictor_hash(api, project.root)}:{dependencies}"
+    api_runtime = runtime_hash(api, project.root)
+    runtime = f"{api_runtime}:{dependencies}"  # what the pods run
     for obj in objects:
-        obj["metadata"]["annotations"] = {CONFIG_HASH: config_hash(obj, code_identity)}
+        obj["metadata"]["annotations"] = {CONFIG_HASH: config_hash(obj, f"{spec_hash(api)}:{runtime}")}
     deployment = objects[0]
     deployment["metadata"]["annotations"].update({
         SPEC_HASH: spec_hash(api), SPEC: json.dumps(api.model_dump(mode="json"), sort_keys=True)})
-    deployment["spec"]["template"]["metadata"]["annotations"] = {SPEC_HASH: spec_hash(api)}
+    template = deployment["spec"]["template"]
+    template["metadata"]["annotations"] = {RUNTIME_HASH: api_runtime,
+                                           TEMPLATE_HASH: config_hash(template, runtime)}
     return objects
 
 

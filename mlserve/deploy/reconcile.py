@@ -3,15 +3,18 @@
 Desired objects are compared with the live mlserve-managed ones by their config hash:
 unchanged objects are left alone, changed ones updated, new ones created, and objects of
 this project whose API left cortex.yaml deleted. Objects of other projects are never touched.
+A Deployment whose pod template hash did not change (only replicas bounds or the update
+strategy did) is updated in place: the live template is kept, so no pod restarts.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Literal
 
 from mlserve.deploy.base import Action
-from mlserve.deploy.manifests import CONFIG_HASH, NAME, PART_OF
+from mlserve.deploy.manifests import CONFIG_HASH, NAME, PART_OF, TEMPLATE_HASH
 from mlserve.errors import DeployError
 
 Verb = Literal["create", "update", "unchanged", "delete"]
@@ -80,6 +83,33 @@ def api_actions(changes: list[Change]) -> dict[str, Action]:
     return actions
 
 
-def rollout_needed(changes: list[Change]) -> list[str]:
-    """APIs whose Deployment is created or updated (those wait for their pods)."""
-    return [c.api for c in changes if c.kind == "Deployment" and c.verb in ("create", "update")]
+def _template_hash(deployment: dict | None) -> str | None:
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    return (template.get("metadata", {}).get("annotations") or {}).get(TEMPLATE_HASH)
+
+
+def rolls_pods(change: Change) -> bool:
+    """Whether applying this change starts new pods: a new Deployment or a new pod template."""
+    if change.kind != "Deployment" or change.verb not in ("create", "update"):
+        return False
+    return change.verb == "create" or _template_hash(change.desired) != _template_hash(change.live)
+
+
+def to_apply(change: Change) -> dict:
+    """The object an update applies. A Deployment whose pod template is unchanged keeps the image
+    its pods run (the tag may differ only because other project files changed), so the template
+    stays exactly as it is and only the Deployment's other fields change."""
+    assert change.desired is not None
+    if change.kind != "Deployment" or rolls_pods(change):
+        return change.desired
+    body = copy.deepcopy(change.desired)
+    running = {c["name"]: c.get("image") for c in change.live["spec"]["template"]["spec"]["containers"]}
+    for container in body["spec"]["template"]["spec"]["containers"]:
+        container["image"] = running.get(container["name"], container["image"])
+    return body
+
+
+def rollout_needed(changes: list[Change], *, force: bool = False) -> list[str]:
+    """APIs whose pods are replaced (those wait for their rollout); with `force`, every updated one."""
+    return [c.api for c in changes if c.kind == "Deployment" and (
+        rolls_pods(c) or (force and c.verb == "update"))]

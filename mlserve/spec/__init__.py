@@ -1,6 +1,6 @@
 """cortex.yaml: models, loading with precise errors, cross-API checks, hashes."""
 
-from mlserve.spec.hashing import predictor_hash, spec_hash
+from mlserve.spec.hashing import api_files, runtime_hash, runtime_spec, spec_hash
 from mlserve.spec.loader import load_project
 from mlserve.spec.models import (
     APISpec,
@@ -17,5 +17,5 @@ from mlserve.spec.models import (
 __all__ = [
     "APISpec", "Autoscaling", "Compute", "Networking", "Predictor", "Project",
     "ServerSideBatching", "UpdateStrategy", "load_project", "parse_duration",
-    "predictor_hash", "spec_hash",
+    "api_files", "runtime_hash", "runtime_spec", "spec_hash",
 ]

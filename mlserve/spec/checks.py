@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from mlserve.errors import SpecError, SpecErrors
-from mlserve.spec.models import Project
+from mlserve.spec.models import APISpec, Project
 
 
 def check_project(project: Project, file: str, line_of: Callable[..., int | None]) -> None:
-    """Unique names, unique endpoints and ports, predictor files that exist."""
+    """Unique names, unique endpoints and ports, predictor files that exist inside the project."""
     errors: list[SpecError] = []
     seen_names: dict[str, int] = {}
     seen_endpoints: dict[str, str] = {}
@@ -42,13 +43,15 @@ def check_project(project: Project, file: str, line_of: Callable[..., int | None
             seen_ports.setdefault(port, api.name)
 
         predictor_file = api.predictor_file(project.root)
-        if not predictor_file.is_file():
+        outside = _outside_project(api, project.root, file, line_of, i)
+        errors += outside
+        if not outside and not predictor_file.is_file():
             errors.append(SpecError(
                 f"'{api.predictor.path}' does not exist (looked for {predictor_file})", file=file,
                 line=line_of(i, "predictor", "path"), api=api.name, field="predictor.path",
                 hint="predictor paths are relative to the folder holding cortex.yaml",
             ))
-        if api.predictor.python_path is not None:
+        if api.predictor.python_path is not None and not outside:
             python_path = (project.root / api.predictor.python_path).resolve()
             if not python_path.is_dir():
                 errors.append(SpecError(
@@ -74,3 +77,21 @@ def _static_folder_errors(project: Project, api, i: int, file: str, line_of) -> 
         return [SpecError(f"'{api.networking.static}' is not a folder (looked for {folder})", **where,
                           hint="networking.static is a folder relative to the folder holding cortex.yaml")]
     return []
+
+
+def _outside_project(api: APISpec, root: Path, file: str, line_of: Callable[..., int | None],
+                     index: int) -> list[SpecError]:
+    """Predictor paths must stay inside the project: only its files are snapshotted and put in images."""
+    errors = []
+    for field, value in (("path", api.predictor.path), ("python_path", api.predictor.python_path)):
+        if value is None:
+            continue
+        resolved = (root / value).resolve()
+        if not resolved.is_relative_to(root.resolve()):
+            errors.append(SpecError(
+                f"'{value}' is outside the project folder {root} (it resolves to {resolved})", file=file,
+                line=line_of(index, "predictor", field), api=api.name, field=f"predictor.{field}",
+                hint="move the file into the folder holding cortex.yaml and give its path relative to that "
+                     "folder: only project files are deployed (snapshotted locally, copied into the image)",
+            ))
+    return errors

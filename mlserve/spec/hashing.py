@@ -1,19 +1,32 @@
-"""Hashes that decide whether a deployed API must restart.
+"""What an API's serving process reads, and the hashes that decide restart versus in-place update.
 
-`spec_hash` covers the whole API entry; `predictor_hash` covers what the running code
-depends on: the predictor file, .py files under `python_path`, the config, and any
-project file a config value names (e.g. reference material) and the files of
-`networking.static`, so editing those restarts the API while an unchanged project is left alone.
+As in Cortex, there are two hashes:
+- `runtime_hash` covers what the running process reads: the API's runtime spec (everything but
+  the fields in `IN_PLACE_FIELDS`) and the content of its files (`api_files`). A change restarts
+  the API locally and rolls its pods on Kubernetes.
+- `spec_hash` covers the whole API entry; a change that leaves the runtime hash alone (autoscaling
+  bounds, update strategy) is applied in place: no restart, no rollout.
+
+`api_files` is the one list of an API's files: the runtime hash and the local snapshot
+(`mlserve.deploy.local.snapshot`) both use it, so what is hashed is exactly what is copied.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from mlserve.spec.models import APISpec
+
+# Spec fields the serving process never reads. Autoscaling is all in-place except the runtime's
+# own admission limit; the whole update strategy is in-place.
+RUNTIME_AUTOSCALING_FIELDS = ("max_replica_concurrency",)
+IN_PLACE_FIELDS = ("autoscaling", "update_strategy")
+# Folders never taken as part of an API even when a config value names one of their parents.
+_SKIPPED_PARTS = {".mlserve", ".git", "__pycache__", ".venv", "venv", "node_modules"}
 
 
 def _canonical(data: Any) -> bytes:
@@ -22,6 +35,24 @@ def _canonical(data: Any) -> bytes:
 
 def spec_hash(api: APISpec) -> str:
     return hashlib.sha256(_canonical(api.model_dump(mode="json"))).hexdigest()[:16]
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def runtime_spec(api: APISpec, root: Path) -> dict:
+    """The part of the API's spec its process reads, with project paths made relative to `root`."""
+    root = Path(root).resolve()
+    data = api.model_dump(mode="json")
+    autoscaling = data["autoscaling"]
+    for name in IN_PLACE_FIELDS:
+        data.pop(name, None)
+    data["autoscaling"] = {k: autoscaling[k] for k in RUNTIME_AUTOSCALING_FIELDS}
+    data["predictor"]["path"] = _relative(api.predictor_file(root), root)
+    if api.predictor.python_path is not None:
+        data["predictor"]["python_path"] = _relative((root / api.predictor.python_path).resolve(), root)
+    return data
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -35,30 +66,94 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def _files_named_in_config(api: APISpec, root: Path) -> list[Path]:
-    files = []
+def _tree(folder: Path, pattern: str = "*") -> Iterator[Path]:
+    for path in folder.rglob(pattern):
+        if path.is_file() and not _SKIPPED_PARTS.intersection(path.relative_to(folder).parts):
+            yield path
+
+
+def _named_in_config(api: APISpec, root: Path) -> Iterator[Path]:
+    """Project files (or every file of a project folder) that a config value names by path."""
     for text in _strings(api.predictor.config):
-        if "\n" in text or len(text) > 400:
+        if "\n" in text or len(text) > 400 or not text.strip():
             continue
         try:
             candidate = (root / text).resolve()
-            if candidate.is_file() and candidate.is_relative_to(root):
-                files.append(candidate)
+            if candidate == root or not candidate.is_relative_to(root):
+                continue
+            if candidate.is_file():
+                yield candidate
+            elif candidate.is_dir():
+                yield from _tree(candidate)
         except (OSError, ValueError):
             continue
-    return files
 
 
-def predictor_hash(api: APISpec, root: Path) -> str:
-    root = root.resolve()
-    files = [api.predictor_file(root), *_files_named_in_config(api, root)]
-    if api.predictor.python_path:
-        files.extend(sorted((root / api.predictor.python_path).resolve().rglob("*.py")))
+def _imported_names(source: Path) -> Iterator[str]:
+    try:
+        tree = ast.parse(source.read_bytes(), filename=str(source))
+    except (SyntaxError, ValueError, OSError):
+        return  # a broken file fails when the runtime loads it, with the user's traceback
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
+
+
+def _module_files(dotted: str, search: list[Path]) -> Iterator[Path]:
+    """The files importing `dotted` runs from the project: each package's __init__.py and the module."""
+    parts = dotted.split(".")
+    for base in search:
+        for i in range(1, len(parts) + 1):
+            for candidate in (base.joinpath(*parts[:i - 1], parts[i - 1] + ".py"),
+                              base.joinpath(*parts[:i], "__init__.py")):
+                if candidate.is_file():
+                    yield candidate.resolve()
+
+
+def _project_imports(sources: Iterable[Path], search: list[Path], root: Path) -> set[Path]:
+    """Project modules the sources import, transitively (the root and python_path are importable)."""
+    found: set[Path] = set()
+    queue = list(sources)
+    while queue:
+        for name in _imported_names(queue.pop()):
+            for module in _module_files(name, search):
+                if module.is_relative_to(root) and module not in found:
+                    found.add(module)
+                    queue.append(module)
+    return found
+
+
+def api_files(api: APISpec, root: Path) -> list[Path]:
+    """Every project file the API's process reads, sorted: its predictor file, the .py files under
+    python_path, the project modules those import, and files or folders a config value names.
+
+    Files outside `root` are never part of an API (the spec checks refuse such paths). New kinds of
+    API files (e.g. a static folder) belong here.
+    """
+    root = Path(root).resolve()
+    search = [root]
+    files = {api.predictor_file(root)}
+    if api.predictor.python_path is not None:
+        python_path = (root / api.predictor.python_path).resolve()
+        search.insert(0, python_path)
+        files.update(_tree(python_path, "*.py"))
+    files.update(_named_in_config(api, root))
     static = api.static_folder(root)
     if static is not None and static.is_dir():  # the page served next to the API (networking.static)
-        files.extend(f for f in static.rglob("*") if f.is_file())
-    digest = hashlib.sha256(_canonical(api.predictor.config))
-    for f in sorted(set(files)):
-        digest.update(str(f.relative_to(root) if f.is_relative_to(root) else f).encode())
-        digest.update(f.read_bytes() if f.is_file() else b"<missing>")
+        files.update(_tree(static))
+    files.update(_project_imports(sorted(f for f in files if f.suffix == ".py"), search, root))
+    return sorted(f for f in files if f.is_relative_to(root) and f.is_file())
+
+
+def runtime_hash(api: APISpec, root: Path) -> str:
+    """Hash of the runtime spec and of every file in `api_files`: equal means the same process."""
+    root = Path(root).resolve()
+    digest = hashlib.sha256(_canonical(runtime_spec(api, root)))
+    for f in api_files(api, root):
+        data = f.read_bytes()
+        digest.update(f"\0{_relative(f, root)}\0{len(data)}\0".encode())
+        digest.update(data)
     return digest.hexdigest()[:16]

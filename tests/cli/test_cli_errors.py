@@ -105,7 +105,9 @@ def test_a_broken_predictor_fails_deploy_with_its_traceback_and_exit_1(tmp_path)
         assert run.returncode == 1, run.stderr
         err = run.stderr
         assert "error: api 'broken' is not ready: the runtime exited with code 3" in err
-        assert 'broken.py", line 5, in load_weights' in err
+        # The frames name the project's own file (the runtime ran the deployed copy of it).
+        assert f'{folder.resolve()}/predictors/broken.py", line 5, in load_weights' in err
+        assert ".mlserve/snapshots" not in err
         assert "FileNotFoundError: weights not found at /nowhere/model.bin" in err
         assert "hint: fix the error above" in err
         # The user's traceback only: no frames of mlserve's own code or the CLI machinery.

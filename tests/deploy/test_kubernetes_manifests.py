@@ -7,9 +7,10 @@ import pytest
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import (
-    CONFIG_HASH, MANAGED_BY, NAME, PART_OF, SPEC_HASH, assign_ports, project_label, render_manifests,
+    CONFIG_HASH, MANAGED_BY, NAME, PART_OF, RUNTIME_HASH, SPEC_HASH, TEMPLATE_HASH, assign_ports, project_label,
+    render_manifests,
 )
-from mlserve.spec import load_project, spec_hash
+from mlserve.spec import load_project, runtime_hash, spec_hash
 
 SCHEMA_VERSIONS = ["1.29.0", "1.37.0"]
 PREDICTOR = "class P:\n    def predict(self, payload):\n        return payload\n"
@@ -182,6 +183,32 @@ def test_config_hash_changes_only_with_what_the_api_depends_on(tmp_path):
     (tmp_path / "p.py").write_text(PREDICTOR + "# v2\n")
     again = config_hashes(load_project(tmp_path))
     assert {k for k in after if after[k] != again[k]} == {("Deployment", "qa"), ("Deployment", "tiny")}
+
+
+def templates(project, image=None):
+    return {o["metadata"]["name"]: o["spec"]["template"] for o in render_manifests(project, KUBE, image=image)
+            if o["kind"] == "Deployment"}
+
+
+def test_the_pod_template_changes_only_with_what_the_runtime_reads(tmp_path):
+    project = make_project(tmp_path)
+    before = templates(project, image="r/x:1")
+    qa = before["qa"]["metadata"]["annotations"]
+    assert qa[RUNTIME_HASH] == runtime_hash(project.api("qa"), project.root) and TEMPLATE_HASH in qa
+    assert SPEC_HASH not in qa  # the whole spec would roll pods on an autoscaling change
+    # autoscaling and update strategy: the Deployment/HPA change, the template does not
+    scaled = make_project(tmp_path, FULL.replace("max_replicas: 6", "max_replicas: 9").replace(
+        "max_surge: 1", "max_surge: 2"))
+    assert templates(scaled, image="r/x:1") == before
+    changed = config_hashes(scaled, image="r/x:1")
+    base = config_hashes(project, image="r/x:1")
+    assert {k for k in base if base[k] != changed[k]} == {("Deployment", "qa"), ("HorizontalPodAutoscaler", "qa")}
+    # what the process reads (config, compute, its own admission limit): a new template
+    for edit in (("model: small", "model: large"), ("cpu: 500m", "cpu: 1"),
+                 ("target_replica_concurrency: 2.5", "target_replica_concurrency: 2.5, max_replica_concurrency: 9")):
+        after = templates(make_project(tmp_path, FULL.replace(*edit)), image="r/x:1")
+        assert after["qa"]["metadata"]["annotations"][TEMPLATE_HASH] != qa[TEMPLATE_HASH], edit
+        assert after["tiny"] == before["tiny"], edit
 
 
 def test_project_label(tmp_path):

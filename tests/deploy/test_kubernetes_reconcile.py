@@ -5,16 +5,21 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mlserve.deploy.manifests import CONFIG_HASH, MANAGED_BY, NAME, PART_OF
-from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
+from mlserve.deploy.manifests import CONFIG_HASH, MANAGED_BY, NAME, PART_OF, TEMPLATE_HASH
+from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
 from mlserve.deploy.rollout import UNSCHEDULABLE_GRACE_S, pod_problem, rollout_state
 from mlserve.errors import DeployError
 
 
-def obj(kind, api, config="h1", project="shop"):
-    return {"apiVersion": "v1", "kind": kind, "metadata": {
+def obj(kind, api, config="h1", project="shop", template="t1", image="r/x:1"):
+    body = {"apiVersion": "v1", "kind": kind, "metadata": {
         "name": api, "labels": {NAME: api, MANAGED_BY: "mlserve", PART_OF: project},
         "annotations": {CONFIG_HASH: config}}}
+    if kind == "Deployment":
+        body["spec"] = {"replicas": 1, "template": {
+            "metadata": {"annotations": {TEMPLATE_HASH: template}},
+            "spec": {"containers": [{"name": "api", "image": image}]}}}
+    return body
 
 
 def api_objects(api, config="h1", project="shop"):
@@ -39,7 +44,7 @@ def test_unchanged_apis_are_left_alone():
 
 def test_only_changed_objects_are_updated():
     desired = api_objects("a") + api_objects("b")
-    desired[0] = obj("Deployment", "a", "h2")
+    desired[0] = obj("Deployment", "a", "h2", template="t2")
     changes = plan(desired, api_objects("a") + api_objects("b"), "shop")
     assert verbs(changes)[("Deployment", "a")] == "update"
     assert verbs(changes)[("Service", "a")] == "unchanged"
@@ -52,6 +57,31 @@ def test_an_hpa_only_change_updates_without_rollout():
     desired[2] = obj("HorizontalPodAutoscaler", "a", "h2")
     changes = plan(desired, api_objects("a"), "shop")
     assert api_actions(changes) == {"a": "updated"} and rollout_needed(changes) == []
+
+
+def test_a_deployment_change_outside_the_pod_template_keeps_the_running_template():
+    # e.g. autoscaling.max_replicas or update_strategy changed; the image tag changed too, because
+    # cortex.yaml is in the image, but the template hash (runtime hash + dependencies) did not.
+    desired = api_objects("a")
+    desired[0] = obj("Deployment", "a", "h2", image="r/x:2")
+    desired[0]["spec"]["strategy"] = {"rollingUpdate": {"maxSurge": 2}}
+    changes = plan(desired, api_objects("a"), "shop")
+    assert api_actions(changes) == {"a": "updated"} and rollout_needed(changes) == []
+    applied = to_apply(next(c for c in changes if c.kind == "Deployment"))
+    assert applied["spec"]["template"]["spec"]["containers"][0]["image"] == "r/x:1"
+    assert applied["spec"]["strategy"] == {"rollingUpdate": {"maxSurge": 2}}
+    assert desired[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "r/x:2"  # not modified
+    # with --force the pods restart anyway
+    forced = plan(desired, api_objects("a"), "shop", force=True)
+    assert rollout_needed(forced, force=True) == ["a"]
+
+
+def test_a_new_pod_template_rolls_out_the_new_image():
+    desired = api_objects("a")
+    desired[0] = obj("Deployment", "a", "h2", template="t2", image="r/x:2")
+    change = next(c for c in plan(desired, api_objects("a"), "shop") if c.kind == "Deployment")
+    assert rollout_needed([change]) == ["a"]
+    assert to_apply(change)["spec"]["template"]["spec"]["containers"][0]["image"] == "r/x:2"
 
 
 def test_apis_gone_from_the_project_are_deleted_but_not_other_projects():
@@ -71,7 +101,7 @@ def test_an_api_of_another_project_is_not_taken_over():
 
 def test_force_updates_everything():
     changes = plan(api_objects("a"), api_objects("a"), "shop", force=True)
-    assert set(verbs(changes).values()) == {"update"} and rollout_needed(changes) == ["a"]
+    assert set(verbs(changes).values()) == {"update"} and rollout_needed(changes, force=True) == ["a"]
 
 
 def pod(*statuses, conditions=()):

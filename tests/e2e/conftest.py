@@ -103,6 +103,21 @@ class Cluster:
             self.namespace, label_selector=f"app.kubernetes.io/name={api}").items
         return {p.metadata.name for p in pods if p.metadata.deletion_timestamp is None}
 
+    def replica_sets(self, api: str) -> set[str]:
+        """The API's ReplicaSets: a new one appears whenever its pod template changes."""
+        from kubernetes import client
+
+        sets = client.AppsV1Api(self.api_client()).list_namespaced_replica_set(
+            self.namespace, label_selector=f"app.kubernetes.io/name={api}").items
+        return {r.metadata.name for r in sets}
+
+    def hpa_max_replicas(self, api: str) -> int:
+        from kubernetes import client
+
+        hpa = client.AutoscalingV1Api(self.api_client()).read_namespaced_horizontal_pod_autoscaler(
+            api, self.namespace)
+        return hpa.spec.max_replicas
+
     def post(self, env_name: str, api: str, spec: Path, payload: dict) -> dict:
         """POST to the API where `mlserve get` says it is, or through the API server's service proxy."""
         status = json.loads(self.mlserve("get", api, "--env", env_name, "--spec", spec, "-o", "json").stdout)

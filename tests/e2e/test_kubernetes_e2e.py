@@ -62,6 +62,20 @@ def test_deploy_update_and_remove(k8s, project):
     assert k8s.pods("greeter").isdisjoint(greeter_pods)
     assert k8s.pods("farewell") == farewell_pods
 
+    # autoscaling and update strategy only: updated in place, no pod of either API restarts
+    greeter_pods, farewell_pods = k8s.pods("greeter"), k8s.pods("farewell")
+    farewell_rs = k8s.replica_sets("farewell")
+    spec.write_text(spec.read_text().replace("  update_strategy:\n    max_surge: 0\n",
+                                             "  autoscaling:\n    max_replicas: 7\n  update_strategy:\n"
+                                             "    max_surge: 1\n"))
+    scaled = deploy(k8s, project)
+    assert actions(scaled) == {"greeter": "unchanged", "farewell": "updated"}
+    assert "building" not in scaled.stderr and "pushing" not in scaled.stderr
+    assert k8s.pods("greeter") == greeter_pods and k8s.pods("farewell") == farewell_pods
+    assert k8s.replica_sets("farewell") == farewell_rs  # no new pod template, so no rollout at all
+    assert k8s.hpa_max_replicas("farewell") == 7
+    assert k8s.post(ENV, "farewell", spec, {"name": "Ada"}) == {"message": "goodbye, Ada"}
+
     # the cluster's view: ready replicas, the spec, the logs
     status = json.loads(k8s.mlserve("get", "--env", ENV, "--spec", spec, "-o", "json").stdout)
     assert {s["api"]: s["status"] for s in status} == {"farewell": "live", "greeter": "live"}

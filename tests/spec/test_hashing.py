@@ -1,25 +1,27 @@
-"""Spec and predictor hashes change when, and only when, a restart is needed."""
+"""The runtime hash changes when, and only when, a restart is needed; the spec hash with any change."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mlserve.spec import load_project, predictor_hash, spec_hash
+import pytest
+
+from mlserve.spec import api_files, load_project, runtime_hash, runtime_spec, spec_hash
 
 PREDICTOR = "class P:\n    def predict(self, payload):\n        return payload\n"
 
 
-def project(tmp_path: Path, config: str = "{greeting: hi}", compute: str = "{cpu: 1}"):
+def project(tmp_path: Path, config: str = "{greeting: hi}", compute: str = "{cpu: 1}", extra: str = ""):
     (tmp_path / "p.py").exists() or (tmp_path / "p.py").write_text(PREDICTOR)
     (tmp_path / "cortex.yaml").write_text(
-        f"- name: a\n  predictor:\n    path: p.py\n    config: {config}\n  compute: {compute}\n"
+        f"- name: a\n  predictor:\n    path: p.py\n    config: {config}\n  compute: {compute}\n{extra}"
         f"- name: b\n  predictor:\n    path: p.py\n"
     )
     return load_project(tmp_path / "cortex.yaml")
 
 
 def hashes(p):
-    return {a.name: (spec_hash(a), predictor_hash(a, p.root)) for a in p.apis}
+    return {a.name: (spec_hash(a), runtime_hash(a, p.root)) for a in p.apis}
 
 
 def test_stable_across_loads_and_formatting(tmp_path):
@@ -38,14 +40,30 @@ def test_config_change_changes_only_that_api(tmp_path):
     assert after["b"] == before["b"]
 
 
-def test_compute_change_changes_spec_hash_not_predictor_hash(tmp_path):
+def test_compute_change_is_a_runtime_change(tmp_path):
     before = hashes(project(tmp_path))
     after = hashes(project(tmp_path, compute="{cpu: 2}"))
+    assert after["a"][0] != before["a"][0] and after["a"][1] != before["a"][1]
+
+
+@pytest.mark.parametrize("extra", [
+    "  autoscaling: {max_replicas: 7, min_replicas: 2, window: 30s, target_replica_concurrency: 3}\n",
+    "  update_strategy: {max_surge: 1, max_unavailable: 0}\n",
+])
+def test_autoscaling_and_update_strategy_change_only_the_spec_hash(tmp_path, extra):
+    before = hashes(project(tmp_path))
+    after = hashes(project(tmp_path, extra=extra))
     assert after["a"][0] != before["a"][0]
     assert after["a"][1] == before["a"][1]
 
 
-def test_code_change_changes_predictor_hash(tmp_path):
+def test_the_runtimes_own_limit_is_a_runtime_field(tmp_path):
+    before = hashes(project(tmp_path))
+    after = hashes(project(tmp_path, extra="  autoscaling: {max_replica_concurrency: 8}\n"))
+    assert after["a"][1] != before["a"][1]
+
+
+def test_code_change_changes_runtime_hash(tmp_path):
     before = hashes(project(tmp_path))
     (tmp_path / "p.py").write_text(PREDICTOR + "# changed\n")
     after = hashes(project(tmp_path))
@@ -60,3 +78,37 @@ def test_files_named_in_config_are_part_of_the_predictor(tmp_path):
     after = hashes(project(tmp_path, config="{reference: notes.md}"))
     assert after["a"][1] != before["a"][1]
     assert after["b"] == before["b"]
+
+
+def test_project_modules_the_predictor_imports_are_api_files(tmp_path):
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("")
+    (tmp_path / "helpers" / "text.py").write_text("import shared\n")
+    (tmp_path / "shared.py").write_text("X = 1\n")
+    (tmp_path / "unused.py").write_text("")
+    (tmp_path / "p.py").write_text("import json\nfrom helpers import text\n" + PREDICTOR)
+    p = project(tmp_path)
+    files = [f.relative_to(tmp_path).as_posix() for f in api_files(p.api("a"), p.root)]
+    assert files == ["helpers/__init__.py", "helpers/text.py", "p.py", "shared.py"]
+    before = hashes(p)
+    (tmp_path / "shared.py").write_text("X = 2\n")  # imported two levels down
+    changed = hashes(project(tmp_path))
+    assert changed["a"][1] != before["a"][1]
+    (tmp_path / "unused.py").write_text("changed")  # nothing imports it
+    assert hashes(project(tmp_path)) == changed
+
+
+def test_a_folder_named_in_config_is_part_of_the_api(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(b"v1")
+    p = project(tmp_path, config="{model: model, url: 'http://example/x', whole: .}")
+    files = [f.relative_to(tmp_path).as_posix() for f in api_files(p.api("a"), p.root)]
+    assert files == ["model/weights.bin", "p.py"]  # "." (the whole project) is never an API's file
+
+
+def test_runtime_spec_keeps_only_what_the_process_reads_with_relative_paths(tmp_path):
+    p = project(tmp_path, extra="  autoscaling: {max_replicas: 7, max_replica_concurrency: 9}\n")
+    spec = runtime_spec(p.api("a"), p.root)
+    assert spec["autoscaling"] == {"max_replica_concurrency": 9}
+    assert "update_strategy" not in spec
+    assert spec["predictor"]["path"] == "p.py"

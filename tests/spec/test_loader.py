@@ -206,3 +206,23 @@ def test_invalid_quantities(tmp_path):
     text = error_of(spec)
     assert f"{spec}:3: api 'gen': compute.cpu: 'lots' is not a CPU quantity" in text
     assert f"{spec}:4: api 'gen': update_strategy.max_surge and max_unavailable cannot both be 0" in text
+
+
+@pytest.mark.parametrize("field, value", [
+    ("path", "../../x.py"), ("path", "/etc/x.py"), ("python_path", ".."), ("python_path", "/usr/lib"),
+])
+def test_predictor_paths_outside_the_project_are_refused(tmp_path, field, value):
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "x.py").write_text(PREDICTOR)
+    path = value if field == "path" else "p.py"
+    extra = f"\n            python_path: {value}" if field == "python_path" else ""
+    spec = write(project, f"""
+        - name: a
+          predictor:
+            path: {path}{extra}
+    """)
+    message = error_of(spec)
+    line = 3 if field == "path" else 4
+    assert f"{spec}:{line}: api 'a': predictor.{field}: '{value}' is outside the project folder" in message
+    assert "hint: move the file into the folder holding cortex.yaml" in message

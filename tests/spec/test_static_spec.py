@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_loader import error_of, write
 
-from mlserve.spec import load_project, predictor_hash
+from mlserve.spec import load_project, runtime_hash
 
 SPEC = """
 - name: compose
@@ -35,15 +35,15 @@ def test_bad_static_folder_names_file_line_field_and_fix(tmp_path, static, messa
     assert hint in text
 
 
-def test_static_files_are_part_of_the_predictor_hash(tmp_path):
+def test_static_files_are_part_of_the_runtime_hash(tmp_path):
     web = tmp_path / "web"
     (web / "js").mkdir(parents=True)
     (web / "index.html").write_text("<p>one</p>")
     project = load_project(write(tmp_path, SPEC.format(static="web")))
     api = project.api("compose")
-    first = predictor_hash(api, project.root)
-    assert predictor_hash(api, project.root) == first
+    first = runtime_hash(api, project.root)
+    assert runtime_hash(api, project.root) == first
     (web / "index.html").write_text("<p>two</p>")
-    second = predictor_hash(api, project.root)
+    second = runtime_hash(api, project.root)
     (web / "js" / "app.js").write_text("1")
-    assert len({first, second, predictor_hash(api, project.root)}) == 3
+    assert len({first, second, runtime_hash(api, project.root)}) == 3

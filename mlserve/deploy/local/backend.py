@@ -1,9 +1,11 @@
 """The local backend: every API is a supervised process on 127.0.0.1 (see supervisor.py).
 
-Deploy reconciles what runs with cortex.yaml: new APIs start, APIs whose spec or predictor hash
-changed restart on the same port, unchanged ones are left alone (same pids), APIs removed from the
-file stop. Every step records its intent in `.mlserve/state.json` first, so a deploy killed at any
-point is finished by the next one.
+Deploy reconciles what runs with cortex.yaml: new APIs start; APIs whose runtime hash changed
+restart on the same port from a new snapshot of their spec and files (snapshot.py); APIs where only
+other fields changed (autoscaling, update strategy) are updated in the state record alone (same
+pids, no refused request); unchanged ones are left alone; APIs removed from the file stop. Every
+step records its intent in `.mlserve/state.json` first, so a deploy killed at any point is finished
+by the next one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
-from mlserve.deploy.local import lifecycle
+from mlserve.deploy.local import lifecycle, snapshot
 from mlserve.deploy.local.files import follow_lines, tail_lines
 from mlserve.deploy.local.lock import project_lock
 from mlserve.deploy.local.ports import DEFAULT_RANGE, allocate_port, port_is_free
@@ -22,7 +24,7 @@ from mlserve.deploy.local.procs import is_alive, supervisors_of
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.errors import DeployError, NotDeployed
-from mlserve.spec import APISpec, Project, predictor_hash, spec_hash
+from mlserve.spec import APISpec, Project, runtime_hash, spec_hash
 
 
 class LocalBackend:
@@ -66,10 +68,12 @@ class LocalBackend:
                 lifecycle.stop(self.state, name, (None, None), self._grace(None))
             started = set()
             for api in project.apis:
-                action = self._reconcile(project, api, records, running.get(api.name, []), force, progress)
+                action, restarted = self._reconcile(project, api, records, running.get(api.name, []), force,
+                                                    progress)
                 results.append(DeployResult(api.name, action, records[api.name].url))
-                if action != "unchanged":
+                if restarted:
                     started.add(api.name)
+            snapshot.prune(self.state, records)
             lifecycle.wait_ready(self.state, records, [a.name for a in project.apis], started,
                                  self.ready_timeout, progress)
             return results
@@ -78,6 +82,9 @@ class LocalBackend:
         self._record(self.state.load(), api)  # fail before creating .mlserve/ for nothing
         with self._locked(progress) as records:
             rec = self._record(records, api)
+            if not rec.snapshot:
+                raise DeployError(f"api '{api}' was deployed by an older mlserve that kept no snapshot of it",
+                                  hint="run `mlserve deploy` once; refresh then restarts what was deployed")
             self._restart(records, rec, progress)
             lifecycle.wait_ready(self.state, records, [api], {api}, self.ready_timeout, progress)
             return DeployResult(api, "updated", rec.url)
@@ -92,27 +99,37 @@ class LocalBackend:
             for name in names:
                 progress(f"{name}: stopping")
                 self._remove(records, name)
+            snapshot.prune(self.state, records)
             return [DeployResult(name, "deleted") for name in names]
 
     def _reconcile(self, project: Project, api: APISpec, records: dict[str, APIRecord],
-                   running: list[tuple[int, float]], force: bool, progress: Progress) -> str:
+                   running: list[tuple[int, float]], force: bool, progress: Progress) -> tuple[str, bool]:
+        """Bring one API in line with the spec; returns (action, whether it was (re)started)."""
         old = records.get(api.name)
-        hashes = (spec_hash(api), predictor_hash(api, project.root))
-        # Unchanged means: same spec and code, and exactly the recorded supervisor runs it.
+        wanted = runtime_hash(api, project.root)
+        # Compared with what actually runs: the recorded supervisor (alone) and its intact snapshot.
         if (old and not force and old.phase == "running" and old.spec_file == str(project.file)
-                and (old.spec_hash, old.predictor_hash) == hashes
                 and [pid for pid, _ in running] == [old.supervisor_pid]
-                and is_alive(old.supervisor_pid, old.supervisor_started)):
-            return "unchanged"
+                and is_alive(old.supervisor_pid, old.supervisor_started)
+                and snapshot.runs_unchanged(old, wanted)
+                and self._choose_port(api, old, records) == old.port):
+            if old.spec_hash == spec_hash(api):
+                return "unchanged", False
+            # Only fields the process never reads changed: the record is all there is to update.
+            progress(f"{api.name}: updated in place (its process does not read what changed)")
+            old.spec, old.spec_hash, old.last_update = api.model_dump(mode="json"), spec_hash(api), time.time()
+            self.state.save(records)
+            return "updated", False
+        digest, folder = snapshot.take(self.state, project, api)
         rec = APIRecord(
             name=api.name, port=self._choose_port(api, old, records), endpoint=api.endpoint,
-            spec_file=str(project.file), spec_hash=hashes[0], predictor_hash=hashes[1],
+            spec_file=str(project.file), spec_hash=spec_hash(api), runtime_hash=digest, snapshot=str(folder),
             supervisor_pid=old.supervisor_pid if old else None,
             supervisor_started=old.supervisor_started if old else None,
             spec=api.model_dump(mode="json"),
         )
         self._restart(records, rec, progress)
-        return "created" if old is None else "updated"
+        return ("created" if old is None else "updated"), True
 
     def _restart(self, records: dict[str, APIRecord], rec: APIRecord, progress: Progress) -> None:
         """Stop whatever runs for `rec` and start a new supervisor on its port."""

@@ -1,7 +1,8 @@
 """Crash-safe JSON files and log files for the local backend.
 
 Every state or status file is replaced whole (write a temporary file, fsync, os.replace), so a
-reader never sees half a file even when the writer is killed mid-write.
+reader never sees half a file even when the writer is killed mid-write. Everything under
+`.mlserve/` is private to its owner (folders 0700, files 0600): logs hold tracebacks and paths.
 """
 
 from __future__ import annotations
@@ -18,6 +19,32 @@ from mlserve.logs import note_line
 from mlserve.files import write_json  # noqa: F401  (re-exported for the backend's modules)
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path, top: Path) -> Path:
+    """Create `path` (inside `top`) and every folder from `top` down to it as 0700; tighten old ones."""
+    path, top = Path(path), Path(top)
+    between = [top / p for p in reversed(path.relative_to(top).parents) if p != Path(".")]
+    for folder in [top, *between, path]:
+        folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        if folder.stat().st_mode & 0o777 != PRIVATE_DIR:
+            os.chmod(folder, PRIVATE_DIR)
+    return path
+
+
+def open_private(path: Path, mode: str = "ab"):
+    """Open a file for appending, created (or tightened) to 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    return os.fdopen(fd, mode)
+
+
+def state_hint(path: Path) -> str:
+    return f"delete {path.parent} and run mlserve deploy again (running APIs may need stopping by hand)"
+
+
 def read_json(path: Path) -> dict | None:
     """The file's object, or None when it does not exist."""
     try:
@@ -28,11 +55,10 @@ def read_json(path: Path) -> dict | None:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise StateError(
-            f"{path} is not valid JSON ({e.msg} at line {e.lineno})",
-            hint=f"delete {path.parent} and run mlserve deploy again (running APIs may need stopping by hand)",
+            f"{path} is not valid JSON ({e.msg} at line {e.lineno})", hint=state_hint(path),
         ) from None
     if not isinstance(data, dict):
-        raise StateError(f"{path} does not hold a JSON object", hint=f"delete {path} and deploy again")
+        raise StateError(f"{path} does not hold a JSON object", hint=state_hint(path))
     return data
 
 
@@ -45,15 +71,14 @@ class RotatingLog:
     def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024) -> None:
         self.path, self.max_bytes = path, max_bytes
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "ab")
+        self._file = open_private(path)
 
     def write(self, data: bytes) -> None:
         with self._lock:
             if self._file.tell() + len(data) > self.max_bytes and self._file.tell() > 0:
                 self._file.close()
                 os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-                self._file = open(self.path, "ab")
+                self._file = open_private(self.path)
             self._file.write(data)
             self._file.flush()
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from mlserve.deploy.base import Progress
-from mlserve.deploy.local.files import tail_lines
+from mlserve.deploy.local import snapshot
+from mlserve.deploy.local.files import open_private, tail_lines
 from mlserve.deploy.local.procs import (
     CRASH_LOOP_AFTER, SUPERVISOR_MODULE, describe_exit, is_alive, started_at, supervisors_of, terminate,
 )
@@ -21,18 +22,19 @@ RuntimeCommand = Callable[[APIRecord], list[str]]
 
 
 def runtime_command(rec: APIRecord) -> list[str]:
-    return [sys.executable, "-m", "mlserve.runtime", "--spec", rec.spec_file, "--api", rec.name,
-            "--host", "127.0.0.1", "--port", str(rec.port)]
+    """The runtime serves the deployed snapshot (restarts included), never the working tree."""
+    return [sys.executable, "-m", "mlserve.runtime", "--spec", str(snapshot.spec_file(rec.snapshot)),
+            "--api", rec.name, "--host", "127.0.0.1", "--port", str(rec.port)]
 
 
 def launch(state: StateDir, rec: APIRecord, command: RuntimeCommand, grace: float) -> None:
     """Start a detached supervisor for `rec` and record who it is."""
     state.forget(rec.name)  # waiting must only ever see the new supervisor's status
     log = state.log_file(rec.name)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    state.private(log.parent)
     argv = [sys.executable, "-m", SUPERVISOR_MODULE, "--state-dir", str(state.path), "--api", rec.name,
             "--port", str(rec.port), "--grace", str(grace), "--", *command(rec)]
-    with open(log, "ab") as out:  # where a supervisor that cannot even start says why
+    with open_private(log) as out:  # where a supervisor that cannot even start says why
         proc = subprocess.Popen(argv, cwd=Path(rec.spec_file).parent, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=out, start_new_session=True)
     rec.supervisor_pid, rec.supervisor_started = proc.pid, started_at(proc.pid)
@@ -115,7 +117,7 @@ def wait_ready(state: StateDir, records: dict[str, APIRecord], names: list[str],
             progress(_waiting_message(state, pending, elapsed))
             time.sleep(0.2)
     if failed:
-        raise DeployError(_failure_report(state, failed), hint=_failure_hint(failed))
+        raise DeployError(_failure_report(state, records, failed), hint=_failure_hint(failed))
 
 
 def _waiting_message(state: StateDir, pending: list[str], elapsed: float) -> str:
@@ -126,11 +128,14 @@ def _waiting_message(state: StateDir, pending: list[str], elapsed: float) -> str
     return message
 
 
-def _failure_report(state: StateDir, failed: dict[str, str]) -> str:
+def _failure_report(state: StateDir, records: dict[str, APIRecord], failed: dict[str, str]) -> str:
     parts = []
     for name, why in failed.items():
         log = state.log_file(name)
         lines = "\n".join(last_run_log(state, name))
+        rec = records[name]
+        if rec.snapshot:  # the traceback names the deployed copy: show the user's own files instead
+            lines = lines.replace(f"{rec.snapshot}/", f"{Path(rec.spec_file).parent}/")
         parts.append(f"api '{name}' is not ready: {why}\n--- {log} ---\n{lines}\n---")
     return "\n".join(parts)
 

@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from mlserve.deploy.local.files import PRIVATE_FILE, private_dir
 from mlserve.errors import StateError
 
 
 @contextmanager
 def project_lock(path: Path, timeout: float, progress: Callable[[str], None]) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    private_dir(path.parent, path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
     try:
         _acquire(fd, path, timeout, progress)
         os.ftruncate(fd, 0)

@@ -8,16 +8,25 @@ from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.deploy.metrics import scrape, scrape_recent_errors
 
+DEGRADED = "degraded: supervisor lost"
+
 
 def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
     status = state.read_status(rec.name)
     if status.get("supervisor_pid") != rec.supervisor_pid:
         status = {}  # left by an earlier supervisor
     supervisor_alive = is_alive(rec.supervisor_pid, rec.supervisor_started)
+    orphan_alive = not supervisor_alive and is_alive(status.get("child_pid"), status.get("child_started"))
     errors = list(status.get("errors", []))
     if rec.phase != "running" and not supervisor_alive:
         state_text = "error"
         errors.append(f"a deploy of this API was interrupted ({rec.phase}); run `mlserve deploy` to finish it")
+    elif orphan_alive:
+        # It still answers, but nothing restarts it any more and its output reaches no log.
+        state_text = DEGRADED
+        errors.append(f"its supervisor (pid {rec.supervisor_pid}) is not running: the runtime "
+                      f"(pid {status.get('child_pid')}) still answers, but its output is lost and nothing "
+                      f"restarts it; run `mlserve deploy` or `mlserve refresh {rec.name}` to replace both")
     elif not supervisor_alive:
         state_text = "error"
         errors.append(f"its supervisor (pid {rec.supervisor_pid}) is not running; "
@@ -27,7 +36,7 @@ def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
 
     result = APIStatus(
         api=rec.name, status=state_text, endpoint=rec.url,
-        replicas="1/1" if state_text == "live" else "0/1", last_update=rec.last_update,
+        replicas="1/1" if state_text in ("live", DEGRADED) else "0/1", last_update=rec.last_update,
     )
     if state_text == "live":
         summary = scrape(rec.port)

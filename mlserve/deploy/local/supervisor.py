@@ -27,6 +27,7 @@ class Supervisor:
     def __init__(self, state: StateDir, api: str, port: int, command: list[str], grace: float) -> None:
         self.state, self.api, self.port, self.command, self.grace = state, api, port, command, grace
         self.stopping = threading.Event()
+        state.private(state.log_file(api).parent)
         self.log = RotatingLog(state.log_file(api))
         self.status: dict = {
             "api": api, "status": "updating", "port": port,
