@@ -74,3 +74,10 @@ def scrape(port: int, timeout: float = 1.0) -> Summary | None:
         return summarize(response.text)
     except (httpx.HTTPError, ValueError):
         return None
+
+
+def splitter_backends(spec: dict, summary: Summary | None) -> list[dict]:
+    """`mlserve get`'s rows for a traffic splitter: each API behind it, its weight, requests sent."""
+    sent = (summary and summary.by_backend) or {}
+    return [{"api": a["name"], "weight": a.get("weight") or 0, "shadow": a.get("shadow", False),
+             "requests": sent.get(a["name"], 0)} for a in spec.get("apis", [])]

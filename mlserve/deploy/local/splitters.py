@@ -23,7 +23,7 @@ from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.errors import DeployError
 from mlserve.files import write_json
-from mlserve.deploy.metrics import scrape
+from mlserve.deploy.metrics import scrape, splitter_backends
 from mlserve.spec import Project, TrafficSplitterSpec
 from mlserve.splitter.routes import routes_version
 
@@ -112,8 +112,5 @@ def splitter_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStat
     """An API's status plus, per API behind it, its weight and the requests the splitter sent it."""
     result = api_status(state, rec, detail=detail)
     result.kind = KIND
-    summary = scrape(rec.port) if result.status == "live" else None
-    counts = (summary and summary.by_backend) or {}
-    result.backends = [{"api": a["name"], "weight": a.get("weight") or 0, "shadow": a.get("shadow", False),
-                        "requests": counts.get(a["name"], 0)} for a in rec.spec.get("apis", [])]
+    result.backends = splitter_backends(rec.spec, scrape(rec.port) if result.status == "live" else None)
     return result
