@@ -70,12 +70,11 @@ class Proxy:
         request_id = _request_id(request)
         body = await request.read()
         headers = _forward_headers(request.headers, request_id)
+        if routes.backend_path(routes.primaries[0], request.path) is None:
+            return self._error(404, f"no route for {request.path}", request_id, f"POST to {routes.endpoint}", started)
         tried: tuple[Backend, ...] = ()
         backend = routes.choose()
         path = routes.backend_path(backend, request.path)
-        if path is None:
-            return self._error(web.HTTPNotFound.status_code, f"no route for {request.path}", request_id,
-                               f"POST to {routes.endpoint}", started)
         if routes.shadow is not None:
             self._shadow(routes.shadow, request, routes.backend_path(routes.shadow, request.path), body, headers)
         while backend is not None:

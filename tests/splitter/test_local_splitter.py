@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from mlserve.deploy.local.backend import LocalBackend
+from tests.cli.cli_harness import invoke
 from tests.deploy.local_harness import cleanup, pids, wait_for
 from tests.splitter.harness import SteadyLoad, api, copy_project, deploy, post, set_entries, splitter
 
@@ -59,6 +60,11 @@ def test_request_reaches_the_api_whole(project):
     assert r.status_code == 200 and r.headers["x-request-id"] == "req-42" and r.headers["x-mlserve-api"] == "v1"
     assert r.json() == {"version": "v1", "payload": {"text": "hi"}, "query": {"lang": "fr"}, "session": "s-7"}
     assert missing.status_code == 404 and set(missing.json()) == {"error", "request_id", "hint"}
+    # The CLI treats the splitter like an API.
+    predicted = invoke("predict", "canary", "-", "--spec", str(spec), input='{"text": "cli"}')
+    assert predicted.exit_code == 0 and '"version": "v1"' in predicted.output
+    listed = invoke("get", "--spec", str(spec))
+    assert listed.exit_code == 0 and "traffic splitters" in listed.output and "v1: 100% (2)" in listed.output
 
 
 def test_shadow_sees_every_request_clients_see_only_the_primary(project, tmp_path):
