@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -97,10 +98,13 @@ def main() -> int:
             via.wait_ready({"text": "hello"})
             pairs.append((backend, via))
         results: dict[str, list[float]] = {}
+        cpu: dict[str, float] = {}
         for _ in range(args.rounds):
             for backend, via in pairs:  # alternate, so a slow moment of the machine hits both paths
                 for server in (backend, via):
+                    before = server.cpu_seconds()
                     results.setdefault(server.variant.name, []).extend(asyncio.run(c1_ms(server, args.requests)))
+                    cpu[server.variant.name] = cpu.get(server.variant.name, 0.0) + server.cpu_seconds() - before
         clients = asyncio.run(clients_ms(pairs[0][0].url, args.requests * 2))
     finally:
         for server in servers:
@@ -115,10 +119,15 @@ def main() -> int:
         verdict = "ok" if added50 <= 1.0 else "OVER TARGET"
         print(f"  {'added by the splitter':<24} p50 {added50:7.3f} ms   p90 {added90:7.3f} ms   "
               f"(target p50 <= 1 ms: {verdict})")
+        # CPU time does not grow with the machine's load the way waiting for a CPU does.
+        per_request_us = cpu[via.variant.name] / len(proxied) * 1e6
+        print(f"  {'splitter CPU per request':<24} {per_request_us:7.0f} us")
     print("proxy client candidates, in-process against L0:")
     for name, values in clients.items():
         print(line(name, values))
-    print(f"logs: {tmp}")
+    load = os.getloadavg()[0]
+    print(f"logs: {tmp}; load average {load:.1f} on {os.cpu_count()} CPUs"
+          + ("  (busy machine: latencies include waiting for a CPU)" if load > (os.cpu_count() or 1) else ""))
     return 0
 
 
