@@ -87,7 +87,8 @@ def main() -> int:
     servers: list[Server] = []
     try:
         pairs = []
-        for backend_variant in (null_server(env), mlserve("B2", REPO / "bench" / "cortex.yaml", "noop", "/noop", env)):
+        b2 = mlserve("B2", REPO / "bench" / "cortex.yaml", "noop", "/noop", env)
+        for backend_variant in (null_server(env), b2):
             backend = Server(backend_variant, tmp)
             backend.start()
             servers.append(backend)

@@ -15,10 +15,11 @@ from mlserve.deploy.manifests import (
     COMPONENT, CONFIG_HASH, SERVICE_PORT, SPEC, config_hash, labels, project_label, selector,
 )
 from mlserve.spec import Project, TrafficSplitterSpec
+from mlserve.splitter.routes import RoutesSource
 
 COMPONENT_NAME = "traffic-splitter"
 COMMAND = ["python", "-m", "mlserve.splitter"]
-ROUTES_ENV = "MLSERVE_SPLITTER_ROUTES"  # mlserve.splitter.routes.RoutesSource.ROUTES_ENV
+ROUTES_ENV = RoutesSource.ROUTES_ENV
 GRACE_SECONDS = 70  # in-flight requests finish before the pod goes (the splitter's --grace is 65)
 
 

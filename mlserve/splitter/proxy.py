@@ -109,8 +109,7 @@ class Proxy:
             if length is not None and length <= SMALL_BODY:
                 # The common case, a small whole answer: one write instead of three.
                 body = await upstream.read()
-                self._count(backend, upstream.status, "primary")
-                self.metrics.observe(upstream.status, time.perf_counter() - started)
+                self._answered(backend, upstream.status, started)
                 return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
             if length is not None:
@@ -119,16 +118,23 @@ class Proxy:
             try:
                 async for chunk in upstream.content.iter_any():  # as it arrives: SSE events stay separate
                     await response.write(chunk)
+                await response.write_eof()
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 # The status line is gone already: all the client can learn is a cut-off body.
                 log.warning("api '%s' broke off its answer to request %s: %s", backend.name, request_id, e)
-                request.transport and request.transport.close()
-            await response.write_eof()
-        self._count(backend, upstream.status, "primary")
-        self.metrics.observe(upstream.status, time.perf_counter() - started)
+                if request.transport is not None:
+                    request.transport.close()
+            except ConnectionResetError:
+                pass  # the client left; closing `upstream` tells the API, which stops generating
+        self._answered(backend, upstream.status, started)
         return response
 
-    def _shadow(self, backend: Backend, request: web.Request, path: str | None, body: bytes, headers: CIMultiDict) -> None:
+    def _answered(self, backend: Backend, status: int, started: float) -> None:
+        self._count(backend, status, "primary")
+        self.metrics.observe(status, time.perf_counter() - started)
+
+    def _shadow(self, backend: Backend, request: web.Request, path: str | None, body: bytes,
+                headers: CIMultiDict) -> None:
         if path is None or len(self._shadows) >= MAX_SHADOW_IN_FLIGHT:
             self.shadow_dropped.inc()
             return
@@ -137,7 +143,8 @@ class Proxy:
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)
 
-    async def _send_shadow(self, backend: Backend, method: str, url: str, query, body: bytes, headers: CIMultiDict) -> None:
+    async def _send_shadow(self, backend: Backend, method: str, url: str, query, body: bytes,
+                           headers: CIMultiDict) -> None:
         try:
             async with self.session.request(method, url, params=query, data=body, headers=headers,
                                             allow_redirects=False) as answer:

@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlserve.splitter",
                                      description="Spread one endpoint's requests over APIs by weight.")
     parser.add_argument("--routes", type=Path, default=env.get("MLSERVE_SPLITTER_ROUTES_FILE"),
-                        help=f"routing table file, re-read when it changes [default: the JSON in ${RoutesSource.ROUTES_ENV}]")
+                        help="routing table file, re-read when it changes "
+                             f"[default: the JSON in ${RoutesSource.ROUTES_ENV}]")
     parser.add_argument("--host", default=env.get("MLSERVE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env.get("MLSERVE_PORT", "8080")))
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds a backend may stay silent")
