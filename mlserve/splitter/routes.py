@@ -100,13 +100,13 @@ def routes_version(data: dict) -> str:
 
 
 class RoutesSource:
-    """Where the table comes from: a file re-read when its mtime changes, or fixed text."""
+    """Where the table comes from: a file re-read when it changes, or fixed text."""
 
     ROUTES_ENV = "MLSERVE_SPLITTER_ROUTES"
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._mtime: int | None = None
+        self._seen: tuple | None = None
 
     def load(self) -> Routes:
         if self.path is None:
@@ -114,7 +114,7 @@ class RoutesSource:
             if not text:
                 raise DeployError(f"no routing table: pass --routes FILE or set {self.ROUTES_ENV}")
             return parse_routes(text, self.ROUTES_ENV)
-        self._mtime = self._stat()
+        self._seen = self._stat()
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError as e:
@@ -123,10 +123,12 @@ class RoutesSource:
         return parse_routes(text, str(self.path))
 
     def changed(self) -> bool:
-        return self.path is not None and self._stat() != self._mtime
+        return self.path is not None and self._stat() != self._seen
 
-    def _stat(self) -> int | None:
+    def _stat(self) -> tuple | None:
+        # The deploy replaces the file (a new inode), so two writes within one mtime tick still differ.
         try:
-            return os.stat(self.path).st_mtime_ns
+            st = os.stat(self.path)
         except OSError:
             return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
