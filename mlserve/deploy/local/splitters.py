@@ -61,7 +61,10 @@ def _runtime_hash(splitter: TrafficSplitterSpec) -> str:
 def reconcile(backend: LocalBackend, project: Project, splitter: TrafficSplitterSpec,
               records: dict[str, APIRecord], running: list[tuple[int, float]], force: bool,
               progress: Progress) -> str:
-    """Write the routing table, then start, restart or keep the splitter process."""
+    """Write the routing table, then start, restart or keep the splitter process.
+
+    Port choice and (re)starting are the backend's own (`_choose_port`, `_restart`), so a splitter
+    gets exactly an API's port rules and crash safety; only what counts as a change differs."""
     write_json(routes_file(backend.state, splitter.name), routes_document(splitter, records))
     old = records.get(splitter.name)
     spec, runtime_hash = splitter.model_dump(mode="json"), _runtime_hash(splitter)
