@@ -17,6 +17,7 @@ import uuid
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 from prometheus_client import Counter
 
 from mlserve.errors import MlserveError, Overloaded
@@ -81,8 +82,7 @@ class Proxy:
         while backend is not None:
             try:
                 upstream = await self.session.request(
-                    request.method, backend.base + path, params=request.query, data=body, headers=headers,
-                    allow_redirects=False)
+                    request.method, _url(backend, path, request), data=body, headers=headers, allow_redirects=False)
             except aiohttp.ClientConnectorError:
                 # Nothing reached the backend: the request may go to another one.
                 self._count(backend, 503, "primary")
@@ -139,15 +139,14 @@ class Proxy:
             self.shadow_dropped.inc()
             return
         task = asyncio.get_running_loop().create_task(
-            self._send_shadow(backend, request.method, backend.base + path, request.query.copy(), body, headers))
+            self._send_shadow(backend, request.method, _url(backend, path, request), body, headers))
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)
 
-    async def _send_shadow(self, backend: Backend, method: str, url: str, query, body: bytes,
+    async def _send_shadow(self, backend: Backend, method: str, url: URL, body: bytes,
                            headers: CIMultiDict) -> None:
         try:
-            async with self.session.request(method, url, params=query, data=body, headers=headers,
-                                            allow_redirects=False) as answer:
+            async with self.session.request(method, url, data=body, headers=headers, allow_redirects=False) as answer:
                 await answer.read()
                 code = answer.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -181,6 +180,12 @@ def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID", "")
     # Echo only ids that are safe in a header and a log line (as the runtime does).
     return given if 0 < len(given) <= 200 and given.isprintable() else uuid.uuid4().hex
+
+
+def _url(backend: Backend, path: str, request: web.Request) -> URL:
+    # The query string goes on exactly as the client wrote it (no decoding and re-encoding).
+    query = request.rel_url.raw_query_string
+    return URL(f"{backend.base}{path}?{query}" if query else f"{backend.base}{path}", encoded=True)
 
 
 def _forward_headers(incoming, request_id: str) -> CIMultiDict:

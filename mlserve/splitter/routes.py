@@ -31,15 +31,12 @@ class Backend:
     weight: int
     shadow: bool = False
     current: int = 0  # smooth weighted round robin state
+    base: str = field(init=False)  # scheme://host:port
+    path: str = field(init=False)  # the API's endpoint
 
-    @property
-    def base(self) -> str:
+    def __post_init__(self) -> None:
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.url).path or "/"
+        self.base, self.path = f"{parts.scheme}://{parts.netloc}", parts.path or "/"
 
 
 @dataclass

@@ -54,11 +54,11 @@ def test_request_reaches_the_api_whole(project):
     set_entries(spec, [api("v1"), splitter("canary", ("v1", 100))])
     deploy(backend, spec)
     with httpx.Client(timeout=30) as client:
-        r = client.post(url_of(backend, "canary") + "?lang=de&lang=fr", json={"text": "hi"},
+        r = client.post(url_of(backend, "canary") + "?lang=de&lang=fr&q=a%26b%20c", json={"text": "hi"},
                         headers={"X-Request-ID": "req-42", "X-Session-ID": "s-7"})
         missing = client.post(url_of(backend, "canary").rsplit("/", 1)[0] + "/elsewhere", json={})
     assert r.status_code == 200 and r.headers["x-request-id"] == "req-42" and r.headers["x-mlserve-api"] == "v1"
-    assert r.json() == {"version": "v1", "payload": {"text": "hi"}, "query": {"lang": "fr"}, "session": "s-7"}
+    assert r.json() == {"version": "v1", "payload": {"text": "hi"}, "query": {"lang": "fr", "q": "a&b c"}, "session": "s-7"}
     assert missing.status_code == 404 and set(missing.json()) == {"error", "request_id", "hint"}
     # The CLI treats the splitter like an API.
     predicted = invoke("predict", "canary", "-", "--spec", str(spec), input='{"text": "cli"}')
