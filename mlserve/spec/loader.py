@@ -21,6 +21,12 @@ from mlserve.spec.splitter import TrafficSplitterSpec
 
 KINDS: dict[str, type[BaseModel]] = {"RealtimeAPI": APISpec, "TrafficSplitter": TrafficSplitterSpec}
 
+
+def _model_of(item: dict) -> type[BaseModel]:
+    """The model an entry is validated with; an unknown kind is APISpec's error to report."""
+    kind = item.get("kind")
+    return KINDS.get(kind, APISpec) if isinstance(kind, str) else APISpec
+
 Lines = dict[tuple, int]
 
 
@@ -150,7 +156,7 @@ def load_project(path: str | Path) -> Project:
                                     file=shown, line=lines.get((i,))))
             continue
         name = item.get("name") if isinstance(item.get("name"), str) else None
-        model = KINDS.get(item.get("kind"), APISpec)  # an unknown kind is APISpec's error to report
+        model = _model_of(item)
         try:
             (splitters if model is TrafficSplitterSpec else apis).append(model.model_validate(item))
         except ValidationError as e:
@@ -160,10 +166,11 @@ def load_project(path: str | Path) -> Project:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
     project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis, splitters=splitters)
-    # Checks report by the entry's index in the file; APIs and splitters are numbered apart.
-    api_items = [i for i, item in enumerate(data) if KINDS.get(item.get("kind"), APISpec) is APISpec]
-    splitter_items = [i for i, item in enumerate(data) if KINDS.get(item.get("kind")) is TrafficSplitterSpec]
-    check_project(project, shown, lambda i, *field: lines.get((api_items[i],) + field) or lines.get((api_items[i],)))
-    check_splitters(project, shown,
-                    lambda i, *field: lines.get((splitter_items[i],) + field) or lines.get((splitter_items[i],)))
+    # The checks number APIs and splitters apart; map their index back to the entry in the file.
+    def line_of(model: type[BaseModel]):
+        items = [i for i, item in enumerate(data) if _model_of(item) is model]
+        return lambda i, *field: lines.get((items[i],) + field) or lines.get((items[i],))
+
+    check_project(project, shown, line_of(APISpec))
+    check_splitters(project, shown, line_of(TrafficSplitterSpec))
     return project

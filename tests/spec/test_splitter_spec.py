@@ -91,3 +91,8 @@ def test_a_splitter_cannot_name_a_splitter(tmp_path):
 def test_unknown_kind_is_still_reported(tmp_path):
     spec = write(tmp_path, "- name: x\n  kind: BatchAPI\n  predictor: {path: p.py}\n")
     assert "kind: Input should be 'RealtimeAPI'" in error_of(spec)
+
+
+def test_a_kind_that_is_not_a_string_is_an_error_not_a_crash(tmp_path):
+    spec = write(tmp_path, "- name: x\n  kind: [TrafficSplitter]\n  predictor: {path: p.py}\n")
+    assert "kind: Input should be 'RealtimeAPI'" in error_of(spec)
