@@ -78,6 +78,9 @@ def set_(
     ingress_class: Annotated[Optional[str], typer.Option(help="Make an Ingress per API with this class.")] = None,
     ingress_host: Annotated[Optional[str], typer.Option(help="Make an Ingress per API on this host.")] = None,
     rollout_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for APIs to be ready.")] = None,
+    splitter_backend_host: Annotated[Optional[str], typer.Option(
+        help="Traffic splitters reach APIs at this host and each API's port [Service DNS; 127.0.0.1 with "
+             "--host-network].")] = None,
     region: Annotated[Optional[str], typer.Option(help="AWS region.")] = None,
     eks_cluster: Annotated[Optional[str], typer.Option(help="EKS cluster name.")] = None,
     aws_profile: Annotated[Optional[str], typer.Option(help="AWS profile for credentials.")] = None,
@@ -99,7 +102,7 @@ def set_(
                    node_selector=_node_selector(node_selector), service_type=service_type,
                    ingress_class=ingress_class, ingress_host=ingress_host, rollout_timeout=rollout_timeout,
                    region=region, eks_cluster=eks_cluster, aws_profile=aws_profile,
-                   aws_endpoint_url=aws_endpoint_url)
+                   aws_endpoint_url=aws_endpoint_url, splitter_backend_host=splitter_backend_host)
     env = envs.save_environment(name, updates, unset=unset or [])
     typer.echo(f"saved environment '{env.name}' ({env.provider}) in {envs.config_path()}")
 

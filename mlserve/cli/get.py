@@ -75,6 +75,7 @@ def _show(out: Console, client: Client, api: str | None, output: Output) -> None
                   markup=False)
     else:
         _table(out, statuses, wide=output is Output.wide)
+        _splitters(out, statuses)
 
 
 def _status_text(status: str) -> Text:
@@ -111,6 +112,21 @@ def _rows(statuses: list[APIStatus], *, endpoints: bool, wide: bool) -> Table:
     return table
 
 
+def _splitters(out: Console, statuses: list[APIStatus]) -> None:
+    splitters = [s for s in statuses if s.kind == "TrafficSplitter"]
+    if splitters:
+        table = Table("traffic splitter", "status", "endpoint", "apis: weight (requests sent)", box=None,
+                      pad_edge=False, title="\ntraffic splitters", title_justify="left")
+        for s in splitters:
+            table.add_row(s.api, _status_text(s.status), s.endpoint or "-", _backends(s))
+        out.print(table)
+
+
+def _backends(s: APIStatus) -> str:
+    return "  ".join(f"{b['api']}: {'shadow' if b['shadow'] else str(b['weight']) + '%'} ({b['requests']})"
+                     for b in s.backends)
+
+
 def _detail(out: Console, s: APIStatus) -> None:
     out.print(Text.assemble(Text(s.api, style="bold"), "  ", _status_text(s.status)))
     facts = Table.grid(padding=(0, 2))
@@ -120,7 +136,8 @@ def _detail(out: Console, s: APIStatus) -> None:
                          ("requests", f"{s.requests} (2xx {s.responses_2xx}, 4xx {s.responses_4xx}, "
                                       f"5xx {s.responses_5xx})"),
                          ("latency", f"p50 {milliseconds(s.p50_ms)}, p99 {milliseconds(s.p99_ms)}"),
-                         ("last update", ago(s.last_update))):
+                         ("last update", ago(s.last_update)),
+                         *((("apis", _backends(s)),) if s.backends else ())):
         facts.add_row(label, value)
     out.print(facts)
     if s.processes:

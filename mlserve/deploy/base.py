@@ -40,6 +40,9 @@ class APIStatus:
     processes: list[dict] = field(default_factory=list)
     recent_errors: list[str] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
+    kind: str = "RealtimeAPI"  # or TrafficSplitter
+    # Traffic splitters: one row per API behind it: {"api", "weight", "shadow", "requests"}.
+    backends: list[dict] = field(default_factory=list)
 
 
 # Progress messages shown while a backend works ("building image", "qa: 1/2 ready").

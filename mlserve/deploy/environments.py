@@ -56,6 +56,9 @@ class Environment(BaseModel):
     ingress_class: str | None = None
     ingress_host: str | None = None
     rollout_timeout: float = Field(default=900.0, gt=0)
+    # Traffic splitters reach their APIs at this host and each API's port (default: 127.0.0.1 on a
+    # host network, else each API's Service DNS name).
+    splitter_backend_host: str | None = None
     # AWS
     region: str | None = None
     eks_cluster: str | None = None

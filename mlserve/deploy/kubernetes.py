@@ -89,7 +89,9 @@ class KubernetesBackend:
         """Keep the replica count the autoscaler chose, within the API's new min/max."""
         if deployment["kind"] != "Deployment" or live_replicas is None:
             return deployment
-        spec = json.loads(deployment["metadata"]["annotations"][SPEC])["autoscaling"]
+        spec = json.loads(deployment["metadata"]["annotations"][SPEC]).get("autoscaling")
+        if spec is None:  # a traffic splitter: one replica, not autoscaled
+            return deployment
         deployment["spec"]["replicas"] = min(max(live_replicas, spec["min_replicas"]), spec["max_replicas"])
         return deployment
 
@@ -143,13 +145,16 @@ class KubernetesBackend:
 
     def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
         """Requests and latency summed over the API's pods, from each runtime's /metrics."""
-        from mlserve.deploy.metrics import summarize
+        from mlserve.deploy.metrics import splitter_backends, summarize
 
         port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
         texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in pods if _ready(p)) if t]
-        if not texts:
+        summary = summarize("\n".join(texts)) if texts else None
+        spec = json.loads((deployment["metadata"].get("annotations") or {}).get(SPEC, "{}"))
+        if spec.get("kind") == "TrafficSplitter":
+            row.kind, row.backends = "TrafficSplitter", splitter_backends(spec, summary)
+        if summary is None:
             return
-        summary = summarize("\n".join(texts))
         row.requests, row.p50_ms, row.p99_ms = summary.requests, summary.p50_ms, summary.p99_ms
         by_class = summary.by_class or {}
         row.responses_2xx, row.responses_4xx, row.responses_5xx = (by_class.get(k, 0) for k in ("2xx", "4xx", "5xx"))

@@ -57,7 +57,8 @@ def selector(api_name: str) -> dict[str, str]:
 
 
 def assign_ports(apis: list[APISpec], host_network: bool) -> dict[str, int]:
-    """The container port of every API: shared 8080, or distinct stable ports on the host network."""
+    """The container port of every API (and traffic splitter): shared 8080, or distinct stable
+    ports on the host network."""
     if not host_network:
         return {api.name: CONTAINER_PORT for api in apis}
     lo, hi = HOST_PORT_RANGE
@@ -248,11 +249,15 @@ def render_manifests(project: Project, env: Environment, *, image: str | None = 
     ctx = context or build_context(project, env.base_image)
     image = image or f"{registry_prefix(env)}/{env.repository}:{image_tag(ctx)}"
     dependencies = dependencies_digest(ctx)
-    ports = assign_ports(project.apis, env.host_network)
+    ports = assign_ports(project.apis + project.splitters, env.host_network)
     objects: list[dict] = []
     for api in project.apis:
         objects += render_api(api, project, env, image=image, port=ports[api.name],
                               hpa_version=hpa_version, dependencies=dependencies)
+    from mlserve.deploy.splitter_manifests import render_splitter  # (it imports this module)
+
+    for splitter in project.splitters:
+        objects += render_splitter(splitter, project, env, image=image, ports=ports, dependencies=dependencies)
     return objects
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlserve.runtime.metrics import LATENCY, REQUESTS
+from mlserve.runtime.metrics import LATENCY, REQUESTS, SPLITTER_REQUESTS
 
 
 @dataclass
@@ -17,11 +17,13 @@ class Summary:
     by_class: dict[str, int] | None = None  # "2xx" -> count
     p50_ms: float | None = None
     p99_ms: float | None = None
+    by_backend: dict[str, int] | None = None  # traffic splitters: API behind it -> requests sent
 
 
 def summarize(text: str) -> Summary:
     by_class = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
     buckets: dict[float, float] = {}
+    by_backend: dict[str, int] = {}
     # Matched by sample name, so it does not matter how the exposition groups families.
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -32,9 +34,12 @@ def summarize(text: str) -> Summary:
             elif sample.name == f"{LATENCY}_bucket":
                 le = float(sample.labels["le"])
                 buckets[le] = buckets.get(le, 0.0) + sample.value
+            elif sample.name == f"{SPLITTER_REQUESTS}_total":
+                api = str(sample.labels.get("api"))
+                by_backend[api] = by_backend.get(api, 0) + int(sample.value)
     cumulative = sorted(buckets.items())
     return Summary(
-        requests=sum(by_class.values()), by_class=by_class,
+        requests=sum(by_class.values()), by_class=by_class, by_backend=by_backend,
         p50_ms=_ms(histogram_quantile(0.5, cumulative)), p99_ms=_ms(histogram_quantile(0.99, cumulative)),
     )
 
@@ -93,3 +98,10 @@ def scrape_recent_errors(port: int, timeout: float = 1.0) -> list[str]:
     except httpx.HTTPError:
         return []
     return recent_error_lines(response.text)
+
+
+def splitter_backends(spec: dict, summary: Summary | None) -> list[dict]:
+    """`mlserve get`'s rows for a traffic splitter: each API behind it, its weight, requests sent."""
+    sent = (summary and summary.by_backend) or {}
+    return [{"api": a["name"], "weight": a.get("weight") or 0, "shadow": a.get("shadow", False),
+             "requests": sent.get(a["name"], 0)} for a in spec.get("apis", [])]

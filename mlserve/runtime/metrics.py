@@ -18,6 +18,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.
 # Names the deploy backends read back when they summarise an API (mlserve/deploy/metrics.py).
 REQUESTS = "mlserve_requests"  # counter, labels `api`, `code` (HTTP status code)
 LATENCY = "mlserve_request_duration_seconds"  # histogram
+# A traffic splitter's requests per API behind it: counter, labels `splitter`, `api`, `code`, `role`.
+SPLITTER_REQUESTS = "mlserve_splitter_backend_requests"
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 

@@ -13,9 +13,10 @@ from mlserve.spec.models import (
     UpdateStrategy,
     parse_duration,
 )
+from mlserve.spec.splitter import SplitterBackend, TrafficSplitterSpec
 
 __all__ = [
     "APISpec", "Autoscaling", "Compute", "Networking", "Predictor", "Project",
     "ServerSideBatching", "UpdateStrategy", "load_project", "parse_duration",
-    "api_files", "runtime_hash", "runtime_spec", "spec_hash",
+    "api_files", "runtime_hash", "runtime_spec", "spec_hash", "SplitterBackend", "TrafficSplitterSpec",
 ]

@@ -1,4 +1,4 @@
-"""Checks that span several APIs or touch the file system."""
+"""Checks that span several entries (APIs, traffic splitters) or touch the file system."""
 
 from __future__ import annotations
 
@@ -95,3 +95,43 @@ def _outside_project(api: APISpec, root: Path, file: str, line_of: Callable[...,
                      "folder: only project files are deployed (snapshotted locally, copied into the image)",
             ))
     return errors
+
+
+def check_splitters(project: Project, file: str, line_of: Callable[..., int | None]) -> None:
+    """Splitter names, endpoints and ports clash with nothing; the APIs they name are RealtimeAPIs here."""
+    errors: list[SpecError] = []
+    owners = {api.name: "api" for api in project.apis}
+    endpoints = {api.endpoint: api.name for api in project.apis}
+    ports = {api.networking.local_port: api.name for api in project.apis if api.networking.local_port}
+    splitter_names = {s.name for s in project.splitters}
+    for i, splitter in enumerate(project.splitters):
+        def error(message: str, field: tuple, hint: str) -> None:
+            errors.append(SpecError(message, file=file, line=line_of(i, *field), api=splitter.name,
+                                    field=".".join(str(f) for f in field), hint=hint))
+
+        if splitter.name in owners:
+            error(f"'{splitter.name}' is already the name of an {owners[splitter.name]}", ("name",),
+                  "give every api and traffic splitter a unique name")
+        owners.setdefault(splitter.name, "traffic splitter")
+        if splitter.endpoint in endpoints:
+            error(f"'{splitter.endpoint}' is already used by '{endpoints[splitter.endpoint]}'",
+                  ("networking", "endpoint"), "give the traffic splitter its own endpoint")
+        endpoints.setdefault(splitter.endpoint, splitter.name)
+        port = splitter.networking.local_port
+        if port is not None and port in ports:
+            error(f"port {port} is already used by '{ports[port]}'", ("networking", "local_port"),
+                  "pick another port or leave it out to get a free one")
+        if port is not None:
+            ports.setdefault(port, splitter.name)
+        known = [api.name for api in project.apis]
+        for j, target in enumerate(splitter.apis):
+            if target.name in known:
+                continue
+            if target.name in splitter_names:
+                error(f"'{target.name}' is a TrafficSplitter; a splitter sends traffic to RealtimeAPIs only",
+                      ("apis", j, "name"), "name the RealtimeAPIs themselves")
+            elif target.name not in known:
+                error(f"no RealtimeAPI named '{target.name}' in this file", ("apis", j, "name"),
+                      f"define it in the same file (apis here: {', '.join(known) or 'none'})")
+    if errors:
+        raise errors[0] if len(errors) == 1 else SpecErrors(errors)

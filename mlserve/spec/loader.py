@@ -15,8 +15,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlserve.errors import SpecError, SpecErrors
-from mlserve.spec.checks import check_project
+from mlserve.spec.checks import check_project, check_splitters
 from mlserve.spec.models import APISpec, Project
+from mlserve.spec.splitter import TrafficSplitterSpec
+
+KINDS: dict[str, type[BaseModel]] = {"RealtimeAPI": APISpec, "TrafficSplitter": TrafficSplitterSpec}
+
+
+def _model_of(item: dict) -> type[BaseModel]:
+    """The model an entry is validated with; an unknown kind is APISpec's error to report."""
+    kind = item.get("kind")
+    return KINDS.get(kind, APISpec) if isinstance(kind, str) else APISpec
 
 Lines = dict[tuple, int]
 
@@ -78,7 +87,7 @@ def _model_fields(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def _format_validation_error(err: dict, api_index: int, api_name: str | None,
-                             file: str, lines: Lines) -> SpecError:
+                             file: str, lines: Lines, model: type[BaseModel] = APISpec) -> SpecError:
     loc = tuple(p for p in err["loc"] if p not in ("function-after",))
     full = (api_index,) + loc
     line = None
@@ -90,7 +99,7 @@ def _format_validation_error(err: dict, api_index: int, api_name: str | None,
     kind = err["type"]
     hint = None
     if kind == "extra_forbidden":
-        valid = _model_fields(APISpec, loc)
+        valid = _model_fields(model, loc)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
         message = f"unknown field '{loc[-1]}'"
         hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(valid)}"
@@ -107,7 +116,7 @@ def _format_validation_error(err: dict, api_index: int, api_name: str | None,
             message = f"{message} (got {value!r})"
         # A cross-field rule ("min_replicas (5) must be <= ...") is reported at its first field.
         first = message.split(" ", 1)[0]
-        if kind == "value_error" and first in _model_fields(APISpec, loc + (first,)):
+        if kind == "value_error" and first in _model_fields(model, loc + (first,)):
             line = lines.get(full + (first,), line)
             path = ".".join(str(p) for p in loc + (first,))
             return SpecError(path + message[len(first):], file=file, line=line, api=api_name, hint=hint)
@@ -139,6 +148,7 @@ def load_project(path: str | Path) -> Project:
         raise SpecError("must be a list of APIs (each item starting with '- name:')", file=shown, line=1)
 
     apis: list[APISpec] = []
+    splitters: list[TrafficSplitterSpec] = []
     errors: list[SpecError] = []
     for i, item in enumerate(data):
         if not isinstance(item, dict):
@@ -146,14 +156,21 @@ def load_project(path: str | Path) -> Project:
                                     file=shown, line=lines.get((i,))))
             continue
         name = item.get("name") if isinstance(item.get("name"), str) else None
+        model = _model_of(item)
         try:
-            apis.append(APISpec.model_validate(item))
+            (splitters if model is TrafficSplitterSpec else apis).append(model.model_validate(item))
         except ValidationError as e:
-            errors.extend(_format_validation_error(err, i, name, shown, lines)
+            errors.extend(_format_validation_error(err, i, name, shown, lines, model)
                           for err in e.errors(include_url=False))
     if errors:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
-    project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis)
-    check_project(project, shown, lambda i, *field: lines.get((i,) + field) or lines.get((i,)))
+    project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis, splitters=splitters)
+    # The checks number APIs and splitters apart; map their index back to the entry in the file.
+    def line_of(model: type[BaseModel]):
+        items = [i for i, item in enumerate(data) if _model_of(item) is model]
+        return lambda i, *field: lines.get((items[i],) + field) or lines.get((items[i],))
+
+    check_project(project, shown, line_of(APISpec))
+    check_splitters(project, shown, line_of(TrafficSplitterSpec))
     return project

@@ -23,6 +23,15 @@ _DURATION = re.compile(r"^(\d+(\.\d+)?)(ms|s|m|h)$")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def check_name(v: str) -> str:
+    """An API or splitter name: usable as a Kubernetes object name and a URL path."""
+    if not _NAME.match(v):
+        raise ValueError(
+            f"'{v}' must be lowercase letters, digits and '-', start with a letter, at most 63 characters"
+        )
+    return v
+
+
 def parse_duration(text: str) -> float:
     """'250ms' / '10s' / '1m' -> seconds."""
     m = _DURATION.match(text)
@@ -191,11 +200,7 @@ class APISpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError(
-                f"'{v}' must be lowercase letters, digits and '-', start with a letter, at most 63 characters"
-            )
-        return v
+        return check_name(v)
 
     @model_validator(mode="after")
     def _defaults(self) -> APISpec:
@@ -228,6 +233,7 @@ class Project(BaseModel):
     file: Path
     root: Path
     apis: list[APISpec]
+    splitters: list = Field(default_factory=list)  # TrafficSplitterSpec (mlserve/spec/splitter.py)
 
     def api(self, name: str) -> APISpec:
         for api in self.apis:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
-from mlserve.deploy.local import lifecycle, snapshot
+from mlserve.deploy.local import lifecycle, snapshot, splitters
 from mlserve.deploy.local.files import follow_lines, tail_lines
 from mlserve.deploy.local.lock import project_lock
 from mlserve.deploy.local.ports import DEFAULT_RANGE, allocate_port, port_is_free
@@ -56,7 +56,7 @@ class LocalBackend:
     def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
         with self._locked(progress) as records:
             results = []
-            wanted = {api.name for api in project.apis}
+            wanted = {api.name for api in project.apis} | {s.name for s in project.splitters}
             # Only APIs deployed from this file are removed with it; other files in the folder keep theirs.
             for name in sorted(n for n, r in records.items() if n not in wanted and r.spec_file == str(project.file)):
                 progress(f"{name}: stopping (removed from {project.file.name})")
@@ -73,9 +73,16 @@ class LocalBackend:
                 results.append(DeployResult(api.name, action, records[api.name].url))
                 if restarted:
                     started.add(api.name)
+            for splitter in project.splitters:  # after the APIs: their ports are known now
+                action = splitters.reconcile(self, project, splitter, records, running.get(splitter.name, []),
+                                             force, progress)
+                results.append(DeployResult(splitter.name, action, records[splitter.name].url))
+                if action != "unchanged":
+                    started.add(splitter.name)
             snapshot.prune(self.state, records)
-            lifecycle.wait_ready(self.state, records, [a.name for a in project.apis], started,
-                                 self.ready_timeout, progress)
+            lifecycle.wait_ready(self.state, records, [a.name for a in project.apis + project.splitters],
+                                 started, self.ready_timeout, progress)
+            splitters.wait_applied(self.state, records, [s.name for s in project.splitters])
             return results
 
     def refresh(self, api: str, progress: Progress) -> DeployResult:
@@ -197,7 +204,8 @@ class LocalBackend:
     def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
         records = self.state.load()
         names = [self._record(records, api).name] if api else sorted(records)
-        return [api_status(self.state, records[name], detail=detail) for name in names]
+        return [(splitters.splitter_status if splitters.is_splitter(records[name]) else api_status)(
+            self.state, records[name], detail=detail) for name in names]
 
     def logs(self, api: str, *, follow: bool = False, tail: int = 200) -> Iterator[str]:
         self._record(self.state.load(), api)  # raises now, not at the first line

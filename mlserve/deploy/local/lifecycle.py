@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from mlserve.deploy.base import Progress
-from mlserve.deploy.local import snapshot
+from mlserve.deploy.local import snapshot, splitters
 from mlserve.deploy.local.files import open_private, tail_lines
 from mlserve.deploy.local.procs import (
     CRASH_LOOP_AFTER, SUPERVISOR_MODULE, describe_exit, is_alive, started_at, supervisors_of, terminate,
@@ -22,6 +22,8 @@ RuntimeCommand = Callable[[APIRecord], list[str]]
 
 
 def runtime_command(rec: APIRecord) -> list[str]:
+    if splitters.is_splitter(rec):
+        return splitters.splitter_command(rec)
     """The runtime serves the deployed snapshot (restarts included), never the working tree."""
     return [sys.executable, "-m", "mlserve.runtime", "--spec", str(snapshot.spec_file(rec.snapshot)),
             "--api", rec.name, "--host", "127.0.0.1", "--port", str(rec.port)]

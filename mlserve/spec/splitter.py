@@ -1,0 +1,83 @@
+"""`kind: TrafficSplitter`: one endpoint that spreads requests over RealtimeAPIs by weight.
+
+Shape as in Cortex (v0.30):
+
+    - name: classifier
+      kind: TrafficSplitter
+      networking: {endpoint: /classifier}
+      apis:
+        - {name: classifier-v1, weight: 90}
+        - {name: classifier-v2, weight: 10}
+        - {name: classifier-v3, shadow: true}   # gets a copy of every request; answers dropped
+
+Rules that need the other entries of the file (the named APIs exist and are RealtimeAPIs) live in
+`checks.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlserve.spec.models import Networking, _Strict, check_name
+
+
+class SplitterBackend(_Strict):
+    name: str
+    # Percent of the client traffic; the non-shadow weights add up to 100. A shadow API has none.
+    weight: int | None = Field(default=None, ge=0, le=100)
+    shadow: bool = False
+
+    @model_validator(mode="after")
+    def _weight(self) -> SplitterBackend:
+        if self.shadow and self.weight not in (None, 0):
+            raise ValueError(f"weight ({self.weight}) must be left out for a shadow api: "
+                             "it gets a copy of every request")
+        if not self.shadow and self.weight is None:
+            raise ValueError("weight is required (the percent of requests this api answers)")
+        if self.shadow:
+            self.weight = 0
+        return self
+
+
+class TrafficSplitterSpec(_Strict):
+    name: str
+    kind: Literal["TrafficSplitter"]
+    apis: list[SplitterBackend] = Field(min_length=1)
+    networking: Networking = Field(default_factory=Networking)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+    @model_validator(mode="after")
+    def _weights(self) -> TrafficSplitterSpec:
+        if self.networking.endpoint is None:
+            self.networking.endpoint = f"/{self.name}"
+        names = [a.name for a in self.apis]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"apis lists '{repeated[0]}' more than once: list every api once")
+        shadows = [a.name for a in self.apis if a.shadow]
+        if len(shadows) > 1:
+            raise ValueError(f"apis has {len(shadows)} shadow apis ({', '.join(shadows)}): at most one is allowed")
+        total = sum(a.weight or 0 for a in self.apis if not a.shadow)
+        if total != 100:
+            raise ValueError(f"apis weights add up to {total}, not 100: the non-shadow weights are "
+                             "percentages of the traffic")
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return self.networking.endpoint or f"/{self.name}"
+
+    @property
+    def primaries(self) -> list[SplitterBackend]:
+        return [a for a in self.apis if not a.shadow]
+
+    @property
+    def shadow(self) -> SplitterBackend | None:
+        return next((a for a in self.apis if a.shadow), None)
+

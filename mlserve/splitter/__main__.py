@@ -1,0 +1,3 @@
+from mlserve.splitter.server import main
+
+raise SystemExit(main())
