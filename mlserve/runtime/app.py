@@ -27,6 +27,7 @@ from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTi
 from mlserve.runtime import typed
 from mlserve.runtime.batching import Batcher
 from mlserve.runtime.docs import add_docs
+from mlserve.runtime.identity import instance
 from mlserve.runtime.limits import Limiter, Runner
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
@@ -268,7 +269,7 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     @app.get("/readyz")
     async def readyz() -> Response:
         if service.ready:
-            return JSONResponse({"ready": True})
+            return JSONResponse({"ready": True, **instance()})
         body: dict = {"ready": False}
         if service.failure is not None:
             body["error"] = service.failure.message

@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from mlserve.errors import MlserveError
+from mlserve.runtime.identity import instance
 from mlserve.runtime.metrics import CONTENT_TYPE
 from mlserve.runtime.server import configure_logging
 from mlserve.splitter.proxy import Proxy
@@ -34,7 +35,7 @@ def build_app(proxy: Proxy) -> web.Application:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ready", "routes": proxy.routes.version})
+        return web.json_response({"status": "ready", "routes": proxy.routes.version, **instance()})
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=proxy.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

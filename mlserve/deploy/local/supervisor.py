@@ -9,12 +9,14 @@ stops the runtime gracefully (SIGTERM, then SIGKILL after the grace period) and 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
 import traceback
+import uuid
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 from mlserve.deploy.local.files import RotatingLog
 from mlserve.deploy.local.procs import CRASH_LOOP_AFTER, MAX_BACKOFF, describe_exit, started_at
 from mlserve.deploy.local.state import StateDir
+from mlserve.runtime.identity import INSTANCE_ENV
 
 class Supervisor:
     def __init__(self, state: StateDir, api: str, port: int, command: list[str], grace: float) -> None:
@@ -66,7 +69,8 @@ class Supervisor:
 
     def _start(self) -> tuple[subprocess.Popen, threading.Thread]:
         failing = self.status["consecutive_failures"] >= CRASH_LOOP_AFTER
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.instance = uuid.uuid4().hex
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", INSTANCE_ENV: self.instance}
         # Its own process group: the whole runtime (workers included) can be killed at once.
         child = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, env=env, process_group=0)
@@ -97,8 +101,9 @@ class Supervisor:
     def _probe_ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                return r.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
+                # Only our own child counts: another program may hold the port (then our child fails to bind).
+                return r.status == 200 and json.loads(r.read()).get("instance") == self.instance
+        except (urllib.error.URLError, OSError, ValueError, AttributeError):
             return False
 
     def _after_exit(self, code: int, was_ready: bool) -> None:
