@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 
@@ -19,6 +20,7 @@ from mlserve.errors import MlserveError
 
 EXIT_USAGE = 2
 EXIT_PREDICTOR = 3
+EXIT_PORT_TAKEN = 4
 DEFAULT_PORT = 8080
 # Uvicorn imports the worker app by this name in each worker process.
 WORKER_FACTORY = "mlserve.runtime.server:worker_app"
@@ -88,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     options = _uvicorn_options(api, args.host, port)
+    try:  # before the model loads: a taken port fails at once, and says so
+        sock = _bind(args.host, port)
+    except OSError as e:
+        print(f"error: cannot listen on {args.host}:{port}: {e.strerror} (another program holds the port)",
+              file=sys.stderr)
+        return EXIT_PORT_TAKEN
     if processes == 1:
         from mlserve.runtime.app import create_app
 
@@ -97,12 +105,24 @@ def main(argv: list[str] | None = None) -> int:
         # asked for is a normal exit (0), not death by signal.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: None)
-        server.run()
+        server.run(sockets=[sock])
         return 0 if server.started else 1
-    return _run_workers(project, api, processes, options)
+    return _run_workers(project, api, processes, options, sock)
 
 
-def _run_workers(project, api, processes: int, options: dict) -> int:
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)  # worker processes serve on it
+    return sock
+
+
+def _run_workers(project, api, processes: int, options: dict, sock: socket.socket) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -112,7 +132,7 @@ def _run_workers(project, api, processes: int, options: dict) -> int:
                       PROMETHEUS_MULTIPROC_DIR=metrics_dir, MLSERVE_PROCESSES=str(processes))
     try:
         config = uvicorn.Config(WORKER_FACTORY, factory=True, workers=processes, **options)
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor = Multiprocess(config, sockets=[sock])
         supervisor.run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

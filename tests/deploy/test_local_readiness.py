@@ -47,3 +47,18 @@ def test_a_foreign_server_on_the_port_is_not_taken_for_the_runtime(tmp_path):
         supervisor.terminate()
         supervisor.wait(30)
         foreign.shutdown()
+
+
+def test_a_runtime_whose_port_is_taken_exits_at_once_and_says_so(tmp_path):
+    from tests.deploy.local_harness import FIXTURE
+
+    holder = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysReady)
+    try:
+        result = subprocess.run([sys.executable, "-m", "mlserve.runtime", "--spec", str(FIXTURE / "cortex.yaml"),
+                                 "--api", "echo", "--port", str(holder.server_port)],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        holder.server_close()
+    assert result.returncode == 4, result.stderr
+    assert f"cannot listen on 127.0.0.1:{holder.server_port}" in result.stderr
+    assert "another program holds the port" in result.stderr

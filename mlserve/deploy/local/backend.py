@@ -182,7 +182,7 @@ class LocalBackend:
 
     def _free_port(self, records: dict[str, APIRecord], name: str) -> int:
         taken = {r.port for n, r in records.items() if n != name}
-        port = allocate_port(taken, self.port_range)
+        port = allocate_port(taken, self.port_range, key=f"{self.state.path}:{name}")
         if port is None:
             low, high = self.port_range
             raise DeployError(f"no free port for api '{name}' between {low} and {high - 1}",

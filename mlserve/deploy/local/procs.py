@@ -17,6 +17,7 @@ SUPERVISOR_MODULE = "mlserve.deploy.local.supervisor"
 
 # The runtime's exit code when the predictor's __init__ raised (see mlserve.runtime).
 INIT_FAILED = 3
+PORT_TAKEN = 4
 CRASH_LOOP_AFTER = 3  # consecutive failures before the status says "error (crash loop)"
 MAX_BACKOFF = 30.0
 
@@ -24,6 +25,8 @@ MAX_BACKOFF = 30.0
 def describe_exit(code: int) -> str:
     if code == INIT_FAILED:
         return "exited with code 3: the predictor's __init__ failed"
+    if code == PORT_TAKEN:
+        return "exited with code 4: another program holds its port"
     if code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"
