@@ -122,3 +122,11 @@ class PredictionFailed(MlserveError):
 
 class NotDeployed(MlserveError):
     """The named API is not deployed in this environment."""
+
+
+class TrainingDataError(MlserveError):
+    """`mlserve finetune` cannot train on the given text (missing, empty, binary, too small)."""
+
+
+class FinetuneError(MlserveError):
+    """A fine-tuning run cannot start or continue (output folder, checkpoint, settings)."""
