@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from mlserve.errors import ModelNotFound
-from mlserve.models.cache import Progress, _log_progress, prepare_entry
+from mlserve.models.cache import MARKER, Progress, _log_progress, prepare_entry
 
 SCHEME = "s3://"
-SKIP = (".checkpoint",)  # never uploaded: the unfinished-run state of `mlserve finetune`
+# Never uploaded: the unfinished-run state of `mlserve finetune`, a cache entry's own marker.
+SKIP = (".checkpoint", MARKER)
 
 
 def is_s3(ref: object) -> bool:
@@ -54,8 +55,11 @@ def fetch(url: str, root: Path, on_progress: Progress | None = None) -> Path:
         for relative, (key, etag, _) in sorted(objects.items()):
             target = work / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            # IfMatch: an object replaced mid-download fails instead of mixing two versions.
-            _call(url, s3.download_file, bucket, key, str(target), ExtraArgs={"IfMatch": etag})
+            # IfMatch: an object replaced since the listing fails instead of mixing two versions.
+            body = _call(url, s3.get_object, Bucket=bucket, Key=key, IfMatch=etag)["Body"]
+            with target.open("wb") as out:
+                for chunk in body.iter_chunks(8 << 20):
+                    out.write(chunk)
         return {"etags": {relative: etag for relative, (_, etag, _) in objects.items()}}
 
     return prepare_entry(root, name, url, download, say)
