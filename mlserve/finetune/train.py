@@ -110,7 +110,7 @@ def run(settings: Settings, blocks: Blocks, model: Any, tokenizer: Any, output: 
         model = _with_lora(model, settings)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
-    warmup = math.ceil(settings.steps * settings.warmup)
+    warmup = int(settings.steps * settings.warmup)  # short runs: no warmup step at lr 0
     scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, settings.steps)
     start = 0
     if state is not None:
