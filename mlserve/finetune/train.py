@@ -165,7 +165,11 @@ def run(settings: Settings, blocks: Blocks, model: Any, tokenizer: Any, output: 
 
 
 def _with_lora(model: Any, settings: Settings) -> Any:
-    from peft import LoraConfig, get_peft_model
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise FinetuneError("--lora needs the peft package, which is not installed",
+                            hint="pip install 'mlserve[finetune]' (or pip install peft), or train with --full") from None
 
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [t for t in LORA_TARGETS if t in names] or "all-linear"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(TESTS / "models"), str(TESTS / "deploy"), str(TESTS / "cli")]
+sys.path[:0] = [str(TESTS / d) for d in ("models", "deploy", "cli", "predictors")]
 
 from tiny_gguf import write_tiny_llama_gguf  # noqa: E402
 
