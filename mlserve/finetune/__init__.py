@@ -17,7 +17,8 @@ from mlserve.errors import FinetuneError
 from mlserve.finetune.corpus import Blocks, read_texts, split_blocks, text_files
 from mlserve.finetune.train import CHECKPOINT, REPORT, Settings, Step, evaluate, run
 
-__all__ = ["CHECKPOINT", "REPORT", "Blocks", "Settings", "read_texts", "Step", "evaluate", "finetune", "split_blocks", "text_files"]
+__all__ = ["CHECKPOINT", "REPORT", "Blocks", "Settings", "Step", "evaluate", "finetune", "read_texts", "split_blocks",
+           "text_files"]
 
 
 def _quiet(_: object) -> None:

@@ -40,7 +40,8 @@ def int_field(payload: dict, name: str, *, default: int, low: int, high: int) ->
 def float_field(payload: dict, name: str, *, default: float, low: float, high: float) -> float:
     value = payload.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise RequestError(f"field '{name}' must be a number from {low} to {high}, got {value!r}")
+        raise RequestError(f"field '{name}' must be a number from {low} to {high}, got {value!r}",
+                           hint=f"leave '{name}' out for the default ({default})")
     return float(value)
 
 
