@@ -1,6 +1,7 @@
 """s3:// model references against a real S3 API (moto's server on 127.0.0.1): push, deploy,
 answer; objects changed → new weights after a refresh; missing bucket/key → a clear error."""
 
+import json
 import os
 import shutil
 import socket
@@ -89,7 +90,7 @@ def test_push_deploy_answer_then_changed_objects_are_fetched(s3, tmp_path):
     try:
         result = invoke("deploy", spec)
         assert result.exit_code == 0, result.output
-        endpoint = next(r["endpoint"] for r in yaml.safe_load(invoke("get", "-o", "json", "--spec", spec).stdout))
+        endpoint = json.loads(invoke("get", "-o", "json", "--spec", spec).stdout)[0]["endpoint"]
         turn = {"story": "You wake in a dark cell.", "action": "look around", "seed": 3}
         first = httpx.post(endpoint, json=turn, timeout=120).json()
         assert first["seed"] == 3 and first["tokens"] > 0 and isinstance(first["passage"], str)
