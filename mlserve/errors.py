@@ -152,3 +152,11 @@ class MethodNotAllowed(RequestError):
 
 class MissingExtra(MlserveError):
     """An optional feature needs packages of an extra that is not installed."""
+
+
+class TrainingDataError(MlserveError):
+    """`mlserve finetune` cannot train on the given text (missing, empty, binary, too small)."""
+
+
+class FinetuneError(MlserveError):
+    """A fine-tuning run cannot start or continue (output folder, checkpoint, settings)."""

@@ -1,7 +1,8 @@
 """Optional dependencies: which `pip install 'mlserve[EXTRA]'` brings a missing module.
 
 The core install (spec, runtime, local deploy, CLI, client) needs none of these; model helpers
-need `llm`, cluster deploys `kubernetes`, AWS deploys `aws`. `all` has everything.
+need `llm`, cluster deploys `kubernetes`, AWS deploys and `s3://` models `aws`, `mlserve finetune
+--lora` `finetune`. `all` has everything.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ EXTRA_OF = {
     "torch": "llm", "transformers": "llm", "safetensors": "llm", "gguf": "llm", "accelerate": "llm",
     "kubernetes": "kubernetes", "docker": "kubernetes",
     "boto3": "aws", "botocore": "aws",
+    "peft": "finetune",
 }
 
 

@@ -77,6 +77,7 @@ def build_app() -> typer.Typer:
     app.callback()(_main)
     for module in (init, deploy, get, logs, predict, refresh, delete):
         app.command(name=module.NAME)(module.command)
+    app.command(name="finetune")(importlib.import_module("mlserve.cli.finetune").command)
     _mount(app, "env")
     _mount(app, "models")
     return app

@@ -1,7 +1,8 @@
-"""`mlserve models list|prepare|clear`: the conversion cache of model weights.
+"""`mlserve models list|prepare|clear|push`: the model cache, and model folders in S3.
 
 `prepare` converts GGUF weights ahead of time, so the first `mlserve deploy` does not spend
-minutes converting while its APIs wait to become ready.
+minutes converting while its APIs wait to become ready. `push` uploads a model folder (e.g. from
+`mlserve finetune`) to S3, for a cortex.yaml that names it as `model: s3://bucket/prefix`.
 """
 
 from __future__ import annotations
@@ -99,3 +100,23 @@ def clear_command(
         raise typer.Exit(1)
     removed = models.clear(root, entries)
     stdout().print(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} from {root}")
+
+
+@app.command("push")
+def push_command(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
+                                           help="A model folder (e.g. written by `mlserve finetune`).")],
+    url: Annotated[str, typer.Argument(metavar="s3://BUCKET/PREFIX", show_default=False,
+                                       help="Where to put it; cortex.yaml then names this URL as `model:`.")],
+) -> None:
+    """Upload a model folder to S3 (mirrored: stale objects under the prefix are removed)."""
+    from mlserve.models import s3
+
+    if not s3.is_s3(url):
+        raise ModelNotFound(f"'{url}' is not an s3:// URL", hint="write s3://<bucket>/<prefix>")
+    resolved = models.resolve(str(folder))  # refuses folders that hold no model
+    if resolved.kind != "dir" and not folder.is_dir():
+        raise ModelNotFound(f"{folder} is not a model folder", hint="push the folder that holds config.json or the .gguf")
+    with progress_display() as show:
+        keys = s3.push(folder, url, show)
+    stdout().print(f"[green]✓[/green] {len(keys)} file(s) → {url}  (cortex.yaml: model: {url})", highlight=False)

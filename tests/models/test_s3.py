@@ -1,0 +1,140 @@
+"""s3:// model references against a real S3 API (moto's server on 127.0.0.1): push, deploy,
+answer; objects changed → new weights after a refresh; missing bucket/key → a clear error."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+import yaml
+from tiny_gguf import write_tiny_llama_gguf
+
+from mlserve.errors import ModelNotFound
+from mlserve.models import list_entries, materialize
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("deploy", "cli")]
+from cli_harness import invoke  # noqa: E402
+from local_harness import cleanup  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(600)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, "moto server exited"
+        try:
+            httpx.get(url, timeout=2)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "moto server did not start"
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def s3(moto_url, monkeypatch, tmp_path):
+    """boto3 and every process started from here talk to the moto server; a private model cache."""
+    for name, value in {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                        "MLSERVE_MODEL_CACHE": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return boto3.client("s3")
+
+
+def model_folder(tmp_path: Path, seed: int) -> Path:
+    """A tiny llama saved as a transformers folder (what `mlserve finetune` writes)."""
+    gguf = write_tiny_llama_gguf(tmp_path / f"tiny-{seed}.gguf", seed=seed, hidden=32)
+    folder = tmp_path / f"model-{seed}"
+    shutil.copytree(materialize(str(gguf), cache=tmp_path / "build-cache"), folder)
+    return folder
+
+
+def test_push_deploy_answer_then_changed_objects_are_fetched(s3, tmp_path):
+    s3.create_bucket(Bucket="models")
+    result = invoke("models", "push", str(model_folder(tmp_path, 0)), "s3://models/story")
+    assert result.exit_code == 0, result.output
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="models")["Contents"]}
+    assert "story/config.json" in keys and "story/model.safetensors" in keys
+    assert not any("mlserve-entry" in k for k in keys)
+
+    project = tmp_path / "project"
+    (project / "predictors").mkdir(parents=True)
+    shutil.copy(REPO / "predictors" / "story_generator.py", project / "predictors")
+    (project / "cortex.yaml").write_text(yaml.safe_dump([{
+        "name": "story", "predictor": {"type": "python", "path": "predictors/story_generator.py",
+                                       "config": {"model": "s3://models/story", "max_new_tokens": 12}}}]))
+    spec = str(project / "cortex.yaml")
+    try:
+        result = invoke("deploy", spec)
+        assert result.exit_code == 0, result.output
+        endpoint = json.loads(invoke("get", "-o", "json", "--spec", spec).stdout)[0]["endpoint"]
+        turn = {"story": "You wake in a dark cell.", "action": "look around", "seed": 3}
+        first = httpx.post(endpoint, json=turn, timeout=120).json()
+        assert first["seed"] == 3 and first["tokens"] > 0 and isinstance(first["passage"], str)
+        assert httpx.post(endpoint, json=turn, timeout=120).json()["passage"] == first["passage"]
+        [entry] = [e for e in list_entries(Path(os.environ["MLSERVE_MODEL_CACHE"])) if e.path.name.startswith("s3-")]
+
+        result = invoke("models", "push", str(model_folder(tmp_path, 1)), "s3://models/story")
+        assert result.exit_code == 0, result.output
+        result = invoke("refresh", "story", "--spec", spec)
+        assert result.exit_code == 0, result.output
+        second = httpx.post(endpoint, json=turn, timeout=120).json()
+        entries = [e for e in list_entries(Path(os.environ["MLSERVE_MODEL_CACHE"])) if e.path.name.startswith("s3-")]
+        assert len(entries) == 2  # the changed ETags made a new entry: the new weights were fetched
+        assert second["passage"] != first["passage"] or second["tokens"] != first["tokens"]
+        new = next(e for e in entries if e.path != entry.path)
+        assert (new.path / "model.safetensors").read_bytes() == (tmp_path / "model-1" / "model.safetensors").read_bytes()
+    finally:
+        assert cleanup(project) == []
+
+
+def test_same_objects_are_downloaded_once(s3, tmp_path):
+    s3.create_bucket(Bucket="once")
+    assert invoke("models", "push", str(model_folder(tmp_path, 0)), "s3://once/m").exit_code == 0
+    messages = []
+    first = materialize("s3://once/m", on_progress=messages.append)
+    second = materialize("s3://once/m", on_progress=messages.append)
+    assert first == second
+    assert sum("downloading" in m for m in messages) == 1
+
+
+def test_missing_bucket_or_key_is_named(s3, tmp_path):
+    with pytest.raises(ModelNotFound, match="bucket 'no-such-bucket' does not exist"):
+        materialize("s3://no-such-bucket/story")
+    s3.create_bucket(Bucket="empty")
+    with pytest.raises(ModelNotFound) as err:
+        materialize("s3://empty/story/v2")
+    assert "no object 'story/v2'" in err.value.message and "bucket 'empty'" in err.value.message
+    assert "mlserve models push" in err.value.hint
+    result = invoke("models", "prepare", "s3://no-such-bucket/x")
+    assert result.exit_code == 1 and "bucket 'no-such-bucket' does not exist" in result.output
+
+
+def test_push_refuses_a_folder_without_a_model(s3, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("hi")
+    result = invoke("models", "push", str(tmp_path / "notes"), "s3://models/x")
+    assert result.exit_code == 1 and "holds no model" in result.stderr
