@@ -25,7 +25,9 @@ from starlette.routing import Route
 
 from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTimeout, Superseded
 from mlserve.runtime.batching import Batcher
-from mlserve.runtime.limits import Limiter, Runner
+from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner, queue_length
+from mlserve.runtime.auth import ApiKeyGuard, open_paths, read_api_key
+from mlserve.runtime.errors import add_error_handlers
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
@@ -52,7 +54,7 @@ class Service:
         self.limiter = Limiter(
             slots=p.threads_per_process,
             max_in_flight=math.ceil(api.autoscaling.max_replica_concurrency / processes),
-            max_queue=p.max_queue_length, batched=p.server_side_batching is not None,
+            max_queue=queue_length(p), batched=p.server_side_batching is not None,
             batch_size=p.server_side_batching.max_batch_size if p.server_side_batching else 0)
         self.sessions = Sessions()
         self.ready = False
@@ -137,16 +139,20 @@ class Service:
                                                  retry_after=30), request_id)
             return error_response(Overloaded("the predictor is still loading", retry_after=2,
                                              hint="wait until GET /readyz answers 200"), request_id)
+        headers = request_headers(scope)
         try:
+            # Admitted only once the body is in: a client stalling mid-body holds no slot.
+            body = await read_body(receive, headers, self.max_body)
             self.limiter.admit()
-        except Overloaded as e:
+        except MlserveError as e:
             return error_response(e, request_id)
+        except ClientGone:
+            return Response(status_code=499)  # never sent: the client has gone
         control = RequestControl(request_id)
         streaming = False
         deadline = None
         try:
-            headers = request_headers(scope)
-            payload = decode(await read_body(receive, headers, self.max_body), headers.get("content-type", ""))
+            payload = decode(body, headers.get("content-type", ""))
             query = query_params(scope)
             session = headers.get("x-session-id") or query.get("session_id")
             if session:
@@ -180,9 +186,7 @@ class Service:
         except HTTPException as e:  # raised by predictors written for FastAPI
             return Response(to_json({"error": e.detail, "request_id": request_id}), status_code=e.status_code,
                             headers=e.headers, media_type="application/json")
-        except ClientGone:
-            return Response(status_code=499)  # never sent: the client has gone
-        except Exception as e:
+        except PREDICTOR_EXCEPTIONS as e:
             return self._failed(e, request_id)
         finally:
             if not streaming:
@@ -266,5 +270,9 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]
+    add_error_handlers(app)
+    if api.networking.api_key_env:
+        app.add_middleware(ApiKeyGuard, key=read_api_key(api),
+                           open_paths=open_paths(api.networking.metrics_require_api_key))
     app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)
     return app

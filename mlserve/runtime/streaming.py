@@ -15,7 +15,7 @@ import threading
 from typing import Any, Callable
 
 from mlserve.errors import MlserveError, PredictorError, PredictorTimeout, Superseded
-from mlserve.runtime.limits import Runner
+from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Runner
 from mlserve.runtime.loader import user_traceback
 from mlserve.runtime.payload import error_body, to_json
 from mlserve.runtime.sessions import DISCONNECTED, SUPERSEDED, RequestControl
@@ -106,7 +106,7 @@ class EventStream:
                     f"no item for {self.timeout:g}s (predictor.request_timeout)"))
         except MlserveError as e:
             tail = self._error_event(e)
-        except Exception as e:
+        except PREDICTOR_EXCEPTIONS as e:
             tail = self._failure_event(e)
         finally:
             control.detach()
