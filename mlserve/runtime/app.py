@@ -184,7 +184,8 @@ class Service:
                 log.error("request %s: %s", request_id, e)
             return error_response(e, request_id)
         except HTTPException as e:  # raised by predictors written for FastAPI
-            return Response(to_json({"error": e.detail, "request_id": request_id}), status_code=e.status_code,
+            return Response(to_json({"error": e.detail, "request_id": request_id, "hint": None}),
+                            status_code=e.status_code,
                             headers=e.headers, media_type="application/json")
         except PREDICTOR_EXCEPTIONS as e:
             return self._failed(e, request_id)
@@ -195,7 +196,8 @@ class Service:
     def _failed(self, exc: BaseException, request_id: str) -> Response:
         log.error("request %s: predict raised\n%s", request_id, user_traceback(exc))
         return error_response(PredictorError(
-            f"the predictor failed; the traceback is in the API's logs (request id {request_id})"), request_id)
+            f"the predictor failed; the traceback is in the API's logs (request id {request_id})",
+            hint="`mlserve logs <api>` shows it; retrying will not help until the predictor is fixed"), request_id)
 
 
 class PredictEndpoint:

@@ -133,10 +133,7 @@ def encode(result: Any) -> Response:
 
 
 def error_body(err: MlserveError, request_id: str) -> bytes:
-    data = {"error": err.message, "request_id": request_id}
-    if err.hint:
-        data["hint"] = err.hint
-    return to_json(data)
+    return to_json({"error": err.message, "request_id": request_id, "hint": err.hint})  # hint may be null
 
 
 def error_response(err: MlserveError, request_id: str) -> Response:

@@ -39,6 +39,11 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long",
             431: "Request Header Fields Too Large"}
 
 
+def _head_too_large() -> HeadTooLarge:
+    return HeadTooLarge(f"the request head is over {MAX_HEAD_BYTES} bytes",
+                        hint="send fewer or shorter headers; put large data in the body")
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -90,9 +95,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if counting and self._head_pending and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._reject(HeadTooLarge(
-                    f"the request head is over {MAX_HEAD_BYTES} bytes",
-                    hint="send fewer or shorter headers; put large data in the body"))
+                self._reject(_head_too_large())
 
     def send_400_response(self, msg: str) -> None:
         err = self._rejection or RequestError(
@@ -109,6 +112,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_done()
+        # A head that arrived in one piece was never counted in data_received.
+        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > MAX_HEAD_BYTES:
+            self._rejection = _head_too_large()
+            raise self._rejection
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -1,7 +1,7 @@
 """Server-Sent Events from a predictor's generator (sync or async).
 
 Each item becomes `data: <text or JSON>\\n\\n`; the stream ends with `event: end`, or with
-`event: error` carrying `{"error", "request_id"}`. Items are pulled one at a time (each in a
+`event: error` carrying `{"error", "request_id", "hint"}`. Items are pulled one at a time (each in a
 slot, so streams share the predictor fairly with other requests); the request timeout
 applies to the wait for each item. A disconnect, a superseding request or a timeout stops the
 pulling and closes the generator, so its `finally` blocks run and no more items are made.
