@@ -12,6 +12,7 @@ from rich.table import Table
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, progress_display, stdout
 from mlserve.deploy.registry import backend_for
 from mlserve.spec import load_project
+from mlserve.spec.api_key import read_api_key
 
 NAME = "deploy"
 
@@ -38,6 +39,8 @@ def command(
     if dry_run:
         _print_manifests(project, env, output)
         return
+    for api in project.apis:
+        read_api_key(api)  # a protected API must never start open: refuse before touching anything
     backend = backend_for(env, project.file)
     with progress_display() as progress:
         results = backend.deploy(project, progress, force=force)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,8 @@ import typer
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption
 from mlserve.deploy.registry import backend_for
-from mlserve.errors import PredictionFailed
+from mlserve.errors import MlserveError, PredictionFailed
+from mlserve.spec import load_project
 
 NAME = "predict"
 
@@ -32,7 +34,7 @@ def command(
     """POST a payload to an API and print its response (exit code 1 if the API answers with an error)."""
     body = _read(payload)
     url = backend_for(env, spec).endpoint(api)
-    headers = {"content-type": content_type or _guess_type(body)}
+    headers = {"content-type": content_type or _guess_type(body), **_key_header(spec, api)}
     out = typer.get_binary_stream("stdout")
     try:
         with httpx.stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
@@ -51,6 +53,16 @@ def command(
     except httpx.TransportError as e:
         raise PredictionFailed(f"cannot reach api '{api}' at {url}: {e}",
                                hint=f"`mlserve get {api}` shows whether it is running") from None
+
+
+def _key_header(spec: str, api: str) -> dict[str, str]:
+    """The API's key when its networking.api_key_env is set here (the runtime answers 401 otherwise)."""
+    try:
+        name = load_project(spec).api(api).networking.api_key_env
+    except MlserveError:
+        return {}  # no readable spec here: send no key
+    key = os.environ.get(name or "", "")
+    return {"authorization": f"Bearer {key}"} if key else {}
 
 
 def _read(payload: str) -> bytes:

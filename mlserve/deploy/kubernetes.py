@@ -16,13 +16,15 @@ from typing import Iterator
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
-from mlserve.deploy.manifests import NAME, PART_OF, SPEC, project_label, render_manifests
+from mlserve.deploy.api_keys import secret, secret_name
+from mlserve.deploy.manifests import NAME, PART_OF, SPEC, labels, project_label, render_manifests
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
 from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.image.builder import Registry, ensure_image, image_tag
 from mlserve.image.context import build_context
 from mlserve.spec import Project
+from mlserve.spec.api_key import read_api_key
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # the annotation `kubectl rollout restart` sets
 
@@ -64,6 +66,7 @@ class KubernetesBackend:
         if to_roll:
             ensure_image(project, self.env.base_image, registry, progress, context=context)
             self.cluster.ensure_namespace()
+        self._apply_api_keys(project, progress, namespace_known=bool(to_roll))
         replicas = {o["metadata"]["name"]: (o.get("spec") or {}).get("replicas") for o in live
                     if o["kind"] == "Deployment"}
         for change in changes:
@@ -82,6 +85,16 @@ class KubernetesBackend:
         wait_for_rollouts(self.cluster, to_roll, progress, self.env.rollout_timeout)
         return [DeployResult(api, action, None if action == "deleted" else self._endpoint_or_none(api))
                 for api, action in api_actions(changes).items()]
+
+    def _apply_api_keys(self, project: Project, progress: Progress, namespace_known: bool) -> None:
+        """Create or update the Secret of every API with a key, before its pods need it."""
+        keyed = [api for api in project.apis if api.networking.api_key_env]
+        if keyed and not namespace_known:
+            self.cluster.ensure_namespace()
+        for api in keyed:
+            progress(f"{api.name}: storing its API key in Secret {secret_name(api)}")
+            self.cluster.apply(secret(api, read_api_key(api), labels(api.name, project_label(project.file)),
+                                      self.env.namespace))
 
     @staticmethod
     def _keep_scale(deployment: dict, live_replicas: int | None) -> dict:
@@ -174,7 +187,7 @@ class KubernetesBackend:
             if self.project_file is None:
                 raise DeployError("deleting every API needs the project's cortex.yaml")
             selector = f"{PART_OF}={project_label(self.project_file)}"
-        objects = self.cluster.list_managed(self._kinds(), selector)
+        objects = self.cluster.list_managed([*self._kinds(), ("v1", "Secret")], selector)
         names = sorted({o["metadata"]["labels"][NAME] for o in objects})
         for obj in objects:
             progress(f"{obj['metadata']['labels'][NAME]}: deleting {obj['kind']}")

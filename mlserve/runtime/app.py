@@ -26,7 +26,7 @@ from starlette.routing import Route
 from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTimeout, Superseded
 from mlserve.runtime.batching import Batcher
 from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner, queue_length
-from mlserve.runtime.auth import ApiKeyGuard, open_paths, read_api_key
+from mlserve.runtime.auth import ApiKeyGuard, open_paths
 from mlserve.runtime.errors import add_error_handlers
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
@@ -36,6 +36,7 @@ from mlserve.runtime.payload import ClientGone, decode, encode, error_response, 
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
 from mlserve.runtime.streaming import EventStream
 from mlserve.spec import APISpec
+from mlserve.spec.api_key import read_api_key
 
 log = logging.getLogger("mlserve.runtime")
 
@@ -274,7 +275,7 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]
     add_error_handlers(app)
     if api.networking.api_key_env:
-        app.add_middleware(ApiKeyGuard, key=read_api_key(api),
+        app.add_middleware(ApiKeyGuard, key=read_api_key(api).encode(),
                            open_paths=open_paths(api.networking.metrics_require_api_key))
     app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)
     return app

@@ -8,25 +8,13 @@ constant time. Probes (/healthz, /readyz) stay open, and /metrics unless
 from __future__ import annotations
 
 import hmac
-import os
 
-from mlserve.errors import SpecError, Unauthorized
+from mlserve.errors import Unauthorized
 from mlserve.runtime.middleware import REQUEST_ID_KEY
 from mlserve.runtime.payload import error_response
 
 PROBES = ("/healthz", "/readyz")
 HINT = "send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-
-
-def read_api_key(api) -> bytes:
-    """The API's key from its environment variable; refuses to serve without one."""
-    name = api.networking.api_key_env
-    key = os.environ.get(name, "")
-    if not key:
-        raise SpecError(f"the environment variable {name} holding the API key is not set or empty",
-                        api=api.name, field="networking.api_key_env",
-                        hint=f"export {name}=<key> before `mlserve deploy`")
-    return key.encode()
 
 
 def open_paths(metrics_require_api_key: bool) -> tuple[str, ...]:
