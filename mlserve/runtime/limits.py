@@ -26,10 +26,12 @@ QUEUE_PER_SLOT = 2
 
 
 def queue_length(predictor) -> int:
-    """predictor.max_queue_length, or by default QUEUE_PER_SLOT x threads_per_process."""
+    """predictor.max_queue_length, or by default QUEUE_PER_SLOT predictions per slot: 2 x
+    threads_per_process requests, times max_batch_size with server-side batching."""
     if predictor.max_queue_length is not None:
         return predictor.max_queue_length
-    return QUEUE_PER_SLOT * predictor.threads_per_process
+    batching = predictor.server_side_batching
+    return QUEUE_PER_SLOT * predictor.threads_per_process * (batching.max_batch_size if batching else 1)
 
 
 class Limiter:

@@ -69,8 +69,9 @@ class Predictor(_Strict):
     request_timeout: float = Field(default=60.0, gt=0, le=3600)
     # Requests above this many bytes get 413.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
-    # Requests waiting for a slot beyond this many get 503 (bounded queue); by default
-    # 2 x threads_per_process, so accepted requests wait at most ~3x a single request's latency.
+    # Requests waiting for a slot beyond this many get 503 (bounded queue); by default two
+    # predictions per slot (2 x threads_per_process, x max_batch_size when batching), so accepted
+    # requests wait at most ~3x a single request's latency.
     max_queue_length: int | None = Field(default=None, ge=0)
 
     @field_validator("path")
