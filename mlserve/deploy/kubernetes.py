@@ -17,6 +17,7 @@ from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.api_keys import secret, secret_name
+from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
 from mlserve.deploy.manifests import NAME, PART_OF, SPEC, labels, project_label, render_manifests
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
 from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
@@ -34,6 +35,7 @@ class KubernetesBackend:
         self.env = env
         self.project_file = project_file
         self._cluster: Cluster | None = None
+        self._has_service_monitors: bool | None = None
 
     # The two things the AWS backend supplies differently.
     def api_client(self):
@@ -49,9 +51,16 @@ class KubernetesBackend:
         return self._cluster
 
     def _kinds(self, hpa_version: str | None = None) -> list[tuple[str, str]]:
-        return [("apps/v1", "Deployment"), ("v1", "Service"),
-                (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
-                ("networking.k8s.io/v1", "Ingress")]
+        kinds = [("apps/v1", "Deployment"), ("v1", "Service"),
+                 (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
+                 ("networking.k8s.io/v1", "Ingress")]
+        return kinds + ([SERVICE_MONITOR] if self._monitored() else [])
+
+    def _monitored(self) -> bool:
+        """Whether the cluster runs the Prometheus Operator (serves ServiceMonitors)."""
+        if self._has_service_monitors is None:
+            self._has_service_monitors = self.cluster.serves(SERVICE_MONITOR_VERSION)
+        return self._has_service_monitors
 
     def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
         progress(f"checking {self.cluster.server}, namespace {self.env.namespace}")
@@ -60,6 +69,8 @@ class KubernetesBackend:
         context = build_context(project, self.env.base_image)
         image = registry.reference(image_tag(context))
         desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version, context=context)
+        if self._monitored():
+            desired += [service_monitor(api, project_label(project.file), self.env.namespace) for api in project.apis]
         live = self.cluster.list_managed(self._kinds(hpa_version))
         changes = plan(desired, live, project_label(project.file), namespace=self.env.namespace, force=force)
         to_roll = rollout_needed(changes)

@@ -221,3 +221,20 @@ def test_rendered_dockerfile_runs_as_a_non_root_user():
     user = [line for line in text.splitlines() if line.startswith("USER ")]
     assert len(user) == 1 and not user[0].split()[1].startswith("0")
     assert text.index("USER ") > text.index("COPY app/")
+
+
+def test_service_monitor_scrapes_the_api_service(tmp_path, monkeypatch):
+    from mlserve.deploy.monitoring import service_monitor
+
+    monkeypatch.setenv("QA_KEY", "k")
+    project = make_project(tmp_path, FULL.replace(
+        "networking: {endpoint: /v1/qa}",
+        "networking: {endpoint: /v1/qa, api_key_env: QA_KEY, metrics_require_api_key: true}"))
+    service = by_kind(render_manifests(project, KUBE), "Service", "qa")
+    monitor = service_monitor(project.api("qa"), project_label(project.file), "serving")
+    assert monitor["metadata"]["namespace"] == "serving"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"] and endpoint["path"] == "/metrics"
+    assert endpoint["authorization"]["credentials"] == {"name": "qa-api-key", "key": "api-key"}
+    assert "authorization" not in service_monitor(project.api("tiny"), "p", "serving")["spec"]["endpoints"][0]
