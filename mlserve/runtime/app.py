@@ -24,10 +24,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTimeout, Superseded
-from mlserve.runtime.batching import Batcher
-from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner, queue_length
 from mlserve.runtime.auth import ApiKeyGuard, open_paths
+from mlserve.runtime.batching import Batcher
 from mlserve.runtime.errors import add_error_handlers
+from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner, queue_length
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
@@ -198,7 +198,8 @@ class Service:
         log.error("request %s: predict raised\n%s", request_id, user_traceback(exc))
         return error_response(PredictorError(
             f"the predictor failed; the traceback is in the API's logs (request id {request_id})",
-            hint="`mlserve logs <api>` shows it; retrying will not help until the predictor is fixed"), request_id)
+            hint=f"`mlserve logs {self.api.name}` shows it; retrying will not help until the predictor is fixed"),
+            request_id)
 
 
 class PredictEndpoint:
@@ -226,7 +227,8 @@ def _openapi(app: FastAPI, api: APISpec) -> Callable[[], dict]:
                                             "text/plain": {"schema": {"type": "string"}},
                                             "application/octet-stream": binary}},
                 "responses": {code: {"description": text} for code, text in (
-                    ("200", "The prediction"), ("400", "Bad request"), ("409", "Superseded"),
+                    ("200", "The prediction"), ("400", "Bad request"), ("401", "API key missing or wrong"),
+                    ("408", "The request body stalled"), ("409", "Superseded"),
                     ("413", "Body too large"), ("500", "Predictor failed"), ("503", "Overloaded or loading"),
                     ("504", "Predictor timed out"))},
             }}
