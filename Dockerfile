@@ -19,6 +19,9 @@ ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONPATH=/opt/mlserve \
 COPY --from=packages /opt/venv /opt/venv
 COPY mlserve/ /opt/mlserve/mlserve/
 WORKDIR /app
-ENV MLSERVE_SPEC=/app/cortex.yaml MLSERVE_PORT=8080 MLSERVE_HOST=0.0.0.0
+# Not root (numeric, as Kubernetes' runAsNonRoot needs); HOME holds the caches.
+RUN mkdir -p /home/mlserve && chown 10001:10001 /home/mlserve
+ENV MLSERVE_SPEC=/app/cortex.yaml MLSERVE_PORT=8080 MLSERVE_HOST=0.0.0.0 HOME=/home/mlserve
+USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "mlserve.runtime"]

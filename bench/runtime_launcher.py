@@ -34,7 +34,9 @@ def main(argv: list[str]) -> int:
     os.environ.update(api.predictor.env)
     os.chdir(project.root)
     app = create_app(project.root, api, on_init_failure=_exit_on_init_failure)
-    options = _uvicorn_options(api, args.host, args.port) | {"loop": args.loop, "http": args.http}
+    options = _uvicorn_options(api, args.host, args.port) | {"loop": args.loop}
+    if args.http != "auto":  # auto: the runtime's own protocol (httptools with its limits)
+        options["http"] = args.http
     uvicorn.Server(uvicorn.Config(app, **options)).run()
     return 0
 

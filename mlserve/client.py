@@ -57,7 +57,11 @@ class Client:
         API is ready (DeployError if not)."""
         from mlserve.spec import load_project
 
+        from mlserve.spec.api_key import read_api_key
+
         project = project or load_project(self.spec)
+        for api in project.apis:
+            read_api_key(api)  # a protected API must never start open: refuse before touching anything
         self.spec = project.file
         self.__dict__.pop("backend", None)  # the spec may have been a folder
         return self.backend.deploy(project, self.progress, force=force)
@@ -83,6 +87,21 @@ class Client:
     def endpoint(self, api: str) -> str:
         return self.backend.endpoint(api)
 
+    def key_headers(self, api: str) -> dict[str, str]:
+        """The API's key, when its networking.api_key_env is set in this environment (the API
+        answers 401 without it)."""
+        import os
+
+        from mlserve.errors import MlserveError
+        from mlserve.spec import load_project
+
+        try:
+            name = load_project(self.spec).api(api).networking.api_key_env
+        except MlserveError:
+            return {}  # no readable spec here (e.g. a splitter's name): send no key
+        key = os.environ.get(name or "", "")
+        return {"authorization": f"Bearer {key}"} if key else {}
+
     # -- predictions -----------------------------------------------------------------------
 
     def predict(self, api: str, payload: Any, *, stream: bool = False, content_type: str | None = None,
@@ -103,8 +122,8 @@ class Client:
         """The API's answer, open for streaming; raises PredictionFailed for an error answer."""
         url = self.endpoint(api)
         try:
-            with httpx.stream("POST", url, content=request.content, headers=request.headers,
-                              timeout=timeout) as response:
+            with httpx.stream("POST", url, content=request.content,
+                              headers={**self.key_headers(api), **request.headers}, timeout=timeout) as response:
                 if not response.is_success:
                     response.read()
                     check(api, response)
@@ -139,13 +158,16 @@ class AsyncClient:
             self._endpoints[api] = self.client.endpoint(api)
         return self._endpoints[api]
 
+    def _headers(self, api: str, request: Request) -> dict[str, str]:
+        return {**self.client.key_headers(api), **request.headers}
+
     async def predict(self, api: str, payload: Any, *, content_type: str | None = None,
                       headers: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> Prediction:
         request = build_request(payload, content_type=content_type, headers=headers)
         url = self._endpoint(api)
         try:
             async with httpx.AsyncClient(timeout=timeout) as http:
-                response = await http.post(url, content=request.content, headers=request.headers)
+                response = await http.post(url, content=request.content, headers=self._headers(api, request))
         except httpx.TransportError as e:
             raise unreachable(api, url, e) from None
         check(api, response)
@@ -159,7 +181,8 @@ class AsyncClient:
         parser = EventParser(api)
         try:
             async with httpx.AsyncClient(timeout=timeout) as http:
-                async with http.stream("POST", url, content=request.content, headers=request.headers) as response:
+                async with http.stream("POST", url, content=request.content,
+                                       headers=self._headers(api, request)) as response:
                     if not response.is_success:
                         await response.aread()
                         check(api, response)

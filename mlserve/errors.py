@@ -80,6 +80,28 @@ class PayloadInvalid(RequestError):
     http_status = 422
 
 
+class RequestTimeout(RequestError):
+    """The client took too long to send its request head or body."""
+
+    http_status = 408
+
+
+class UrlTooLong(RequestError):
+    http_status = 414
+
+
+class HeadTooLarge(RequestError):
+    """The request line and headers together are over the runtime's limit."""
+
+    http_status = 431
+
+
+class Unauthorized(RequestError):
+    """The API requires an API key and the request had none or a wrong one."""
+
+    http_status = 401
+
+
 class Overloaded(MlserveError):
     """Too many requests in flight or queued: the client should retry later."""
 

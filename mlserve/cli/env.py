@@ -63,12 +63,12 @@ def set_(
     provider: Annotated[Optional[str], typer.Option(help="local | kubernetes | aws")] = None,
     kubeconfig: Annotated[Optional[str], typer.Option(help="Kubeconfig file (aws: overrides the EKS one).")] = None,
     context: Annotated[Optional[str], typer.Option(help="Kubeconfig context.")] = None,
-    namespace: Annotated[Optional[str], typer.Option(help="Namespace for the APIs [default].")] = None,
+    namespace: Annotated[Optional[str], typer.Option(help="Namespace for the APIs (default: default).")] = None,
     registry: Annotated[Optional[str], typer.Option(
-        help="Image registry, host[:port][/path] (aws: overrides the ECR host).")] = None,
+        help="Image registry: host, host:port or host:port/path (aws: overrides the ECR host).")] = None,
     repository: Annotated[Optional[str], typer.Option(help="Image repository name (aws: ECR repository).")] = None,
     base_image: Annotated[Optional[str], typer.Option(
-        help=f"Python 3 image the API images start from [{envs.DEFAULT_BASE_IMAGE}].")] = None,
+        help=f"Python 3 image the API images start from (default: {envs.DEFAULT_BASE_IMAGE}).")] = None,
     host_network: Annotated[Optional[bool], typer.Option(
         "--host-network/--no-host-network", help="Pods use the node's network (clusters without a pod network).",
         show_default=False)] = None,

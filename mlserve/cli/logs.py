@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -20,6 +21,11 @@ def command(
     spec: SpecLongOption = DEFAULT_SPEC,
 ) -> None:
     """Show an API's logs: its predictor's output, requests, errors and restarts."""
+    if follow:
+        # Ctrl-C is how -f ends, even for a process started with SIGINT ignored (as `cmd &` in
+        # a non-interactive shell, e.g. a CI runner, starts it; Python then never raises
+        # KeyboardInterrupt and -f would run forever).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     lines = Client(env, spec).logs(api, follow=follow, tail=tail)
     try:
         for line in lines:

@@ -85,6 +85,14 @@ class Cluster:
         with self.calls(f"looking up {kind} ({api_version})"):
             return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
+    def serves(self, api_version: str) -> bool:
+        """Whether the server has this API group/version (e.g. a CRD's), by API discovery."""
+        from kubernetes import client
+
+        with self.calls("listing API groups"):
+            groups = client.ApisApi(self.api_client).get_api_versions().groups
+        return api_version in {f"{g.name}/{v.version}" for g in groups for v in g.versions}
+
     def hpa_version(self) -> str:
         """autoscaling/v2 where the server has it, else v2beta2 (found by API discovery)."""
         from kubernetes import client

@@ -16,13 +16,16 @@ from typing import Iterator
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
-from mlserve.deploy.manifests import NAME, PART_OF, SPEC, project_label, render_manifests
+from mlserve.deploy.api_keys import secret, secret_name
+from mlserve.deploy.manifests import NAME, PART_OF, SPEC, labels, project_label, render_manifests
+from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
 from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.image.builder import Registry, ensure_image, image_tag
 from mlserve.image.context import build_context
 from mlserve.spec import Project
+from mlserve.spec.api_key import read_api_key
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # the annotation `kubectl rollout restart` sets
 
@@ -32,6 +35,7 @@ class KubernetesBackend:
         self.env = env
         self.project_file = project_file
         self._cluster: Cluster | None = None
+        self._has_service_monitors: bool | None = None
 
     # The two things the AWS backend supplies differently.
     def api_client(self):
@@ -47,9 +51,16 @@ class KubernetesBackend:
         return self._cluster
 
     def _kinds(self, hpa_version: str | None = None) -> list[tuple[str, str]]:
-        return [("apps/v1", "Deployment"), ("v1", "Service"),
-                (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
-                ("networking.k8s.io/v1", "Ingress")]
+        kinds = [("apps/v1", "Deployment"), ("v1", "Service"),
+                 (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
+                 ("networking.k8s.io/v1", "Ingress")]
+        return kinds + ([SERVICE_MONITOR] if self._monitored() else [])
+
+    def _monitored(self) -> bool:
+        """Whether the cluster runs the Prometheus Operator (serves ServiceMonitors)."""
+        if self._has_service_monitors is None:
+            self._has_service_monitors = self.cluster.serves(SERVICE_MONITOR_VERSION)
+        return self._has_service_monitors
 
     def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
         progress(f"checking {self.cluster.server}, namespace {self.env.namespace}")
@@ -58,12 +69,15 @@ class KubernetesBackend:
         context = build_context(project, self.env.base_image)
         image = registry.reference(image_tag(context))
         desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version, context=context)
+        if self._monitored():
+            desired += [service_monitor(api, project_label(project.file), self.env.namespace) for api in project.apis]
         live = self.cluster.list_managed(self._kinds(hpa_version))
         changes = plan(desired, live, project_label(project.file), namespace=self.env.namespace, force=force)
         to_roll = rollout_needed(changes, force=force)
         if to_roll:
             ensure_image(project, self.env.base_image, registry, progress, context=context)
             self.cluster.ensure_namespace()
+        self._apply_api_keys(project, progress, namespace_known=bool(to_roll))
         replicas = {o["metadata"]["name"]: (o.get("spec") or {}).get("replicas") for o in live
                     if o["kind"] == "Deployment"}
         for change in changes:
@@ -83,6 +97,16 @@ class KubernetesBackend:
         wait_for_rollouts(self.cluster, to_roll, progress, self.env.rollout_timeout)
         return [DeployResult(api, action, None if action == "deleted" else self._endpoint_or_none(api))
                 for api, action in api_actions(changes).items()]
+
+    def _apply_api_keys(self, project: Project, progress: Progress, namespace_known: bool) -> None:
+        """Create or update the Secret of every API with a key, before its pods need it."""
+        keyed = [api for api in project.apis if api.networking.api_key_env]
+        if keyed and not namespace_known:
+            self.cluster.ensure_namespace()
+        for api in keyed:
+            progress(f"{api.name}: storing its API key in Secret {secret_name(api)}")
+            self.cluster.apply(secret(api, read_api_key(api), labels(api.name, project_label(project.file)),
+                                      self.env.namespace))
 
     @staticmethod
     def _keep_scale(deployment: dict, live_replicas: int | None) -> dict:
@@ -189,7 +213,7 @@ class KubernetesBackend:
             if self.project_file is None:
                 raise DeployError("deleting every API needs the project's cortex.yaml")
             selector = f"{PART_OF}={project_label(self.project_file)}"
-        objects = self.cluster.list_managed(self._kinds(), selector)
+        objects = self.cluster.list_managed([*self._kinds(), ("v1", "Secret")], selector)
         names = sorted({o["metadata"]["labels"][NAME] for o in objects})
         for obj in objects:
             progress(f"{obj['metadata']['labels'][NAME]}: deleting {obj['kind']}")

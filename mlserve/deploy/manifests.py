@@ -18,8 +18,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from mlserve.deploy.api_keys import key_env
 from mlserve.deploy.environments import Environment
-from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT
+from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
 from mlserve.spec import APISpec, Project, parse_duration, runtime_hash, spec_hash
 
 NAME = "app.kubernetes.io/name"
@@ -108,6 +109,7 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
             {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
             {"name": "MLSERVE_PORT", "value": str(port)},
             *({"name": k, "value": v} for k, v in sorted(api.predictor.env.items())),
+            *key_env(api),
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "resources": _resources(api),
@@ -116,9 +118,16 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
                            "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 2},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
                           "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        # The only writable places: temp files (worker metrics) and HOME (model and hub caches).
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "home", "mountPath": HOME_DIR}],
     }
     pod: dict = {
         "containers": [container],
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUNTIME_UID, "runAsGroup": RUNTIME_UID,
+                            "fsGroup": RUNTIME_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "home", "emptyDir": {}}],
         # The runtime drains in-flight requests on SIGTERM; give the slowest one time to finish.
         "terminationGracePeriodSeconds": int(api.predictor.request_timeout) + 10,
     }
@@ -206,6 +215,11 @@ def _ingress(api: APISpec, project: Project, env: Environment) -> dict:
             "metadata": {"name": api.name, "labels": labels(api.name, project_label(project.file))}, "spec": spec}
 
 
+def scrape_annotations(port: int) -> dict[str, str]:
+    """Where Prometheus (kubernetes_sd pod role, the common annotation convention) finds /metrics."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
+
+
 def config_hash(obj: dict, code_identity: str) -> str:
     """Hash of an object (or pod template) as rendered, with the image tag replaced by what the
     API's code depends on."""
@@ -226,13 +240,14 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
     api_runtime = runtime_hash(api, project.root)
     runtime = f"{api_runtime}:{dependencies}"  # what the pods run
     for obj in objects:
+        obj["metadata"]["namespace"] = env.namespace  # explicit, whatever the kubeconfig's default
         obj["metadata"]["annotations"] = {CONFIG_HASH: config_hash(obj, f"{spec_hash(api)}:{runtime}")}
     deployment = objects[0]
     deployment["metadata"]["annotations"].update({
         SPEC_HASH: spec_hash(api), SPEC: json.dumps(api.model_dump(mode="json"), sort_keys=True)})
     template = deployment["spec"]["template"]
-    template["metadata"]["annotations"] = {RUNTIME_HASH: api_runtime,
-                                           TEMPLATE_HASH: config_hash(template, runtime)}
+    template["metadata"]["annotations"] = scrape_annotations(port)
+    template["metadata"]["annotations"].update({RUNTIME_HASH: api_runtime, TEMPLATE_HASH: config_hash(template, runtime)})
     return objects
 
 

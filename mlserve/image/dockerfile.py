@@ -16,6 +16,10 @@ import json
 
 APP_DIR = "/app"
 CONTAINER_PORT = 8080
+# The runtime runs as this user (numeric, so Kubernetes can check runAsNonRoot); its HOME holds
+# caches (models, hub downloads) and is an emptyDir on Kubernetes, as is /tmp.
+RUNTIME_UID = 10001
+HOME_DIR = "/home/mlserve"
 ENTRYPOINT = ["python", "-m", "mlserve.runtime"]
 
 
@@ -42,7 +46,9 @@ COPY --from=packages /opt/venv /opt/venv
 COPY mlserve/ /opt/mlserve/mlserve/
 COPY app/ {APP_DIR}/
 WORKDIR {APP_DIR}
-ENV MLSERVE_SPEC={spec_path} MLSERVE_PORT={CONTAINER_PORT} MLSERVE_HOST=0.0.0.0
+RUN mkdir -p {HOME_DIR} && chown {RUNTIME_UID}:{RUNTIME_UID} {HOME_DIR}
+ENV MLSERVE_SPEC={spec_path} MLSERVE_PORT={CONTAINER_PORT} MLSERVE_HOST=0.0.0.0 HOME={HOME_DIR}
+USER {RUNTIME_UID}:{RUNTIME_UID}
 EXPOSE {CONTAINER_PORT}
 ENTRYPOINT {json.dumps(ENTRYPOINT)}
 """

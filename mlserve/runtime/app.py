@@ -25,10 +25,12 @@ from starlette.routing import Route
 
 from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTimeout, Superseded
 from mlserve.runtime import typed
+from mlserve.runtime.auth import ApiKeyGuard, open_paths
 from mlserve.runtime.batching import Batcher
 from mlserve.runtime.docs import add_docs
+from mlserve.runtime.errors import add_error_handlers
 from mlserve.runtime.identity import instance
-from mlserve.runtime.limits import Limiter, Runner
+from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner, queue_length
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
@@ -38,6 +40,7 @@ from mlserve.runtime.recent import PATH as RECENT_ERRORS
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
 from mlserve.runtime.streaming import EventStream
 from mlserve.spec import APISpec
+from mlserve.spec.api_key import read_api_key
 
 log = logging.getLogger("mlserve.runtime")
 
@@ -56,7 +59,7 @@ class Service:
         self.limiter = Limiter(
             slots=p.threads_per_process,
             max_in_flight=math.ceil(api.autoscaling.max_replica_concurrency / processes),
-            max_queue=p.max_queue_length, batched=p.server_side_batching is not None,
+            max_queue=queue_length(p), batched=p.server_side_batching is not None,
             batch_size=p.server_side_batching.max_batch_size if p.server_side_batching else 0)
         self.sessions = Sessions()
         self.ready = False
@@ -141,16 +144,20 @@ class Service:
                                                  retry_after=30), request_id)
             return error_response(Overloaded("the predictor is still loading", retry_after=2,
                                              hint="wait until GET /readyz answers 200"), request_id)
+        headers = request_headers(scope)
         try:
+            # Admitted only once the body is in: a client stalling mid-body holds no slot.
+            body = await read_body(receive, headers, self.max_body)
             self.limiter.admit()
-        except Overloaded as e:
+        except MlserveError as e:
             return error_response(e, request_id)
+        except ClientGone:
+            return Response(status_code=499)  # never sent: the client has gone
         control = RequestControl(request_id)
         streaming = False
         deadline = None
         try:
-            headers = request_headers(scope)
-            payload = decode(await read_body(receive, headers, self.max_body), headers.get("content-type", ""))
+            payload = decode(body, headers.get("content-type", ""))
             query = query_params(scope)
             session = headers.get("x-session-id") or query.get("session_id")
             if session:
@@ -184,11 +191,10 @@ class Service:
                 log.error("request %s: %s", request_id, e)
             return error_response(e, request_id)
         except HTTPException as e:  # raised by predictors written for FastAPI
-            return Response(to_json({"error": e.detail, "request_id": request_id}), status_code=e.status_code,
+            return Response(to_json({"error": e.detail, "request_id": request_id, "hint": None}),
+                            status_code=e.status_code,
                             headers=e.headers, media_type="application/json")
-        except ClientGone:
-            return Response(status_code=499)  # never sent: the client has gone
-        except Exception as e:
+        except PREDICTOR_EXCEPTIONS as e:
             return self._failed(e, request_id)
         finally:
             if not streaming:
@@ -198,7 +204,9 @@ class Service:
         log.error("request %s: predict raised\n%s", request_id, user_traceback(exc),
                   extra={"request_id": request_id, "status": 500})
         return error_response(PredictorError(
-            f"the predictor failed; the traceback is in the API's logs (request id {request_id})"), request_id)
+            f"the predictor failed; the traceback is in the API's logs (request id {request_id})",
+            hint=f"`mlserve logs {self.api.name}` shows it; retrying will not help until the predictor is fixed"),
+            request_id)
 
 
 class PredictEndpoint:
@@ -226,7 +234,8 @@ def _openapi(app: FastAPI, api: APISpec) -> Callable[[], dict]:
                                             "text/plain": {"schema": {"type": "string"}},
                                             "application/octet-stream": binary}},
                 "responses": {code: {"description": text} for code, text in (
-                    ("200", "The prediction"), ("400", "Bad request"), ("409", "Superseded"),
+                    ("200", "The prediction"), ("400", "Bad request"), ("401", "API key missing or wrong"),
+                    ("408", "The request body stalled"), ("409", "Superseded"),
                     ("413", "Body too large"), ("500", "Predictor failed"), ("503", "Overloaded or loading"),
                     ("504", "Predictor timed out"))},
             }}
@@ -290,5 +299,9 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
         app.router.routes.extend(static_routes(static, api.endpoint))
 
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]
+    add_error_handlers(app)
+    if api.networking.api_key_env:
+        app.add_middleware(ApiKeyGuard, key=read_api_key(api).encode(),
+                           open_paths=open_paths(api.networking.metrics_require_api_key))
     app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)
     return app

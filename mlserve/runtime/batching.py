@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from mlserve.errors import MlserveError, PredictorError, PredictorTimeout
-from mlserve.runtime.limits import Limiter, Runner
+from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner
 from mlserve.runtime.loader import Method, user_traceback
 from mlserve.runtime.metrics import Metrics
 
@@ -99,7 +99,7 @@ class Batcher:
         except MlserveError as e:
             error = e
             log.error("batch of %d failed (request ids: %s): %s", n, ids, e)
-        except Exception as e:
+        except PREDICTOR_EXCEPTIONS as e:
             log.error("predict raised for a batch of %d (request ids: %s)\n%s", n, ids, user_traceback(e))
             error = PredictorError(f"predict() failed for the batch holding this request; "
                                    f"the traceback is in the API's logs (request ids: {ids})")

@@ -16,6 +16,23 @@ from typing import Any, Callable
 
 from mlserve.errors import Overloaded
 
+# What predictor code may raise that must become a 500 and never stop the server: sys.exit()
+# and a stray KeyboardInterrupt included (uvicorn handles the real signals itself).
+PREDICTOR_EXCEPTIONS = (Exception, SystemExit, KeyboardInterrupt)
+
+# The default queue per slot: an accepted request then waits for at most this many predictions
+# ahead of it per slot, so its latency stays within ~(QUEUE_PER_SLOT + 1)x a single request's.
+QUEUE_PER_SLOT = 2
+
+
+def queue_length(predictor) -> int:
+    """predictor.max_queue_length, or by default QUEUE_PER_SLOT predictions per slot: 2 x
+    threads_per_process requests, times max_batch_size with server-side batching."""
+    if predictor.max_queue_length is not None:
+        return predictor.max_queue_length
+    batching = predictor.server_side_batching
+    return QUEUE_PER_SLOT * predictor.threads_per_process * (batching.max_batch_size if batching else 1)
+
 
 class Limiter:
     def __init__(self, slots: int, max_in_flight: int, max_queue: int, batched: bool = False,

@@ -7,6 +7,7 @@ anything else -> JSON.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -14,7 +15,11 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
-from mlserve.errors import MlserveError, Overloaded, PayloadTooLarge, PredictorError, RequestError
+from mlserve.errors import MlserveError, Overloaded, PayloadTooLarge, PredictorError, RequestError, RequestTimeout
+
+
+# Seconds a client may take to send its request head, and may stay silent while sending its body (408).
+READ_TIMEOUT = 10.0
 
 
 class ClientGone(Exception):
@@ -39,7 +44,12 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeout(f"no part of the request body arrived for {READ_TIMEOUT:g}s "
+                              f"({size} bytes received)", hint="send the whole body without pausing") from None
         if message["type"] == "http.disconnect":
             raise ClientGone()
         chunk = message.get("body", b"")
@@ -62,7 +72,10 @@ def decode(body: bytes, content_type: str) -> Any:
     mime = mime.strip().lower()
     if mime == "application/json" or mime.endswith("+json"):
         try:
-            return json.loads(body)
+            return json.loads(body, parse_constant=_reject_constant)
+        except RecursionError:
+            raise RequestError("the JSON body is nested too deeply (the limit is several hundred levels)",
+                               hint="flatten the document") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise RequestError(f"the body is not valid JSON: {e}",
                                hint="send a JSON document or change the Content-Type") from None
@@ -77,6 +90,11 @@ def decode(body: bytes, content_type: str) -> Any:
         except (LookupError, UnicodeDecodeError) as e:
             raise RequestError(f"the text/plain body cannot be decoded as {charset}: {e}") from None
     return body
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN/Infinity, which JSON does not have (and answers cannot carry).
+    raise ValueError(f"{name} is not a JSON value (JSON has no NaN or Infinity)")
 
 
 def _json_default(obj: Any) -> Any:
@@ -106,7 +124,7 @@ def encode(result: Any) -> Response:
         return Response(bytes(result), media_type="application/octet-stream")
     try:
         body = to_json(result)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise PredictorError(
             f"predict() returned a {type(result).__name__} that cannot be sent as JSON: {e}",
             hint="return JSON-serialisable data (no NaN/inf), a str, bytes or a starlette Response",
@@ -115,10 +133,7 @@ def encode(result: Any) -> Response:
 
 
 def error_body(err: MlserveError, request_id: str) -> bytes:
-    data = {"error": err.message, "request_id": request_id}
-    if err.hint:
-        data["hint"] = err.hint
-    return to_json(data)
+    return to_json({"error": err.message, "request_id": request_id, "hint": err.hint})  # hint may be null
 
 
 def error_response(err: MlserveError, request_id: str) -> Response:

@@ -64,7 +64,9 @@ def _load(spec: str, name: str):
 
 
 def _uvicorn_options(api, host: str, port: int) -> dict:
-    return dict(host=host, port=port, log_config=None, access_log=False, lifespan="on",
+    from mlserve.runtime.protocol import PROTOCOL
+
+    return dict(host=host, port=port, log_config=None, access_log=False, lifespan="on", http=PROTOCOL,
                 server_header=False, timeout_graceful_shutdown=int(api.predictor.request_timeout) + 5)
 
 
@@ -99,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     if processes == 1:
         from mlserve.runtime.app import create_app
 
-        app = create_app(project.root, api, on_init_failure=_exit_on_init_failure)
+        try:
+            app = create_app(project.root, api, on_init_failure=_exit_on_init_failure)
+        except MlserveError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_USAGE
         server = uvicorn.Server(uvicorn.Config(app, **options))
         # Uvicorn re-raises the signal that stopped it once it has drained; a stop that was
         # asked for is a normal exit (0), not death by signal.

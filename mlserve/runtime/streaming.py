@@ -1,7 +1,7 @@
 """Server-Sent Events from a predictor's generator (sync or async).
 
 Each item becomes `data: <text or JSON>\\n\\n`; the stream ends with `event: end`, or with
-`event: error` carrying `{"error", "request_id"}`. Items are pulled one at a time (each in a
+`event: error` carrying `{"error", "request_id", "hint"}`. Items are pulled one at a time (each in a
 slot, so streams share the predictor fairly with other requests); the request timeout
 applies to the wait for each item. A disconnect, a superseding request or a timeout stops the
 pulling and closes the generator, so its `finally` blocks run and no more items are made.
@@ -15,7 +15,7 @@ import threading
 from typing import Any, Callable
 
 from mlserve.errors import MlserveError, PredictorError, PredictorTimeout, Superseded
-from mlserve.runtime.limits import Runner
+from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Runner
 from mlserve.runtime.loader import user_traceback
 from mlserve.runtime.payload import error_body, to_json
 from mlserve.runtime.sessions import DISCONNECTED, SUPERSEDED, RequestControl
@@ -106,7 +106,7 @@ class EventStream:
                     f"no item for {self.timeout:g}s (predictor.request_timeout)"))
         except MlserveError as e:
             tail = self._error_event(e)
-        except Exception as e:
+        except PREDICTOR_EXCEPTIONS as e:
             tail = self._failure_event(e)
         finally:
             control.detach()

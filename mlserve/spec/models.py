@@ -20,6 +20,7 @@ _CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
 _MEM = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 _PERCENT_OR_INT = re.compile(r"^(\d+%|\d+)$")
 _DURATION = re.compile(r"^(\d+(\.\d+)?)(ms|s|m|h)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -77,8 +78,10 @@ class Predictor(_Strict):
     request_timeout: float = Field(default=60.0, gt=0, le=3600)
     # Requests above this many bytes get 413.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
-    # Requests waiting for a slot beyond this many get 503 (bounded queue).
-    max_queue_length: int = Field(default=64, ge=0)
+    # Requests waiting for a slot beyond this many get 503 (bounded queue); by default two
+    # predictions per slot (2 x threads_per_process, x max_batch_size when batching), so accepted
+    # requests wait at most ~3x a single request's latency.
+    max_queue_length: int | None = Field(default=None, ge=0)
 
     @field_validator("path")
     @classmethod
@@ -91,7 +94,7 @@ class Predictor(_Strict):
     @classmethod
     def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
         for key in v:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            if not _ENV_NAME.match(key):
                 raise ValueError(f"'{key}' is not a valid environment variable name")
         return v
 
@@ -177,6 +180,10 @@ class Networking(_Strict):
     local_port: int | None = Field(default=None, ge=1024, le=65535)
     # A folder of static files (relative to cortex.yaml) served with GET under the endpoint.
     static: str | None = None
+    # The environment variable (read at deploy) holding the API key that requests must send.
+    api_key_env: str | None = None
+    # With an API key: does /metrics require it too (default: open, for Prometheus)?
+    metrics_require_api_key: bool = False
 
     @field_validator("endpoint")
     @classmethod
@@ -186,6 +193,13 @@ class Networking(_Strict):
         if not re.match(r"^/[A-Za-z0-9_\-./]*$", v) or v in ("/healthz", "/readyz", "/metrics", "/docs"):
             raise ValueError(f"'{v}' must be a URL path like /my-api (and not a reserved path)")
         return v.rstrip("/") or "/"
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError(f"'{v}' is not an environment variable name (the key itself never goes in cortex.yaml)")
+        return v
 
 
 class APISpec(_Strict):

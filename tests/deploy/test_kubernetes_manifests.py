@@ -225,3 +225,57 @@ def test_dry_run_image_names_the_environment_registry(tmp_path):
     aws = Environment(name="eks", provider="aws", region="eu-west-1", eks_cluster="c", repository="apis")
     image = by_kind(render_manifests(project, aws), "Deployment", "qa")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.startswith("<aws-account-id>.dkr.ecr.eu-west-1.amazonaws.com/apis:")
+
+
+def test_pods_run_unprivileged_in_the_environment_namespace_and_are_scraped(tmp_path):
+    objects = render_manifests(make_project(tmp_path), KUBE)
+    assert {o["metadata"]["namespace"] for o in objects} == {"serving"}
+    pod = by_kind(objects, "Deployment", "qa")["spec"]["template"]
+    spec, container = pod["spec"], pod["spec"]["containers"][0]
+    assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/tmp" in mounts and len(mounts) == 2
+    assert {v["name"] for v in spec["volumes"]} == {m["name"] for m in container["volumeMounts"]}
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(container["ports"][0]["containerPort"])
+
+
+def test_api_key_comes_from_a_secret_never_the_deployment(tmp_path, monkeypatch):
+    monkeypatch.setenv("QA_KEY", "do-not-print-me")
+    project = make_project(tmp_path, FULL.replace("networking: {endpoint: /v1/qa}",
+                                                  "networking: {endpoint: /v1/qa, api_key_env: QA_KEY}"))
+    objects = render_manifests(project, KUBE)
+    assert "do-not-print-me" not in str(objects)
+    env = by_kind(objects, "Deployment", "qa")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "QA_KEY", "valueFrom": {"secretKeyRef": {"name": "qa-api-key", "key": "api-key"}}} in env
+    for version in SCHEMA_VERSIONS:
+        kubernetes_validate.validate(by_kind(objects, "Deployment", "qa"), version, strict=True)
+
+
+def test_rendered_dockerfile_runs_as_a_non_root_user():
+    from mlserve.image.dockerfile import render_dockerfile
+
+    text = render_dockerfile("python:3.11-slim")
+    user = [line for line in text.splitlines() if line.startswith("USER ")]
+    assert len(user) == 1 and not user[0].split()[1].startswith("0")
+    assert text.index("USER ") > text.index("COPY app/")
+
+
+def test_service_monitor_scrapes_the_api_service(tmp_path, monkeypatch):
+    from mlserve.deploy.monitoring import service_monitor
+
+    monkeypatch.setenv("QA_KEY", "k")
+    project = make_project(tmp_path, FULL.replace(
+        "networking: {endpoint: /v1/qa}",
+        "networking: {endpoint: /v1/qa, api_key_env: QA_KEY, metrics_require_api_key: true}"))
+    service = by_kind(render_manifests(project, KUBE), "Service", "qa")
+    monitor = service_monitor(project.api("qa"), project_label(project.file), "serving")
+    assert monitor["metadata"]["namespace"] == "serving"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"] and endpoint["path"] == "/metrics"
+    assert endpoint["authorization"]["credentials"] == {"name": "qa-api-key", "key": "api-key"}
+    assert "authorization" not in service_monitor(project.api("tiny"), "p", "serving")["spec"]["endpoints"][0]

@@ -24,6 +24,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(proc: subprocess.Popen, url: str, timeout: float = 60, logs=lambda: "") -> None:
+    """Until GET url/readyz answers 200; fails at once if `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the runtime exited with {proc.returncode}:\n{logs()}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"/readyz did not answer 200 within {timeout}s:\n{logs()}")
+
+
 class Server:
     """One runtime process serving the API 't' of a cortex.yaml written into a temp folder."""
 

@@ -100,3 +100,18 @@ def test_superseded_running_sync_call_result_is_discarded(start, pool, tmp_path)
     assert old.result().status_code == 409
     # The abandoned call kept its thread until it finished: the newer one ran after it.
     assert read_lines(log) == ["start old", "done old", "start new", "done new"]
+
+
+def test_default_queue_is_two_predictions_per_slot(start, pool, tmp_path):
+    """Without max_queue_length, 2 x threads_per_process wait; the next is turned away at once."""
+    log = tmp_path / "calls.log"
+    server = start("sync_calls.py", {"config": {"log": str(log)}})
+    running = pool.submit(call, server, {"id": "a", "sleep": 2})
+    wait_for(lambda: read_lines(log) == ["start a"])
+    queued = [pool.submit(call, server, {"id": i}) for i in ("b", "c")]
+    wait_for(lambda: 'mlserve_in_flight_requests{api="t"} 3.0' in server.client.get("/metrics").text)
+    r = call(server, {"id": "d"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "2 requests are already queued" in r.json()["error"]
+    assert running.result().status_code == 200 and [f.result().json() for f in queued] == [{"id": "b"}, {"id": "c"}]
+    assert "start d" not in read_lines(log)

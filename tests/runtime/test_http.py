@@ -93,7 +93,7 @@ def test_request_error_from_predictor_is_400_with_its_message(echo):
 def test_http_exception_from_predictor_keeps_its_status(echo):
     r = post(echo, "http_exception", json={})
     assert r.status_code == 422
-    assert r.json() == {"error": "not this one", "request_id": r.headers["x-request-id"]}
+    assert r.json() == {"error": "not this one", "request_id": r.headers["x-request-id"], "hint": None}
 
 
 def test_predictor_exception_is_500_without_details_and_logged(echo):
