@@ -1,8 +1,10 @@
-"""The conversion cache: GGUF sources converted once to safetensors, keyed by content hash.
+"""The conversion cache: GGUF sources converted once to safetensors (or split GGUF parts joined
+once into one file), keyed by content hash.
 
 Layout under the cache folder::
 
     <sha256[:24]>-tf<major>/   a saved transformers model (config, safetensors, tokenizer)
+    <sha256[:24]>-gguf/        model.gguf: split GGUF parts joined, for llama.cpp
         mlserve-entry.json     written last: an entry without it does not exist
     .locks/<entry>.lock        held while one process converts that entry
     .tmp-<entry>-*/            work in progress, renamed into place when complete
@@ -77,15 +79,22 @@ def ensure_converted(resolved: ResolvedModel, root: Path, on_progress: Progress 
     say = on_progress or _log_progress
     root.mkdir(parents=True, exist_ok=True)
     name = entry_name(content_sha256(resolved.parts, root, say))
+    return ensure_entry(resolved, root, name, lambda work: convert_gguf(resolved.parts, work, say),
+                        "converting", say)
+
+
+def ensure_entry(resolved: ResolvedModel, root: Path, name: str, build: Callable[[Path], None],
+                 doing: str, say: Progress) -> Path:
+    """The entry `name`, built first by `build(work folder)` if missing; one builder at a time."""
     final = root / name
     if (final / MARKER).exists():
         return final
-    (root / ".locks").mkdir(exist_ok=True)
+    (root / ".locks").mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path(root, name)))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        say(f"waiting for another process that is converting '{resolved.ref}'")
+        say(f"waiting for another process that is {doing} '{resolved.ref}'")
         lock.acquire()
     try:
         if (final / MARKER).exists():
@@ -96,15 +105,15 @@ def ensure_converted(resolved: ResolvedModel, root: Path, on_progress: Progress 
         work.chmod(0o755)  # mkdtemp makes it private; the entry is for every user of the cache
         try:
             started = time.monotonic()
-            say(f"converting '{resolved.ref}' to safetensors once (later loads use the cache)")
-            convert_gguf(resolved.parts, work, say)
+            say(f"{doing} '{resolved.ref}' once (later loads use the cache)")
+            build(work)
             seconds = time.monotonic() - started
             meta = {"source": resolved.ref, "files": [str(p) for p in resolved.parts],
                     "sha256": name.split("-")[0], "created": time.time(), "convert_seconds": round(seconds, 2)}
             (work / MARKER).write_text(json.dumps(meta, indent=1))
             shutil.rmtree(final, ignore_errors=True)  # an unmarked leftover from an old crash
             os.rename(work, final)
-            say(f"converted '{resolved.ref}' in {seconds:.1f} s into {final}")
+            say(f"done {doing} '{resolved.ref}' in {seconds:.1f} s into {final}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
     finally:
