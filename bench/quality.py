@@ -44,8 +44,9 @@ def _load(name: str, config: dict):
     return load_predictor(REPO / "predictors" / f"{name}.py", cls, config)
 
 
-def run_set(task: str, settings: dict) -> dict:
-    """{setting: (outputs, latencies in ms)} for the compose or the translation eval set."""
+def run_set(task: str, settings: dict, known: dict) -> dict:
+    """{setting: (outputs, latencies in ms)} for the compose or the translation eval set;
+    settings in `known` ({(task, setting): row} of an earlier run) are taken from there."""
     if task == "compose":
         name, field, result = "text_generator", "text", "completion"
         inputs = [i["text"] for i in items("compose")]
@@ -54,6 +55,9 @@ def run_set(task: str, settings: dict) -> dict:
         inputs = [i["en"] for i in items("translate")]
     out = {}
     for setting, config in settings.items():
+        if (task, setting) in known:
+            out[setting] = (known[task, setting]["outputs"], known[task, setting]["ms"])
+            continue
         predictor = _load(name, config)
         predictor.predict({field: inputs[0]})  # warm
         outputs, ms = [], []
@@ -81,7 +85,7 @@ def gate(task: str, results: dict) -> list[dict]:
         rows.append({"task": task, "setting": setting, "n": len(outputs),
                      "identical": sum(a == b for a, b in zip(outputs, base)), "good": good,
                      "median_ms": round(statistics.median(ms), 1), "p90_ms": round(_p90(ms), 1),
-                     "passes": good >= base_good, "outputs": outputs})
+                     "passes": good >= base_good, "outputs": outputs, "ms": ms})
     return rows
 
 
@@ -105,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["compose", "translate"])
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), help="names from SETTINGS")
     parser.add_argument("--out", type=Path, help="write the rows (with every output) as JSON here")
+    parser.add_argument("--reuse", type=Path, help="take the settings found in this earlier --out file from it")
     args = parser.parse_args(argv)
     chosen = {s: SETTINGS[s] for s in dict.fromkeys([BASELINE, *args.settings])}
+    known = {(r["task"], r["setting"]): r for r in json.loads(args.reuse.read_text())} if args.reuse else {}
     rows = []
     for task in ["compose", "translate"] if args.only is None else [args.only]:
-        rows += gate(task, run_set(task, chosen))
+        rows += gate(task, run_set(task, chosen, known))
     print_gate(rows)
     if args.out:
         args.out.write_text(json.dumps(rows, ensure_ascii=False, indent=1))

