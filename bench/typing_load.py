@@ -77,12 +77,36 @@ def run(urls: dict[str, str], texts: list[str]) -> dict:
     return {name: asyncio.run(type_along(url, keystrokes)) for name, url in urls.items()}
 
 
+def serve_and_type(names: list[str], texts: list[str]) -> dict:
+    """Start the named Smart Compose variants of bench/plan.py, type along on each, stop them."""
+    import tempfile
+
+    from bench.servers import Server
+
+    variants = {v.name: v for v in plan.compose(quick=True).variants}
+    servers = [Server(variants[n], Path(tempfile.mkdtemp(prefix="typing-logs-"))) for n in names]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready({"text": texts[0][:40], "max_new_tokens": plan.NEW_TOKENS}, warmup=3)
+        return run({s.variant.name: s.url for s in servers}, texts)
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True, help="a text-generator endpoint")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="a running text-generator endpoint")
+    where.add_argument("--serve", nargs="+", help="Smart Compose variants of bench/plan.py to start, e.g. B2 B2-llama")
     parser.add_argument("--emails", type=int, default=3, help="how many of the bench's email texts to type")
     args = parser.parse_args(argv)
-    print(run({"api": args.url}, plan.EMAIL_TEXTS[:args.emails])["api"])
+    texts = plan.EMAIL_TEXTS[:args.emails]
+    results = run({"api": args.url}, texts) if args.url else serve_and_type(args.serve, texts)
+    for name, result in results.items():
+        print(f"{name:12} {result}")
     return 0
 
 
