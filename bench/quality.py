@@ -73,7 +73,7 @@ def run_set(task: str, settings: dict, known: dict) -> dict:
 
 
 def gate(task: str, results: dict) -> list[dict]:
-    base = results[BASELINE][0]
+    base = results[BASELINE][0] if BASELINE in results else next(iter(results.values()))[0]
     if task == "compose":
         oks = [lambda o, i=i: compose_ok(o, i["accept"]) for i in items("compose")]
     else:
@@ -109,10 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["compose", "translate"])
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), help="names from SETTINGS")
     parser.add_argument("--out", type=Path, help="write the rows (with every output) as JSON here")
-    parser.add_argument("--reuse", type=Path, help="take the settings found in this earlier --out file from it")
+    parser.add_argument("--reuse", type=Path, nargs="*", default=[],
+                        help="take the settings found in these earlier --out files from them")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="run only --settings (gate them later with --reuse); the gate then compares with the first")
     args = parser.parse_args(argv)
-    chosen = {s: SETTINGS[s] for s in dict.fromkeys([BASELINE, *args.settings])}
-    known = {(r["task"], r["setting"]): r for r in json.loads(args.reuse.read_text())} if args.reuse else {}
+    first = [] if args.skip_baseline else [BASELINE]
+    chosen = {s: SETTINGS[s] for s in dict.fromkeys([*first, *args.settings])}
+    known = {(r["task"], r["setting"]): r for path in args.reuse for r in json.loads(path.read_text())}
     rows = []
     for task in ["compose", "translate"] if args.only is None else [args.only]:
         rows += gate(task, run_set(task, chosen, known))

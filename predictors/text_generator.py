@@ -12,8 +12,9 @@ Config (all optional):
   max_new_tokens: 8           default per request; a request may ask for up to max_new_tokens_limit (32)
   context_tokens: 256         only the end of a long text is fed to the model
   max_input_chars: 10000      longer texts are refused (413)
-  engine: auto                llamacpp (a GGUF as it is, via llama.cpp), torch, or auto: llamacpp for
-                              a GGUF on a machine without a visible GPU, torch otherwise
+  engine: torch               torch, llamacpp (a GGUF as it is, via llama.cpp: about 3x faster, see
+                              README#performance for its quality), or auto: llamacpp for a GGUF on a
+                              machine without a visible GPU, torch otherwise
   threads: 1                  engine threads for this process
   n_ctx: 512                  llamacpp: the context (tokens) it holds; context_tokens + new tokens fit
   device: auto (CUDA when compute.gpu > 0), dtype: float32   (torch only)
@@ -101,7 +102,7 @@ class TextGeneratorPredictor:
         self.context_tokens = int(config.get("context_tokens", 256))
         self.tokens_limit = int(config.get("max_new_tokens_limit", 32))
         self.generator = load_generator(
-            config.get("model", DEFAULT_MODEL), engine=config.get("engine", "auto"),
+            config.get("model", DEFAULT_MODEL), engine=config.get("engine", "torch"),
             threads=int(config.get("threads", 1)), device=config.get("device", "auto"), dtype=config.get("dtype"),
             n_ctx=int(config.get("n_ctx", 512)), prompt_cache_size=int(config.get("prefix_cache_size", 8)),
             bases=(here, here.parent),

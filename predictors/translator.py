@@ -13,7 +13,7 @@ Two ways to translate, chosen by the model:
 
 Config (all optional):
   model: a model reference (default: the Gemma GGUF packages)
-  engine: auto              for a decoder-only LM: llamacpp (the GGUF as it is, via llama.cpp), torch,
+  engine: torch             for a decoder-only LM: torch, llamacpp (the GGUF as it is, via llama.cpp),
                             or auto (llamacpp for a GGUF without a visible GPU). Seq2seq models: torch.
   n_ctx: 1024               llamacpp: the context it holds (examples + one sentence + its translation)
   max_input_chars: 5000     longer texts are refused (413)
@@ -63,7 +63,7 @@ class TranslatorPredictor:
             torch.set_num_threads(threads)
             self.model, self.tokenizer = load_seq2seq(ref, device=device, dtype=dtype, bases=bases)
         else:
-            self.generator = load_generator(ref, engine=config.get("engine", "auto"), threads=threads, device=device,
+            self.generator = load_generator(ref, engine=config.get("engine", "torch"), threads=threads, device=device,
                                             dtype=dtype, n_ctx=int(config.get("n_ctx", 1024)), bases=bases)
             # The examples are the same for every sentence: each engine runs them once.
             self.prefix = self.generator.encode(FEW_SHOT)

