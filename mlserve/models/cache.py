@@ -1,8 +1,10 @@
-"""The conversion cache: GGUF sources converted once to safetensors, keyed by content hash.
+"""The conversion cache: GGUF sources converted once to safetensors (or split GGUF parts joined
+once into one file), keyed by content hash.
 
 Layout under the cache folder::
 
     <sha256[:24]>-tf<major>/   a saved transformers model (config, safetensors, tokenizer)
+    <sha256[:24]>-gguf/        model.gguf: split GGUF parts joined, for llama.cpp
         mlserve-entry.json     written last: an entry without it does not exist
     .locks/<entry>.lock        held while one process converts that entry
     .tmp-<entry>-*/            work in progress, renamed into place when complete
@@ -96,7 +98,7 @@ def prepare_entry(root: Path, name: str, source: str, build: Callable[[Path], di
     final = root / name
     if (final / MARKER).exists():
         return final
-    (root / ".locks").mkdir(exist_ok=True)
+    (root / ".locks").mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path(root, name)))
     try:
         lock.acquire(timeout=0)

