@@ -78,12 +78,13 @@ def test_async_client_predicts_and_streams(client):
     async_client = mlserve.AsyncClient(spec=client.spec)
 
     async def run():
-        answers = await asyncio.gather(*(async_client.predict("greet", {"name": str(i)}) for i in range(4)))
+        # Three at once: one running plus the default queue (2 per thread) holds them all; a fourth is 503.
+        answers = await asyncio.gather(*(async_client.predict("greet", {"name": str(i)}) for i in range(3)))
         tokens = [e.json() async for e in async_client.stream("stream", {"n": 2, "json": True})]
         return answers, tokens
 
     answers, tokens = asyncio.run(run())
-    assert [a.json()["message"] for a in answers] == [f"hello, {i}!" for i in range(4)]
+    assert [a.json()["message"] for a in answers] == [f"hello, {i}!" for i in range(3)]
     assert tokens == [{"token": 0}, {"token": 1}]
 
 
