@@ -78,6 +78,17 @@ def set_(
     ingress_class: Annotated[Optional[str], typer.Option(help="Make an Ingress per API with this class.")] = None,
     ingress_host: Annotated[Optional[str], typer.Option(help="Make an Ingress per API on this host.")] = None,
     rollout_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for APIs to be ready.")] = None,
+    hpa: Annotated[Optional[bool], typer.Option(
+        "--hpa/--no-hpa", help="Scale with an HPA per API (needs a custom-metrics adapter) instead of "
+                               "mlserve's autoscaler.", show_default=False)] = None,
+    autoscaler_api_server: Annotated[Optional[str], typer.Option(
+        help="API server address the autoscaler uses, https://host:port [in-cluster service].")] = None,
+    autoscaler_scrape_cidr: Annotated[Optional[list[str]], typer.Option(
+        help="Address range of pods the autoscaler may scrape (repeatable) [any].")] = None,
+    autoscaler_node_selector: Annotated[Optional[list[str]], typer.Option(
+        help="KEY=VALUE node label the autoscaler runs on (repeatable) [--node-selector].")] = None,
+    autoscaler_interval: Annotated[Optional[float], typer.Option(
+        help="Seconds between the autoscaler's decisions [10].")] = None,
     region: Annotated[Optional[str], typer.Option(help="AWS region.")] = None,
     eks_cluster: Annotated[Optional[str], typer.Option(help="EKS cluster name.")] = None,
     aws_profile: Annotated[Optional[str], typer.Option(help="AWS profile for credentials.")] = None,
@@ -99,7 +110,10 @@ def set_(
                    node_selector=_node_selector(node_selector), service_type=service_type,
                    ingress_class=ingress_class, ingress_host=ingress_host, rollout_timeout=rollout_timeout,
                    region=region, eks_cluster=eks_cluster, aws_profile=aws_profile,
-                   aws_endpoint_url=aws_endpoint_url)
+                   aws_endpoint_url=aws_endpoint_url, hpa=hpa, autoscaler_api_server=autoscaler_api_server,
+                   autoscaler_scrape_cidrs=autoscaler_scrape_cidr or None,
+                   autoscaler_node_selector=_node_selector(autoscaler_node_selector),
+                   autoscaler_interval=autoscaler_interval)
     env = envs.save_environment(name, updates, unset=unset or [])
     typer.echo(f"saved environment '{env.name}' ({env.provider}) in {envs.config_path()}")
 

@@ -24,6 +24,8 @@ COMPONENT = "app.kubernetes.io/component"
 SPEC_HASH = "mlserve.dev/spec-hash"
 CONFIG_HASH = "mlserve.dev/config-hash"
 SPEC = "mlserve.dev/spec"
+# Label of a Deployment scaled by its HPA (environments with `hpa`): mlserve's autoscaler leaves it alone.
+SCALED_BY = "mlserve.dev/scaled-by"
 MANAGER = "mlserve"
 HPA_VERSIONS = ("autoscaling/v2", "autoscaling/v2beta2")
 SERVICE_PORT = 80
@@ -208,8 +210,10 @@ def config_hash(obj: dict, code_identity: str) -> str:
 def render_api(api: APISpec, project: Project, env: Environment, *, image: str, port: int,
                hpa_version: str, dependencies: str) -> list[dict]:
     """The objects of one API; `dependencies` is the digest of everything in the image but the project."""
-    objects = [_deployment(api, project, env, image, port), _service(api, project, env),
-               _hpa(api, project, hpa_version)]
+    objects = [_deployment(api, project, env, image, port), _service(api, project, env)]
+    if env.hpa:  # opt-in, for clusters with a custom-metrics adapter; otherwise mlserve's autoscaler scales
+        objects.append(_hpa(api, project, hpa_version))
+        objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"
     if env.ingress_class or env.ingress_host:
         objects.append(_ingress(api, project, env))
     # The runtime reads the API's whole spec from the image: any spec change restarts it.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlserve.runtime.metrics import LATENCY, REQUESTS
+from mlserve.runtime.metrics import IN_FLIGHT, LATENCY, REQUESTS
 
 
 @dataclass
@@ -17,11 +17,13 @@ class Summary:
     by_class: dict[str, int] | None = None  # "2xx" -> count
     p50_ms: float | None = None
     p99_ms: float | None = None
+    in_flight: float | None = None  # requests being handled right now (None: not on the page)
 
 
 def summarize(text: str) -> Summary:
     by_class = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
     buckets: dict[float, float] = {}
+    in_flight: float | None = None
     # Matched by sample name, so it does not matter how the exposition groups families.
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -32,10 +34,13 @@ def summarize(text: str) -> Summary:
             elif sample.name == f"{LATENCY}_bucket":
                 le = float(sample.labels["le"])
                 buckets[le] = buckets.get(le, 0.0) + sample.value
+            elif sample.name == IN_FLIGHT:
+                in_flight = (in_flight or 0.0) + sample.value
     cumulative = sorted(buckets.items())
     return Summary(
         requests=sum(by_class.values()), by_class=by_class,
         p50_ms=_ms(histogram_quantile(0.5, cumulative)), p99_ms=_ms(histogram_quantile(0.99, cumulative)),
+        in_flight=in_flight,
     )
 
 
