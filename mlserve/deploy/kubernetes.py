@@ -155,10 +155,14 @@ class KubernetesBackend:
 
     def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
         """Requests and latency summed over the API's pods, from each runtime's /metrics."""
+        from mlserve.autoscaler.controller import allowed, parse_networks
         from mlserve.deploy.metrics import summarize
 
         port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
-        texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in pods if _ready(p)) if t]
+        # Only pods inside the scrape allow-list: elsewhere addresses may lead nowhere (docs/kubernetes.md).
+        networks = parse_networks(",".join(self.env.autoscaler_scrape_cidrs))
+        texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in pods
+                             if _ready(p) and allowed((p.get("status") or {}).get("podIP"), networks)) if t]
         if not texts:
             return
         summary = summarize("\n".join(texts))
