@@ -108,7 +108,7 @@ class Controller:
 
     def observe(self, pods: list[dict], port: int) -> tuple[tuple[float, ...], int]:
         """(in-flight of each replica read, number of ready replicas that should have been read but were not)."""
-        addresses = [p["status"].get("podIP") for p in pods if _ready(p)]
+        addresses = [(p.get("status") or {}).get("podIP") for p in pods if _ready(p)]
         wanted = [a for a in addresses if allowed(a, self.config.scrape_networks)]
         values = list(self._pool.map(lambda a: self.scrape(a, port, self.config.scrape_timeout), wanted))
         read = tuple(v for v in values if v is not None)

@@ -49,7 +49,11 @@ class KubeAPI:
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
         # Read the token on every call: projected service-account tokens are rotated on disk.
-        token = self.credentials.token_file.read_text().strip()
+        try:
+            token = self.credentials.token_file.read_text().strip()
+        except OSError as e:
+            raise DeployError(f"cannot read the service account token {self.credentials.token_file}: {e}",
+                              hint="the autoscaler's pod needs its service account token mounted") from None
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
         try:
             response = self._http.request(method, path, headers=headers, **kwargs)
