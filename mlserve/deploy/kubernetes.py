@@ -142,8 +142,9 @@ class KubernetesBackend:
             if detail:
                 row.spec = json.loads(annotations.get(SPEC, "{}"))
                 row.recent_errors = [f"pod {p.pod}: {p.message}" for p in problems]
-                if pods:
-                    row.log_tail = self.cluster.log(pods[0]["metadata"]["name"], tail=20).splitlines()
+                reachable = self._reachable(pods)
+                if reachable:
+                    row.log_tail = self.cluster.log(reachable[0]["metadata"]["name"], tail=20).splitlines()
             out.append(row)
         return out
 
@@ -153,16 +154,19 @@ class KubernetesBackend:
         configmap = None if self.env.hpa else self.cluster.get("v1", "ConfigMap", CONTROLLER)
         return load((configmap or {}).get("data"))
 
+    def _reachable(self, pods: list[dict]) -> list[dict]:
+        """Pods inside the scrape allow-list: elsewhere addresses may lead nowhere (docs/kubernetes.md)."""
+        from mlserve.autoscaler.controller import allowed, parse_networks
+
+        networks = parse_networks(",".join(self.env.autoscaler_scrape_cidrs))
+        return [p for p in pods if allowed((p.get("status") or {}).get("podIP"), networks)]
+
     def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
         """Requests and latency summed over the API's pods, from each runtime's /metrics."""
-        from mlserve.autoscaler.controller import allowed, parse_networks
         from mlserve.deploy.metrics import summarize
 
         port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
-        # Only pods inside the scrape allow-list: elsewhere addresses may lead nowhere (docs/kubernetes.md).
-        networks = parse_networks(",".join(self.env.autoscaler_scrape_cidrs))
-        texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in pods
-                             if _ready(p) and allowed((p.get("status") or {}).get("podIP"), networks)) if t]
+        texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in self._reachable(pods) if _ready(p)) if t]
         if not texts:
             return
         summary = summarize("\n".join(texts))
