@@ -38,11 +38,12 @@ class Credentials:
 
 
 class KubeAPI:
-    def __init__(self, credentials: Credentials, namespace: str, timeout: float = 10.0) -> None:
+    def __init__(self, credentials: Credentials, namespace: str, timeout: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.credentials = credentials
         self.namespace = namespace
         verify = str(credentials.ca_file) if credentials.ca_file else True
-        self._http = httpx.Client(base_url=credentials.server, verify=verify, timeout=timeout)
+        self._http = httpx.Client(base_url=credentials.server, verify=verify, timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self._http.close()
