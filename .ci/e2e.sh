@@ -29,7 +29,10 @@ step() { echo "== $(date +%T) $*"; }
 step "docker engine + registry";  STATE=$DOCKER_STATE "$INFRA/start-docker.sh"
 step "base image $BASE_IMAGE";    TAG=$BASE_IMAGE "$INFRA/make-base-image.sh"
 step "kubernetes binaries";       "$INFRA/build-k8s.sh"   # cached in /var/cache/k8s-build after the first run
-step "cluster with a real node";  NODES=0 REAL_NODE=1 STATE=$CLUSTER_STATE "$INFRA/start-cluster.sh"
+# Hollow nodes take the replicas the autoscaler adds (they run nothing); tests pin what must run for
+# real to MLSERVE_TEST_NODE.
+step "cluster with a real node + 2 hollow nodes"
+NODES=2 REAL_NODE=1 STATE=$CLUSTER_STATE "$INFRA/start-cluster.sh"
 step "AWS emulator on 127.0.0.1:$MOTO_PORT"
 "$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" > "$CLUSTER_STATE/logs/moto.log" 2>&1 &
 MOTO_PID=$!

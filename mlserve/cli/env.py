@@ -81,6 +81,17 @@ def set_(
     splitter_backend_host: Annotated[Optional[str], typer.Option(
         help="Traffic splitters reach APIs at this host and each API's port [Service DNS; 127.0.0.1 with "
              "--host-network].")] = None,
+    hpa: Annotated[Optional[bool], typer.Option(
+        "--hpa/--no-hpa", help="Scale with an HPA per API (needs a custom-metrics adapter) instead of "
+                               "mlserve's autoscaler.", show_default=False)] = None,
+    autoscaler_api_server: Annotated[Optional[str], typer.Option(
+        help="API server address the autoscaler uses, https://host:port [in-cluster service].")] = None,
+    autoscaler_scrape_cidr: Annotated[Optional[list[str]], typer.Option(
+        help="Address range of pods the autoscaler may scrape (repeatable) [any].")] = None,
+    autoscaler_node_selector: Annotated[Optional[list[str]], typer.Option(
+        help="KEY=VALUE node label the autoscaler runs on (repeatable) [--node-selector].")] = None,
+    autoscaler_interval: Annotated[Optional[float], typer.Option(
+        help="Seconds between the autoscaler's decisions [10].")] = None,
     region: Annotated[Optional[str], typer.Option(help="AWS region.")] = None,
     eks_cluster: Annotated[Optional[str], typer.Option(help="EKS cluster name.")] = None,
     aws_profile: Annotated[Optional[str], typer.Option(help="AWS profile for credentials.")] = None,
@@ -102,7 +113,10 @@ def set_(
                    node_selector=_node_selector(node_selector), service_type=service_type,
                    ingress_class=ingress_class, ingress_host=ingress_host, rollout_timeout=rollout_timeout,
                    region=region, eks_cluster=eks_cluster, aws_profile=aws_profile,
-                   aws_endpoint_url=aws_endpoint_url, splitter_backend_host=splitter_backend_host)
+                   aws_endpoint_url=aws_endpoint_url, splitter_backend_host=splitter_backend_host, hpa=hpa, autoscaler_api_server=autoscaler_api_server,
+                   autoscaler_scrape_cidrs=autoscaler_scrape_cidr or None,
+                   autoscaler_node_selector=_node_selector(autoscaler_node_selector),
+                   autoscaler_interval=autoscaler_interval)
     env = envs.save_environment(name, updates, unset=unset or [])
     typer.echo(f"saved environment '{env.name}' ({env.provider}) in {envs.config_path()}")
 

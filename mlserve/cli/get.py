@@ -101,14 +101,16 @@ def _table(out: Console, statuses: list[APIStatus], wide: bool = False) -> None:
 
 
 def _rows(statuses: list[APIStatus], *, endpoints: bool, wide: bool) -> Table:
-    columns = ["api", "status", *(["endpoint"] if endpoints else []), "requests", "2xx/4xx/5xx", "p50", "p99",
-               "last update", *(["replicas"] if wide else [])]
+    scaled = any(s.desired_replicas is not None for s in statuses)  # autoscaled backends: two more columns
+    columns = ["api", "status", *(["replicas", "in-flight"] if scaled else []),
+               *(["endpoint"] if endpoints else []), "requests", "2xx/4xx/5xx", "p50", "p99", "last update", *(["replicas"] if wide and not scaled else [])]
     table = Table(*columns, box=None, pad_edge=False)
     for s in statuses:
-        table.add_row(s.api, _status_text(s.status), *([s.endpoint or "-"] if endpoints else []), str(s.requests),
+        table.add_row(s.api, _status_text(s.status), *(_scaling(s) if scaled else ()),
+                      *([s.endpoint or "-"] if endpoints else []), str(s.requests),
                       f"{s.responses_2xx}/{s.responses_4xx}/{s.responses_5xx}",
                       milliseconds(s.p50_ms), milliseconds(s.p99_ms), ago(s.last_update),
-                      *([s.replicas or "-"] if wide else []))
+                      *([s.replicas or "-"] if wide and not scaled else []))
     return table
 
 
@@ -125,6 +127,11 @@ def _splitters(out: Console, statuses: list[APIStatus]) -> None:
 def _backends(s: APIStatus) -> str:
     return "  ".join(f"{b['api']}: {'shadow' if b['shadow'] else str(b['weight']) + '%'} ({b['requests']})"
                      for b in s.backends)
+
+
+def _scaling(s: APIStatus) -> tuple[str, str]:
+    """("ready/desired", in-flight average) as the table shows them."""
+    return f"{s.ready_replicas}/{s.desired_replicas}", "-" if s.in_flight is None else f"{s.in_flight:.1f}"
 
 
 def _detail(out: Console, s: APIStatus) -> None:
@@ -148,6 +155,8 @@ def _detail(out: Console, s: APIStatus) -> None:
         out.print(table)
     if s.spec:
         _section(out, "spec", yaml.safe_dump(s.spec, sort_keys=False).splitlines())
+    if s.desired_replicas is not None:
+        _section(out, "scaling decisions (newest first)", s.scaling or ["none yet"])
     _section(out, "recent errors", s.recent_errors or ["none"])
     _section(out, "last log lines", s.log_tail or ["(empty)"])
 

@@ -43,6 +43,12 @@ class APIStatus:
     kind: str = "RealtimeAPI"  # or TrafficSplitter
     # Traffic splitters: one row per API behind it: {"api", "weight", "shadow", "requests"}.
     backends: list[dict] = field(default_factory=list)
+    # Autoscaled backends: ready and desired replicas, the in-flight average the autoscaler last saw,
+    # and (detail view) its last scaling decisions, one line each.
+    ready_replicas: int | None = None
+    desired_replicas: int | None = None
+    in_flight: float | None = None
+    scaling: list[str] = field(default_factory=list)
 
 
 # Progress messages shown while a backend works ("building image", "qa: 1/2 ready").

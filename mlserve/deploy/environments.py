@@ -59,6 +59,13 @@ class Environment(BaseModel):
     # Traffic splitters reach their APIs at this host and each API's port (default: 127.0.0.1 on a
     # host network, else each API's Service DNS name).
     splitter_backend_host: str | None = None
+    # Autoscaling: mlserve's controller in the namespace (docs/kubernetes.md), or with `hpa` an HPA
+    # per API instead (for clusters with a custom-metrics adapter).
+    hpa: bool = False
+    autoscaler_api_server: str | None = None  # https://host:port; default: the in-cluster service
+    autoscaler_scrape_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    autoscaler_node_selector: dict[str, str] = Field(default_factory=dict)  # default: node_selector
+    autoscaler_interval: float = Field(default=10.0, gt=0, le=300)
     # AWS
     region: str | None = None
     eks_cluster: str | None = None
@@ -71,6 +78,18 @@ class Environment(BaseModel):
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(f"'{v}' must be lowercase letters, digits, '-' or '_'")
+        return v
+
+    @field_validator("autoscaler_scrape_cidrs")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for text in v:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(f"'{text}' is not an address range (use e.g. 127.0.0.0/8)") from None
         return v
 
     @model_validator(mode="after")

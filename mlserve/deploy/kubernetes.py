@@ -17,13 +17,13 @@ from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.api_keys import secret, secret_name
-from mlserve.deploy.manifests import NAME, PART_OF, SPEC, labels, project_label, render_manifests
+from mlserve.deploy.manifests import COMPONENT, NAME, PART_OF, SPEC, labels, project_label, render_manifests
 from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
 from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.image.builder import Registry, ensure_image, image_tag
-from mlserve.image.context import build_context
+from mlserve.image.context import build_context, dependencies_digest
 from mlserve.spec import Project
 from mlserve.spec.api_key import read_api_key
 
@@ -74,10 +74,14 @@ class KubernetesBackend:
         live = self.cluster.list_managed(self._kinds(hpa_version))
         changes = plan(desired, live, project_label(project.file), namespace=self.env.namespace, force=force)
         to_roll = rollout_needed(changes, force=force)
-        if to_roll:
+        control = self._control_plane_changes(project, image, context)
+        if to_roll or control:
             ensure_image(project, self.env.base_image, registry, progress, context=context)
             self.cluster.ensure_namespace()
-        self._apply_api_keys(project, progress, namespace_known=bool(to_roll))
+        for verb, obj in control:
+            progress(f"autoscaler: {'creating' if verb == 'create' else 'updating'} {obj['kind']}")
+            self.cluster.create(obj) if verb == "create" else self.cluster.apply(obj)
+        self._apply_api_keys(project, progress, namespace_known=bool(to_roll or control))
         replicas = {o["metadata"]["name"]: (o.get("spec") or {}).get("replicas") for o in live
                     if o["kind"] == "Deployment"}
         for change in changes:
@@ -108,6 +112,15 @@ class KubernetesBackend:
             self.cluster.apply(secret(api, read_api_key(api), labels(api.name, project_label(project.file)),
                                       self.env.namespace))
 
+    def _control_plane_changes(self, project: Project, image: str, context) -> list[tuple[str, dict]]:
+        """The namespace's autoscaler objects to create or update (none where HPAs scale)."""
+        from mlserve.deploy.control_plane import KINDS, SELECTOR, plan_control_plane, render_control_plane
+
+        if self.env.hpa:
+            return []
+        desired = render_control_plane(self.env, image=image, dependencies=dependencies_digest(context))
+        return plan_control_plane(desired, self.cluster.list_managed(KINDS, SELECTOR), project)
+
     @staticmethod
     def _keep_scale(deployment: dict, live_replicas: int | None) -> dict:
         """Keep the replica count the autoscaler chose, within the API's new min/max."""
@@ -125,7 +138,8 @@ class KubernetesBackend:
                            {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
 
     def _deployments(self, api: str | None = None) -> list[dict]:
-        deployments = self.cluster.list_managed([("apps/v1", "Deployment")], f"{NAME}={api}" if api else "")
+        selector = f"{COMPONENT}=api" + (f",{NAME}={api}" if api else "")
+        deployments = self.cluster.list_managed([("apps/v1", "Deployment")], selector)
         if api and not deployments:
             raise NotDeployed(f"api '{api}' is not deployed in environment '{self.env.name}' "
                               f"(namespace {self.env.namespace})", hint="`mlserve get --env "
@@ -134,6 +148,7 @@ class KubernetesBackend:
 
     def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
         out = []
+        scaling = self._autoscaler_state()
         for deployment in self._deployments(api):
             name = deployment["metadata"]["name"]
             done, state = rollout_state(deployment)
@@ -150,12 +165,14 @@ class KubernetesBackend:
             row = APIStatus(api=name, status=status, endpoint=self._endpoint_or_none(name),
                             replicas=f"{state} ({want} requested)", last_update=_latest(stamps))
             self._add_metrics(row, deployment, pods)
+            _add_scaling(row, deployment, scaling.get(name), detail)
             if detail:
                 row.spec = json.loads(annotations.get(SPEC, "{}"))
                 row.recent_errors = [f"pod {p.pod}: {p.message}" for p in problems]
-                row.recent_errors += self._recent_5xx(deployment, pods)
-                if pods:
-                    row.log_tail = self.cluster.log(pods[0]["metadata"]["name"], tail=20).splitlines()
+                reachable = self._reachable(pods)
+                row.recent_errors += self._recent_5xx(deployment, reachable)
+                if reachable:
+                    row.log_tail = self.cluster.log(reachable[0]["metadata"]["name"], tail=20).splitlines()
             out.append(row)
         return out
 
@@ -167,12 +184,26 @@ class KubernetesBackend:
         return [line for p in pods if _ready(p) for line in recent_error_lines(
             self.cluster.pod_get(p, port, PATH) or "{}")]
 
+    def _autoscaler_state(self) -> dict:
+        from mlserve.autoscaler.state import CONTROLLER, load
+
+        configmap = None if self.env.hpa else self.cluster.get("v1", "ConfigMap", CONTROLLER)
+        return load((configmap or {}).get("data"))
+
+    def _reachable(self, pods: list[dict]) -> list[dict]:
+        """Pods inside the scrape allow-list: elsewhere addresses may lead nowhere (docs/kubernetes.md)."""
+        from mlserve.autoscaler.controller import allowed, parse_networks
+
+        networks = parse_networks(",".join(self.env.autoscaler_scrape_cidrs))
+        return [p for p in pods if allowed((p.get("status") or {}).get("podIP"), networks)]
+
     def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
         """Requests and latency summed over the API's pods, from each runtime's /metrics."""
         from mlserve.deploy.metrics import splitter_backends, summarize
 
         port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
-        texts = [t for t in (self.cluster.pod_get(p, port, "/metrics") for p in pods if _ready(p)) if t]
+        pages = (self.cluster.pod_get(p, port, "/metrics") for p in self._reachable(pods) if _ready(p))
+        texts = [t for t in pages if t]
         summary = summarize("\n".join(texts)) if texts else None
         spec = json.loads((deployment["metadata"].get("annotations") or {}).get(SPEC, "{}"))
         if spec.get("kind") == "TrafficSplitter":
@@ -255,6 +286,21 @@ class KubernetesBackend:
         for ingress in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
             return f"http://{ingress.get('hostname') or ingress.get('ip')}{path}"
         return f"http://{api}.{self.env.namespace}.svc.cluster.local{path}"
+
+
+def _add_scaling(row: APIStatus, deployment: dict, state, detail: bool) -> None:
+    """Replicas ready/desired, and what the autoscaler last saw and did (from its state ConfigMap)."""
+    from mlserve.autoscaler.algorithm import Decision
+
+    row.ready_replicas = (deployment.get("status") or {}).get("readyReplicas") or 0
+    row.desired_replicas = (deployment.get("spec") or {}).get("replicas", 0)
+    if state is None:
+        return
+    row.in_flight = (state.last or {}).get("avg_in_flight")
+    if detail:
+        for event in reversed(state.events):
+            stamp = datetime.fromtimestamp(event["time"], timezone.utc).isoformat(timespec="seconds")
+            row.scaling.append(f"{stamp}  {Decision(**event).describe()}")
 
 
 def _ready(pod: dict) -> bool:

@@ -20,19 +20,12 @@ from pathlib import Path
 
 from mlserve.deploy.api_keys import key_env
 from mlserve.deploy.environments import Environment
+from mlserve.deploy.labels import (  # noqa: F401  (the names other modules import from here)
+    COMPONENT, CONFIG_HASH, MANAGED_BY, MANAGER, NAME, PART_OF, RUNTIME_HASH, SCALED_BY, SPEC, SPEC_HASH, TEMPLATE_HASH,
+)
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
 from mlserve.spec import APISpec, Project, parse_duration, runtime_hash, spec_hash
 
-NAME = "app.kubernetes.io/name"
-MANAGED_BY = "app.kubernetes.io/managed-by"
-PART_OF = "app.kubernetes.io/part-of"  # the project: APIs gone from its cortex.yaml are deleted
-COMPONENT = "app.kubernetes.io/component"
-SPEC_HASH = "mlserve.dev/spec-hash"
-CONFIG_HASH = "mlserve.dev/config-hash"
-RUNTIME_HASH = "mlserve.dev/runtime-hash"
-TEMPLATE_HASH = "mlserve.dev/template-hash"
-SPEC = "mlserve.dev/spec"
-MANAGER = "mlserve"
 HPA_VERSIONS = ("autoscaling/v2", "autoscaling/v2beta2")
 SERVICE_PORT = 80
 # Host-network pods bind node ports: each API gets its own, stable across deploys.
@@ -233,8 +226,10 @@ def config_hash(obj: dict, code_identity: str) -> str:
 def render_api(api: APISpec, project: Project, env: Environment, *, image: str, port: int,
                hpa_version: str, dependencies: str) -> list[dict]:
     """The objects of one API; `dependencies` is the digest of everything in the image but the project."""
-    objects = [_deployment(api, project, env, image, port), _service(api, project, env),
-               _hpa(api, project, hpa_version)]
+    objects = [_deployment(api, project, env, image, port), _service(api, project, env)]
+    if env.hpa:  # opt-in, for clusters with a custom-metrics adapter; otherwise mlserve's autoscaler scales
+        objects.append(_hpa(api, project, hpa_version))
+        objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"
     if env.ingress_class or env.ingress_host:
         objects.append(_ingress(api, project, env))
     api_runtime = runtime_hash(api, project.root)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlserve.runtime.metrics import LATENCY, REQUESTS, SPLITTER_REQUESTS
+from mlserve.runtime.metrics import IN_FLIGHT, LATENCY, REQUESTS, SPLITTER_REQUESTS
 
 
 @dataclass
@@ -18,12 +18,14 @@ class Summary:
     p50_ms: float | None = None
     p99_ms: float | None = None
     by_backend: dict[str, int] | None = None  # traffic splitters: API behind it -> requests sent
+    in_flight: float | None = None  # requests being handled right now (None: not on the page)
 
 
 def summarize(text: str) -> Summary:
     by_class = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
     buckets: dict[float, float] = {}
     by_backend: dict[str, int] = {}
+    in_flight: float | None = None
     # Matched by sample name, so it does not matter how the exposition groups families.
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -37,10 +39,13 @@ def summarize(text: str) -> Summary:
             elif sample.name == f"{SPLITTER_REQUESTS}_total":
                 api = str(sample.labels.get("api"))
                 by_backend[api] = by_backend.get(api, 0) + int(sample.value)
+            elif sample.name == IN_FLIGHT:
+                in_flight = (in_flight or 0.0) + sample.value
     cumulative = sorted(buckets.items())
     return Summary(
         requests=sum(by_class.values()), by_class=by_class, by_backend=by_backend,
         p50_ms=_ms(histogram_quantile(0.5, cumulative)), p99_ms=_ms(histogram_quantile(0.99, cumulative)),
+        in_flight=in_flight,
     )
 
 

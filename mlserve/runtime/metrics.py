@@ -20,6 +20,7 @@ REQUESTS = "mlserve_requests"  # counter, labels `api`, `code` (HTTP status code
 LATENCY = "mlserve_request_duration_seconds"  # histogram
 # A traffic splitter's requests per API behind it: counter, labels `splitter`, `api`, `code`, `role`.
 SPLITTER_REQUESTS = "mlserve_splitter_backend_requests"
+IN_FLIGHT = "mlserve_in_flight_requests"  # gauge: requests being handled (the autoscaler's input)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -33,7 +34,7 @@ class Metrics:
                                  ["api", "code"], registry=r)
         self.latency = Histogram(LATENCY, "Prediction request latency.",
                                  ["api"], buckets=LATENCY_BUCKETS, registry=r).labels(api)
-        self.in_flight = Gauge("mlserve_in_flight_requests", "Prediction requests being handled.",
+        self.in_flight = Gauge(IN_FLIGHT, "Prediction requests being handled.",
                                ["api"], multiprocess_mode="livesum", registry=r).labels(api)
         self.batch_size = Histogram("mlserve_batch_size", "Requests per server-side batch.",
                                     ["api"], buckets=BATCH_BUCKETS, registry=r).labels(api)

@@ -7,8 +7,8 @@ import pytest
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import (
-    CONFIG_HASH, MANAGED_BY, NAME, PART_OF, RUNTIME_HASH, SPEC_HASH, TEMPLATE_HASH, assign_ports, project_label,
-    render_manifests,
+    CONFIG_HASH, MANAGED_BY, NAME, PART_OF, RUNTIME_HASH, SCALED_BY, SPEC_HASH, TEMPLATE_HASH, assign_ports,
+    project_label, render_manifests,
 )
 from mlserve.spec import load_project, runtime_hash, spec_hash
 
@@ -31,6 +31,7 @@ FULL = """\
   autoscaling: {min_replicas: 0, max_replicas: 3}
 """
 KUBE = Environment(name="prod", provider="kubernetes", registry="registry.example.com/team", namespace="serving")
+HPA = KUBE.model_copy(update=dict(hpa=True))  # opt-in: an HPA per API instead of mlserve's autoscaler
 
 
 def make_project(root: Path, text: str = FULL):
@@ -45,14 +46,16 @@ def by_kind(objects, kind, name):
 
 @pytest.mark.parametrize("env", [
     KUBE,
+    HPA,
     KUBE.model_copy(update=dict(host_network=True, node_selector={"kubernetes.io/hostname": "n1"},
                                 ingress_class="nginx", ingress_host="api.example.com", service_type="LoadBalancer")),
-], ids=["plain", "host-network-ingress"])
+], ids=["plain", "hpa", "host-network-ingress"])
 @pytest.mark.parametrize("hpa_version", ["autoscaling/v2", "autoscaling/v2beta2"])
 def test_every_object_is_valid(tmp_path, env, hpa_version):
     objects = render_manifests(make_project(tmp_path), env, hpa_version=hpa_version)
     kinds = sorted({o["kind"] for o in objects})
-    expected = {"Deployment", "HorizontalPodAutoscaler", "Service"} | ({"Ingress"} if env.ingress_host else set())
+    expected = ({"Deployment", "Service"} | ({"HorizontalPodAutoscaler"} if env.hpa else set())
+                | ({"Ingress"} if env.ingress_host else set()))
     assert kinds == sorted(expected)
     for obj in objects:
         if obj["apiVersion"] == "autoscaling/v2beta2":
@@ -63,8 +66,8 @@ def test_every_object_is_valid(tmp_path, env, hpa_version):
 
 def test_v2beta2_hpa_has_the_v2_shape(tmp_path):
     project = make_project(tmp_path)
-    v2 = by_kind(render_manifests(project, KUBE, hpa_version="autoscaling/v2"), "HorizontalPodAutoscaler", "qa")
-    beta = by_kind(render_manifests(project, KUBE, hpa_version="autoscaling/v2beta2"), "HorizontalPodAutoscaler", "qa")
+    v2 = by_kind(render_manifests(project, HPA, hpa_version="autoscaling/v2"), "HorizontalPodAutoscaler", "qa")
+    beta = by_kind(render_manifests(project, HPA, hpa_version="autoscaling/v2beta2"), "HorizontalPodAutoscaler", "qa")
     assert beta["apiVersion"] == "autoscaling/v2beta2"
     assert {**beta, "apiVersion": "autoscaling/v2", "metadata": v2["metadata"]} == v2
 
@@ -90,11 +93,13 @@ def test_deployment_follows_the_spec(tmp_path):
     labels = dep["metadata"]["labels"]
     assert labels[NAME] == "qa" and labels[MANAGED_BY] == "mlserve" and labels[PART_OF] == tmp_path.name
     assert dep["metadata"]["annotations"][SPEC_HASH] == spec_hash(project.api("qa"))
+    assert SCALED_BY not in labels  # scaled by mlserve's autoscaler
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
 
 
 def test_hpa_follows_autoscaling(tmp_path):
-    objects = render_manifests(make_project(tmp_path), KUBE)
+    objects = render_manifests(make_project(tmp_path), HPA)
+    assert by_kind(objects, "Deployment", "qa")["metadata"]["labels"][SCALED_BY] == "hpa"  # the autoscaler skips it
     qa = by_kind(objects, "HorizontalPodAutoscaler", "qa")["spec"]
     assert (qa["minReplicas"], qa["maxReplicas"]) == (2, 6)
     assert qa["metrics"][0]["pods"]["metric"]["name"] == "mlserve_in_flight_requests"

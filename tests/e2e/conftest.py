@@ -43,12 +43,23 @@ class Cluster:
     base_image: str
     node: str | None
 
-    def env_args(self) -> list[str]:
+    def env_args(self, *, pin_apis: bool = True) -> list[str]:
         args = ["--kubeconfig", self.kubeconfig, "--registry", self.registry, "--base-image", self.base_image,
                 "--namespace", self.namespace, "--rollout-timeout", "300"]
         if self.node:
-            args += ["--host-network", "--node-selector", f"kubernetes.io/hostname={self.node}"]
+            # No pod network: pods use the node's, the autoscaler runs there too, reaches the API server
+            # on its loopback address and scrapes only loopback pods (the others' addresses are fake).
+            args += ["--host-network", "--autoscaler-node-selector", f"kubernetes.io/hostname={self.node}",
+                     "--autoscaler-api-server", self.server(), "--autoscaler-scrape-cidr", "127.0.0.0/8"]
+            if pin_apis:
+                args += ["--node-selector", f"kubernetes.io/hostname={self.node}"]
         return args
+
+    def server(self) -> str:
+        import yaml
+
+        config = yaml.safe_load(Path(self.kubeconfig).read_text())
+        return config["clusters"][0]["cluster"]["server"]
 
     def mlserve(self, *args: str, extra_env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "MLSERVE_CONFIG": str(self.config), "COLUMNS": "200", **(extra_env or {})}
@@ -93,7 +104,7 @@ class Cluster:
         if client.CoreV1Api(c).list_namespaced_service(ns, label_selector=selector).items:
             found.append("Service")
         if client.AutoscalingV1Api(c).list_namespaced_horizontal_pod_autoscaler(ns, label_selector=selector).items:
-            found.append("HorizontalPodAutoscaler")
+            found.append("HorizontalPodAutoscaler")  # only with the environment's hpa option
         return found
 
     def pods(self, api: str) -> set[str]:

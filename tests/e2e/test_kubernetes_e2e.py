@@ -102,7 +102,7 @@ def test_deploy_update_and_remove(k8s, project):
     removed = deploy(k8s, project)
     assert actions(removed) == {"greeter": "unchanged", "farewell": "deleted"}
     assert k8s.objects("farewell") == []
-    assert k8s.objects("greeter") == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert k8s.objects("greeter") == ["Deployment", "Service"]  # mlserve's autoscaler scales it, no HPA
 
     k8s.mlserve("delete", "--all", "--env", ENV, "--spec", spec)
     assert k8s.objects("greeter") == [] and k8s.pods("greeter") == set()
@@ -128,7 +128,7 @@ def test_init_failure_is_reported_with_its_log(k8s, project):
 def test_dry_run_prints_what_deploy_applies(k8s, project):
     out = k8s.mlserve("deploy", project / "cortex.yaml", "--env", ENV, "--dry-run", "-o", "yaml").stdout
     objects = list(yaml.safe_load_all(out))
-    assert [o["kind"] for o in objects] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert [o["kind"] for o in objects] == ["Deployment", "Service"]
     image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.startswith(f"{k8s.registry}/mlserve:")
     assert k8s.objects("greeter") == []  # nothing was applied

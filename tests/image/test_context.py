@@ -77,8 +77,12 @@ def test_tar_layout_is_reproducible(project: Path, tmp_path_factory):
     assert {"Dockerfile", "requirements/runtime.txt", "app/cortex.yaml", "app/predictors/greeter.py",
             "mlserve/runtime/__main__.py", "wheels/demo-1.0-py3-none-any.whl"} <= set(names)
     assert not any("__pycache__" in n for n in names)
-    # the runtime only: the CLI and the deploy backends are not in the image
-    assert not any(n.startswith(("mlserve/cli/", "mlserve/deploy/", "mlserve/image/")) for n in names)
+    # the runtime and the autoscaler only: of the CLI and deploy side, just the modules the autoscaler imports
+    from mlserve.image.context import AUTOSCALER_FILES
+
+    cli_side = [n for n in names if n.startswith(("mlserve/cli/", "mlserve/deploy/", "mlserve/image/"))]
+    assert cli_side and set(cli_side) <= {f"mlserve/{f}" for f in AUTOSCALER_FILES}
+    assert "mlserve/autoscaler/__main__.py" in names
 
 
 def test_the_seed_projects_compose_page_goes_into_the_image():
