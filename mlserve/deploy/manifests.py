@@ -23,6 +23,7 @@ from mlserve.deploy.environments import Environment
 from mlserve.deploy.labels import (  # noqa: F401  (the names other modules import from here)
     COMPONENT, CONFIG_HASH, MANAGED_BY, MANAGER, NAME, PART_OF, RUNTIME_HASH, SCALED_BY, SPEC, SPEC_HASH, TEMPLATE_HASH,
 )
+from mlserve.deploy.pins import pinned_env
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
 from mlserve.spec import APISpec, Project, parse_duration, runtime_hash, spec_hash
 
@@ -90,7 +91,8 @@ def _resources(api: APISpec) -> dict:
     return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
 
 
-def _deployment(api: APISpec, project: Project, env: Environment, image: str, port: int) -> dict:
+def _deployment(api: APISpec, project: Project, env: Environment, image: str, port: int,
+                pins: dict[str, str]) -> dict:
     meta = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
     container = {
         "name": "api",
@@ -101,7 +103,7 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
             {"name": "MLSERVE_API", "value": api.name},
             {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
             {"name": "MLSERVE_PORT", "value": str(port)},
-            *({"name": k, "value": v} for k, v in sorted(api.predictor.env.items())),
+            *({"name": k, "value": v} for k, v in sorted({**api.predictor.env, **pins}.items())),
             *key_env(api),
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
@@ -226,13 +228,14 @@ def config_hash(obj: dict, code_identity: str) -> str:
 def render_api(api: APISpec, project: Project, env: Environment, *, image: str, port: int,
                hpa_version: str, dependencies: str) -> list[dict]:
     """The objects of one API; `dependencies` is the digest of everything in the image but the project."""
-    objects = [_deployment(api, project, env, image, port), _service(api, project, env)]
+    pins = pinned_env(api)  # the s3:// model versions the pods fetch: changed objects roll them
+    objects = [_deployment(api, project, env, image, port, pins), _service(api, project, env)]
     if env.hpa:  # opt-in, for clusters with a custom-metrics adapter; otherwise mlserve's autoscaler scales
         objects.append(_hpa(api, project, hpa_version))
         objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"
     if env.ingress_class or env.ingress_host:
         objects.append(_ingress(api, project, env))
-    api_runtime = runtime_hash(api, project.root)
+    api_runtime = runtime_hash(api, project.root, pins)
     runtime = f"{api_runtime}:{dependencies}"  # what the pods run
     for obj in objects:
         obj["metadata"]["namespace"] = env.namespace  # explicit, whatever the kubeconfig's default

@@ -2,7 +2,9 @@
 
 The cache entry is keyed by the listing's keys, sizes and ETags, so the same objects are
 downloaded once (by one process: the cache's lock and atomic rename) and changed objects make a
-new entry on the next load. Credentials, region and endpoint come from the environment
+new entry on the next load. `mlserve deploy` pins each URL to the version it listed (`version`,
+passed to the runtime as MLSERVE_MODEL_PINS): the runtime then serves that version from the cache,
+or fetches exactly it, and refuses objects changed since the deploy. Credentials, region and endpoint come from the environment
 (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_ENDPOINT_URL, ...), as for every AWS tool.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from mlserve.models.cache import MARKER, Progress, _log_progress, prepare_entry
 SCHEME = "s3://"
 # Never uploaded: the unfinished-run state of `mlserve finetune`, a cache entry's own marker.
 SKIP = (".checkpoint", MARKER)
+# JSON {url: version} set by `mlserve deploy` (mlserve.deploy.pins) in the runtime's environment.
+PINS_ENV = "MLSERVE_MODEL_PINS"
 
 
 def is_s3(ref: object) -> bool:
@@ -44,10 +49,16 @@ def fetch(url: str, root: Path, on_progress: Progress | None = None) -> Path:
     """The cache folder holding the objects under `url` (downloaded if not cached yet)."""
     say = on_progress or _log_progress
     bucket, prefix = parse(url)
+    pinned = json.loads(os.environ.get(PINS_ENV) or "{}").get(url.strip())
+    if pinned and (root / pinned / MARKER).exists():
+        return root / pinned  # the deployed version, already here: no S3 call, whatever the prefix holds now
     s3 = client()
     objects = listing(s3, url)
-    stamp = json.dumps(sorted(objects.items()), separators=(",", ":"))
-    name = "s3-" + hashlib.sha256(f"{bucket}\n{stamp}".encode()).hexdigest()[:24]
+    name = version(url, objects)
+    if pinned and name != pinned:
+        raise ModelNotFound(f"model '{url}': its objects changed since `mlserve deploy` pinned them, "
+                            "and the deployed version is not in the model cache",
+                            hint="run `mlserve deploy` to serve the new objects (or push the deployed ones back)")
 
     def download(work: Path) -> dict:
         total = sum(size for _, _, size in objects.values())
@@ -63,6 +74,18 @@ def fetch(url: str, root: Path, on_progress: Progress | None = None) -> Path:
         return {"etags": {relative: etag for relative, (_, etag, _) in objects.items()}}
 
     return prepare_entry(root, name, url, download, say)
+
+
+def version(url: str, objects: dict[str, tuple[str, str, int]]) -> str:
+    """Names one set of objects under `url` (their keys, ETags and sizes): the cache entry's name."""
+    bucket, _ = parse(url)
+    stamp = json.dumps(sorted(objects.items()), separators=(",", ":"))
+    return "s3-" + hashlib.sha256(f"{bucket}\n{stamp}".encode()).hexdigest()[:24]
+
+
+def current_version(url: str) -> str:
+    """The version the objects under `url` are now (one list call)."""
+    return version(url, listing(client(), url))
 
 
 def listing(s3: Any, url: str) -> dict[str, tuple[str, str, int]]:

@@ -41,10 +41,12 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def runtime_spec(api: APISpec, root: Path) -> dict:
-    """The part of the API's spec its process reads, with project paths made relative to `root`."""
+def runtime_spec(api: APISpec, root: Path, env: dict[str, str] | None = None) -> dict:
+    """The part of the API's spec its process reads, with project paths made relative to `root`;
+    `env` is added to predictor.env (what deploy fixes for the process, e.g. model pins)."""
     root = Path(root).resolve()
     data = api.model_dump(mode="json")
+    data["predictor"]["env"].update(env or {})
     autoscaling = data["autoscaling"]
     for name in IN_PLACE_FIELDS:
         data.pop(name, None)
@@ -148,10 +150,11 @@ def api_files(api: APISpec, root: Path) -> list[Path]:
     return sorted(f for f in files if f.is_relative_to(root) and f.is_file())
 
 
-def runtime_hash(api: APISpec, root: Path) -> str:
-    """Hash of the runtime spec and of every file in `api_files`: equal means the same process."""
+def runtime_hash(api: APISpec, root: Path, env: dict[str, str] | None = None) -> str:
+    """Hash of the runtime spec (with `env`, see runtime_spec) and of every file in `api_files`:
+    equal means the same process."""
     root = Path(root).resolve()
-    digest = hashlib.sha256(_canonical(runtime_spec(api, root)))
+    digest = hashlib.sha256(_canonical(runtime_spec(api, root, env)))
     for f in api_files(api, root):
         data = f.read_bytes()
         digest.update(f"\0{_relative(f, root)}\0{len(data)}\0".encode())

@@ -1,5 +1,5 @@
 """s3:// model references against a real S3 API (moto's server on 127.0.0.1): push, deploy,
-answer; objects changed → new weights after a refresh; missing bucket/key → a clear error."""
+answer; objects changed → new weights on the next deploy, and only then; missing bucket/key → a clear error."""
 
 import json
 import os
@@ -99,14 +99,53 @@ def test_push_deploy_answer_then_changed_objects_are_fetched(s3, tmp_path):
 
         result = invoke("models", "push", str(model_folder(tmp_path, 1)), "s3://models/story")
         assert result.exit_code == 0, result.output
-        result = invoke("refresh", "story", "--spec", spec)
+        result = invoke("deploy", spec)  # the objects are pinned in the runtime hash: a change restarts
         assert result.exit_code == 0, result.output
+        assert "unchanged" not in result.output, result.output
         second = httpx.post(endpoint, json=turn, timeout=120).json()
         entries = [e for e in list_entries(Path(os.environ["MLSERVE_MODEL_CACHE"])) if e.path.name.startswith("s3-")]
         assert len(entries) == 2  # the changed ETags made a new entry: the new weights were fetched
         assert second["passage"] != first["passage"] or second["tokens"] != first["tokens"]
         new = next(e for e in entries if e.path != entry.path)
         assert (new.path / "model.safetensors").read_bytes() == (tmp_path / "model-1" / "model.safetensors").read_bytes()
+    finally:
+        assert cleanup(project) == []
+
+
+def test_objects_changed_without_a_deploy_are_never_served(s3, tmp_path):
+    """A refresh (or crash restart) runs the pinned, deployed version from the cache; without it
+    in the cache, the runtime refuses the new objects with an error naming the URL."""
+    s3.create_bucket(Bucket="pinned")
+    assert invoke("models", "push", str(model_folder(tmp_path, 0)), "s3://pinned/story").exit_code == 0
+    project = tmp_path / "project"
+    (project / "predictors").mkdir(parents=True)
+    shutil.copy(REPO / "predictors" / "story_generator.py", project / "predictors")
+    (project / "cortex.yaml").write_text(yaml.safe_dump([{
+        "name": "story", "predictor": {"type": "python", "path": "predictors/story_generator.py",
+                                       "config": {"generation": {"model": "s3://pinned/story"},
+                                                  "model": "s3://pinned/story", "max_new_tokens": 12}}}]))
+    spec = str(project / "cortex.yaml")
+    cache = Path(os.environ["MLSERVE_MODEL_CACHE"])
+    turn = {"story": "You wake in a dark cell.", "action": "look around", "seed": 3}
+    try:
+        assert invoke("deploy", spec).exit_code == 0
+        endpoint = json.loads(invoke("get", "-o", "json", "--spec", spec).stdout)[0]["endpoint"]
+        first = httpx.post(endpoint, json=turn, timeout=120).json()
+        [deployed] = [e.path for e in list_entries(cache) if e.path.name.startswith("s3-")]
+
+        assert invoke("models", "push", str(model_folder(tmp_path, 1)), "s3://pinned/story").exit_code == 0
+        result = invoke("refresh", "story", "--spec", spec)
+        assert result.exit_code == 0, result.output
+        assert httpx.post(endpoint, json=turn, timeout=120).json()["passage"] == first["passage"]  # as deployed
+        assert [e.path for e in list_entries(cache) if e.path.name.startswith("s3-")] == [deployed]
+
+        shutil.rmtree(deployed)  # the deployed version is gone from the cache: nothing may replace it
+        result = invoke("refresh", "story", "--spec", spec)
+        assert result.exit_code != 0
+        log = "\n".join(invoke("logs", "story", "--spec", spec).stdout.splitlines()[-40:])
+        assert "model 's3://pinned/story': its objects changed since `mlserve deploy`" in log, log
+        assert "run `mlserve deploy`" in log, log
+        assert not [e for e in list_entries(cache) if e.path.name.startswith("s3-")]
     finally:
         assert cleanup(project) == []
 

@@ -23,6 +23,7 @@ from mlserve.deploy.local.ports import DEFAULT_RANGE, allocate_port, port_is_fre
 from mlserve.deploy.local.procs import is_alive, supervisors_of
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
+from mlserve.deploy.pins import pinned_env
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.spec import APISpec, Project, runtime_hash, spec_hash
 
@@ -113,7 +114,8 @@ class LocalBackend:
                    running: list[tuple[int, float]], force: bool, progress: Progress) -> tuple[str, bool]:
         """Bring one API in line with the spec; returns (action, whether it was (re)started)."""
         old = records.get(api.name)
-        wanted = runtime_hash(api, project.root)
+        pins = pinned_env(api)  # the s3:// model versions this deploy fixes
+        wanted = runtime_hash(api, project.root, pins)
         # Compared with what actually runs: the recorded supervisor (alone) and its intact snapshot.
         if (old and not force and old.phase == "running" and old.spec_file == str(project.file)
                 and [pid for pid, _ in running] == [old.supervisor_pid]
@@ -127,7 +129,7 @@ class LocalBackend:
             old.spec, old.spec_hash, old.last_update = api.model_dump(mode="json"), spec_hash(api), time.time()
             self.state.save(records)
             return "updated", False
-        digest, folder = snapshot.take(self.state, project, api)
+        digest, folder = snapshot.take(self.state, project, api, pins)
         rec = APIRecord(
             name=api.name, port=self._choose_port(api, old, records), endpoint=api.endpoint,
             spec_file=str(project.file), spec_hash=spec_hash(api), runtime_hash=digest, snapshot=str(folder),

@@ -46,8 +46,9 @@ def runs_unchanged(rec: APIRecord, wanted: str) -> bool:
     return bool(rec.snapshot) and rec.runtime_hash == wanted and hash_of(rec.snapshot, rec.name) == wanted
 
 
-def take(state: StateDir, project: Project, api: APISpec) -> tuple[str, Path]:
-    """Copy the API's runtime spec and files into a new snapshot; returns (runtime hash, folder)."""
+def take(state: StateDir, project: Project, api: APISpec, env: dict[str, str] | None = None) -> tuple[str, Path]:
+    """Copy the API's runtime spec (with `env`: model pins) and files into a new snapshot;
+    returns (runtime hash, folder)."""
     base = state.private(folder(state) / api.name)
     staging = base / f".staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -58,7 +59,7 @@ def take(state: StateDir, project: Project, api: APISpec) -> tuple[str, Path]:
         state.private(target.parent)
         shutil.copyfile(source, target)
         os.chmod(target, PRIVATE_FILE)
-    data = runtime_spec(api, root)
+    data = runtime_spec(api, root, env)
     if api.predictor.python_path is not None:
         state.private(staging / data["predictor"]["python_path"])  # it may hold no .py file
     spec = spec_file(staging)
