@@ -18,6 +18,7 @@ from tiny_gguf import write_tiny_llama_gguf
 
 from mlserve.errors import ModelNotFound
 from mlserve.models import list_entries, materialize
+from mlserve.models import s3 as s3_models
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("deploy", "cli")]
 from cli_harness import invoke  # noqa: E402
@@ -177,3 +178,38 @@ def test_push_refuses_a_folder_without_a_model(s3, tmp_path):
     (tmp_path / "notes" / "a.txt").write_text("hi")
     result = invoke("models", "push", str(tmp_path / "notes"), "s3://models/x")
     assert result.exit_code == 1 and "holds no model" in result.stderr
+
+
+def test_pods_get_the_pins_and_roll_when_the_objects_change(s3, tmp_path):
+    from mlserve.deploy.environments import Environment
+    from mlserve.deploy.manifests import RUNTIME_HASH, render_manifests
+    from mlserve.spec import load_project
+
+    s3.create_bucket(Bucket="kube")
+    s3.put_object(Bucket="kube", Key="m/config.json", Body=b"{}")
+    (tmp_path / "p.py").write_text("class P:\n    def predict(self, payload):\n        return payload\n")
+    (tmp_path / "cortex.yaml").write_text("- name: qa\n  predictor: {path: p.py, config: {models: [s3://kube/m]}}\n")
+    project = load_project(tmp_path)
+    env = Environment(name="prod", provider="kubernetes", registry="registry.example.com/t", namespace="serving")
+
+    def template():
+        [dep] = [o for o in render_manifests(project, env, image="r/mlserve:1") if o["kind"] == "Deployment"]
+        return dep["spec"]["template"]
+
+    first = template()
+    pins = {e["name"]: e["value"] for e in first["spec"]["containers"][0]["env"]}["MLSERVE_MODEL_PINS"]
+    fetched = s3_models.fetch("s3://kube/m", Path(os.environ["MLSERVE_MODEL_CACHE"]))
+    assert json.loads(pins) == {"s3://kube/m": fetched.name}  # the version the runtime fetches
+    s3.put_object(Bucket="kube", Key="m/config.json", Body=b'{"changed": true}')
+    second = template()
+    assert second["metadata"]["annotations"][RUNTIME_HASH] != first["metadata"]["annotations"][RUNTIME_HASH]
+    assert second != first
+
+
+def test_configs_without_s3_never_import_boto3(tmp_path):
+    (tmp_path / "p.py").write_text("class P:\n    def predict(self, payload):\n        return payload\n")
+    (tmp_path / "cortex.yaml").write_text("- name: qa\n  predictor: {path: p.py, config: {model: small}}\n")
+    code = ("import sys; from mlserve.spec import load_project; from mlserve.deploy.pins import pinned_env; "
+            f"assert pinned_env(load_project({str(tmp_path)!r}).api('qa')) == {{}}; "
+            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
