@@ -201,13 +201,14 @@ def test_the_pod_template_changes_only_with_what_the_runtime_reads(tmp_path):
     qa = before["qa"]["metadata"]["annotations"]
     assert qa[RUNTIME_HASH] == runtime_hash(project.api("qa"), project.root) and TEMPLATE_HASH in qa
     assert SPEC_HASH not in qa  # the whole spec would roll pods on an autoscaling change
-    # autoscaling and update strategy: the Deployment/HPA change, the template does not
+    # autoscaling and update strategy: the Deployment (its spec annotation, read by the autoscaler,
+    # and strategy) changes, the template does not
     scaled = make_project(tmp_path, FULL.replace("max_replicas: 6", "max_replicas: 9").replace(
         "max_surge: 1", "max_surge: 2"))
     assert templates(scaled, image="r/x:1") == before
     changed = config_hashes(scaled, image="r/x:1")
     base = config_hashes(project, image="r/x:1")
-    assert {k for k in base if base[k] != changed[k]} == {("Deployment", "qa"), ("HorizontalPodAutoscaler", "qa")}
+    assert {k for k in base if base[k] != changed[k]} == {("Deployment", "qa")}
     # what the process reads (config, compute, its own admission limit): a new template
     for edit in (("model: small", "model: large"), ("cpu: 500m", "cpu: 1"),
                  ("target_replica_concurrency: 2.5", "target_replica_concurrency: 2.5, max_replica_concurrency: 9")):
