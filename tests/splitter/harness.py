@@ -26,7 +26,9 @@ def set_entries(spec: Path, entries: list[dict]) -> None:
 
 
 def api(name: str, **config: object) -> dict:
-    return {"name": name, "predictor": {"path": "predictors/version.py", "config": {"version": name, **config}}}
+    # The tests send several requests at once; the default queue (2 per thread) would answer some 503.
+    return {"name": name, "predictor": {"path": "predictors/version.py", "config": {"version": name, **config},
+                                        "max_queue_length": 16}}
 
 
 def splitter(name: str, *weights: tuple[str, int | None]) -> dict:
