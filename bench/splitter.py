@@ -25,6 +25,9 @@ from pathlib import Path
 import aiohttp
 import httpx
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
 from bench.loadgen import Client, Sample, build_request, closed_loop
 from bench.servers import REPO, Server, Variant, mlserve, null_server, server_env
 from bench.stats import percentile
