@@ -1,46 +1,15 @@
 """ECR and EKS access against a real moto server on loopback (AWS's APIs, emulated)."""
 
 import base64
-import socket
-import subprocess
-import sys
 import time
 from urllib.parse import parse_qs, urlparse
 
-import httpx
 import pytest
 
 from mlserve.deploy import aws
 from mlserve.deploy.aws import AwsBackend, TOKEN_PREFIX, aws_client, ecr_credentials, ecr_repository, eks_token
 from mlserve.deploy.environments import Environment
 from mlserve.errors import DeployError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{url}/moto-api/data.json", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("moto server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(autouse=True)
