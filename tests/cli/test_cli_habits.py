@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 from cli_harness import command, invoke
-from local_harness import cleanup, copy_project, edit_spec
+from local_harness import cleanup, copy_project_with_stream
 
 pytestmark = pytest.mark.timeout(180)
-STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "predictors" / "streams.py"
 
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    folder = copy_project(tmp_path_factory.mktemp("habits") / "project")
-    shutil.copy(STREAMS, folder / "predictors" / "streams.py")
-    edit_spec(folder / "cortex.yaml", lambda apis: apis.append({
-        "name": "stream", "predictor": {"path": "predictors/streams.py", "class_name": "SyncStream",
-                                        "config": {"log": str(folder / "stream.log")}}}))
+    folder = copy_project_with_stream(tmp_path_factory.mktemp("habits") / "project")
     assert invoke("deploy", str(folder)).exit_code == 0
     yield str(folder / "cortex.yaml")
     assert cleanup(folder) == []

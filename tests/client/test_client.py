@@ -4,11 +4,9 @@ streamed, failing), logs, refresh, delete."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from pathlib import Path
 
 import pytest
-from local_harness import cleanup, copy_project, edit_spec
+from local_harness import cleanup, copy_project_with_stream
 
 import mlserve
 from mlserve.deploy.base import APIStatus, DeployResult
@@ -16,16 +14,11 @@ from mlserve.errors import EnvironmentConfigError, NotDeployed, PredictionFailed
 from mlserve.predictions import Event, Prediction
 
 pytestmark = pytest.mark.timeout(180)
-STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "predictors" / "streams.py"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    folder = copy_project(tmp_path_factory.mktemp("client") / "project")
-    shutil.copy(STREAMS, folder / "predictors" / "streams.py")
-    edit_spec(folder / "cortex.yaml", lambda apis: apis.append({
-        "name": "stream", "predictor": {"path": "predictors/streams.py", "class_name": "SyncStream",
-                                        "config": {"log": str(folder / "stream.log")}}}))
+    folder = copy_project_with_stream(tmp_path_factory.mktemp("client") / "project")
     client = mlserve.Client(spec=folder)  # a folder works as well as its cortex.yaml
     client.results = client.deploy()
     yield client

@@ -72,3 +72,16 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "predictors" / "streams.py"
+
+
+def copy_project_with_stream(dest: Path) -> Path:
+    """The fixture project plus a `stream` API (SSE), which logs what it streams to stream.log."""
+    folder = copy_project(dest)
+    shutil.copy(STREAMS, folder / "predictors" / "streams.py")
+    edit_spec(folder / "cortex.yaml", lambda apis: apis.append({
+        "name": "stream", "predictor": {"path": "predictors/streams.py", "class_name": "SyncStream",
+                                        "config": {"log": str(folder / "stream.log")}}}))
+    return folder
