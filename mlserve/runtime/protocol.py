@@ -49,6 +49,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._rejection: MlserveError | None = None
         self._head_timer = None
+        self._heads_done = 0  # heads completed on this connection: tells what a chunk of data finished
         self._expect_head()
         self._start_head_timer()  # a connection that sends nothing at all
 
@@ -62,6 +63,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_done(self) -> None:
         self._head_pending = False
+        self._heads_done += 1
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -88,11 +90,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return
-        counting = self._head_pending
+        counting, heads_before = self._head_pending, self._heads_done
         if counting:
             self._start_head_timer()
         super().data_received(data)  # parse errors end in send_400_response
-        if counting and self._head_pending and not self.transport.is_closing():
+        # Count the chunk only if the head it belongs to is still unfinished: a chunk that completed
+        # a head (and maybe its body and the whole request) is not head bytes of the next request.
+        if counting and self._heads_done == heads_before and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._reject(_head_too_large())

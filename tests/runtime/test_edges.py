@@ -105,6 +105,16 @@ def test_huge_header_is_431_json(echo):
     assert echo.client.post("/t", json={}, headers={"x-ok": "a" * 8000}).status_code == 200
 
 
+def test_a_large_body_sent_with_its_head_in_one_piece_is_not_a_large_head(echo):
+    # Head and a 100 KB body in one write usually reach the server as one chunk, which completes the
+    # request: those bytes are body, never the head of a next request.
+    body = json.dumps({"text": "word " * 20_000}).encode()
+    for _ in range(5):
+        r = raw(echo, b"POST /t HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        assert r.status_code == 200, r.text
+
+
 def _rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
