@@ -65,6 +65,12 @@ def test_request_reaches_the_api_whole(project):
     assert predicted.exit_code == 0 and '"version": "v1"' in predicted.output
     listed = invoke("get", "--spec", str(spec))
     assert listed.exit_code == 0 and "traffic splitters" in listed.output and "v1: 100% (2)" in listed.output
+    # `refresh` restarts a splitter like an API (it has no snapshot: it reads only its routing table).
+    before = pids(backend, "canary")["supervisor"]
+    refreshed = invoke("refresh", "canary", "--spec", str(spec))
+    assert refreshed.exit_code == 0, refreshed.output
+    assert pids(backend, "canary")["supervisor"] != before
+    assert post(httpx.Client(timeout=30), url_of(backend, "canary"), {"i": 0}).api == "v1"
 
 
 def test_shadow_sees_every_request_clients_see_only_the_primary(project, tmp_path):

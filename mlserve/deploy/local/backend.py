@@ -90,7 +90,7 @@ class LocalBackend:
         self._record(self.state.load(), api)  # fail before creating .mlserve/ for nothing
         with self._locked(progress) as records:
             rec = self._record(records, api)
-            if not rec.snapshot:
+            if not rec.snapshot and not splitters.is_splitter(rec):  # a splitter reads only its routing table
                 raise DeployError(f"api '{api}' was deployed by an older mlserve that kept no snapshot of it",
                                   hint="run `mlserve deploy` once; refresh then restarts what was deployed")
             self._restart(records, rec, progress)
