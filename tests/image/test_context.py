@@ -100,3 +100,30 @@ def test_a_static_folder_left_out_of_the_image_is_an_error(project: Path):
     with pytest.raises(DeployError, match="api 'greeter': networking.static 'web' has no file") as info:
         build_context(load_project(project), "base:1")
     assert ".mlserveignore" in info.value.hint
+
+
+def test_the_serving_image_has_every_module_its_processes_import(tmp_path):
+    """The runtime, the traffic splitter and the autoscaler import only what the image carries."""
+    import shutil
+    import subprocess
+    import sys
+
+    from mlserve.image.context import mlserve_package_root, runtime_files
+
+    for f in runtime_files():
+        target = tmp_path / "mlserve" / f
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(mlserve_package_root() / f, target)
+    modules = ["mlserve.runtime.app", "mlserve.runtime.server", "mlserve.splitter.server", "mlserve.autoscaler.controller",
+               "mlserve.autoscaler.kube", "mlserve.models.generation", "mlserve.models.llamacpp", "mlserve.models.s3",
+               "mlserve.logs"]
+    # An editable install's import hook would find the checkout's modules: drop it, as the image has none.
+    code = ("import sys, importlib\n"
+            "sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "import mlserve\n"
+            f"assert mlserve.__file__.startswith({str(tmp_path)!r}), mlserve.__file__\n"
+            f"for m in {modules!r}:\n"
+            "    importlib.import_module(m)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
