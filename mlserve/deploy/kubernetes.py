@@ -19,6 +19,7 @@ from mlserve.deploy.environments import Environment
 from mlserve.deploy.api_keys import secret, secret_name
 from mlserve.deploy.manifests import COMPONENT, NAME, PART_OF, SPEC, labels, project_label, render_manifests
 from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
+from mlserve.deploy.splitter_manifests import COMPONENT_NAME as SPLITTER_COMPONENT
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
 from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
 from mlserve.errors import DeployError, NotDeployed
@@ -138,7 +139,8 @@ class KubernetesBackend:
                            {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
 
     def _deployments(self, api: str | None = None) -> list[dict]:
-        selector = f"{COMPONENT}=api" + (f",{NAME}={api}" if api else "")
+        # APIs and traffic splitters, not the namespace's autoscaler.
+        selector = f"{COMPONENT} in (api,{SPLITTER_COMPONENT})" + (f",{NAME}={api}" if api else "")
         deployments = self.cluster.list_managed([("apps/v1", "Deployment")], selector)
         if api and not deployments:
             raise NotDeployed(f"api '{api}' is not deployed in environment '{self.env.name}' "

@@ -122,13 +122,6 @@ class Cluster:
             self.namespace, label_selector=f"app.kubernetes.io/name={api}").items
         return {r.metadata.name for r in sets}
 
-    def hpa_max_replicas(self, api: str) -> int:
-        from kubernetes import client
-
-        hpa = client.AutoscalingV1Api(self.api_client()).read_namespaced_horizontal_pod_autoscaler(
-            api, self.namespace)
-        return hpa.spec.max_replicas
-
     def post(self, env_name: str, api: str, spec: Path, payload: dict) -> dict:
         """POST to the API where `mlserve get` says it is, or through the API server's service proxy."""
         status = json.loads(self.mlserve("get", api, "--env", env_name, "--spec", spec, "-o", "json").stdout)

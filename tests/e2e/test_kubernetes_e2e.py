@@ -65,15 +65,17 @@ def test_deploy_update_and_remove(k8s, project):
     # autoscaling and update strategy only: updated in place, no pod of either API restarts
     greeter_pods, farewell_pods = k8s.pods("greeter"), k8s.pods("farewell")
     farewell_rs = k8s.replica_sets("farewell")
-    spec.write_text(spec.read_text().replace("  update_strategy:\n    max_surge: 0\n",
-                                             "  autoscaling:\n    max_replicas: 7\n  update_strategy:\n"
-                                             "    max_surge: 1\n"))
+    greeter_part, farewell_part = spec.read_text().split("- name: farewell")
+    spec.write_text(greeter_part + "- name: farewell" + farewell_part.replace(
+        "  update_strategy:\n    max_surge: 0\n", "  autoscaling:\n    max_replicas: 7\n  update_strategy:\n"
+                                                  "    max_surge: 1\n"))
     scaled = deploy(k8s, project)
     assert actions(scaled) == {"greeter": "unchanged", "farewell": "updated"}
     assert "building" not in scaled.stderr and "pushing" not in scaled.stderr
     assert k8s.pods("greeter") == greeter_pods and k8s.pods("farewell") == farewell_pods
     assert k8s.replica_sets("farewell") == farewell_rs  # no new pod template, so no rollout at all
-    assert k8s.hpa_max_replicas("farewell") == 7
+    farewell = json.loads(k8s.mlserve("get", "farewell", "--env", ENV, "--spec", spec, "-o", "json").stdout)
+    assert farewell["spec"]["autoscaling"]["max_replicas"] == 7  # what the autoscaler reads
     assert k8s.post(ENV, "farewell", spec, {"name": "Ada"}) == {"message": "goodbye, Ada"}
 
     # the cluster's view: ready replicas, the spec, the logs
