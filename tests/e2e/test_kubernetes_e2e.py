@@ -90,7 +90,7 @@ def test_deploy_update_and_remove(k8s, project):
 
     # `logs -f` streams the pod's log (here: its first lines, then it is stopped)
     followed = k8s.follow("logs", "greeter", "--env", ENV, "--spec", spec, "-f")
-    assert all(followed) and any("uvicorn" in line for line in followed), followed
+    assert all(followed) and any("Started server process" in line for line in followed), followed
 
     # refresh: new pods, same spec
     greeter_pods = k8s.pods("greeter")
