@@ -116,10 +116,13 @@ class InProcess:
 
             bf16 = load_predictor(str(group.predictor), group.class_name, group.config | {"dtype": "bfloat16"})
             self.predictors["B0-bf16"] = (bf16, None)
-            for threads in (1, 2):  # the llama.cpp engine on the GGUF as it is; threads are its own
-                config = group.config | {"engine": "llamacpp", "threads": threads}
-                self.predictors[f"B0-llama-t{threads}"] = (load_predictor(str(group.predictor), group.class_name,
-                                                                          config), None)
+            # The llama.cpp engine, threads are its own: the weights widened to float16 (the
+            # shipped setting, torch's exact text) and the quantised GGUF as it is (-q).
+            for suffix, extra in (("", {"dtype": "float16"}), ("-q", {})):
+                for threads in (1, 2):
+                    config = group.config | {"engine": "llamacpp", "threads": threads, **extra}
+                    self.predictors[f"B0-llama{suffix}-t{threads}"] = (
+                        load_predictor(str(group.predictor), group.class_name, config), None)
             if not quick:
                 self.predictors["B0-t2"] = (main, 2)
                 self.predictors["B0-int8"] = (Int8ComposePredictor(group.config), None)

@@ -84,15 +84,15 @@ def trivial(quick: bool) -> Group:
 def compose(quick: bool) -> Group:
     env = servers.server_env(1)
     config = {"engine": "torch", "threads": 1, "max_new_tokens": NEW_TOKENS}  # as in bench/cortex.yaml
-    llama = config | {"engine": "llamacpp"}
+    llama = config | {"engine": "llamacpp", "dtype": "float16"}  # as in bench/cortex.yaml
     variants = [
         servers.baseline("B1", GENERATOR, "TextGeneratorPredictor", config, env),
         _mlserve("B2", "compose", env, "mlserve, batching off"),
         _mlserve("B3", "compose-batched", env, "mlserve, batching on (max 8, 5 ms)"),
         _mlserve("B3-bf16", "compose-batched-bf16", env, "B3 with bfloat16 weights"),
         servers.baseline("B1-llama", GENERATOR, "TextGeneratorPredictor", llama, env),
-        _mlserve("B2-llama", "compose-llama", env, "B2 on the llama.cpp engine, 1 thread"),
-        _mlserve("B2-llama-t2", "compose-llama-t2", env, "B2 on the llama.cpp engine, 2 threads"),
+        _mlserve("B2-llama", "compose-llama", env, "B2 on the llama.cpp engine (float16), 1 thread"),
+        _mlserve("B2-llama-t2", "compose-llama-t2", env, "B2 on the llama.cpp engine (float16), 2 threads"),
         _mlserve("B3-llama", "compose-llama-batched", env, "B3 on the llama.cpp engine (rows one after another)"),
     ]
     if not quick:

@@ -33,6 +33,8 @@ SETTINGS = {
     "torch bf16 t1": {"engine": "torch", "threads": 1, "dtype": "bfloat16"},
     "llamacpp t1": {"engine": "llamacpp", "threads": 1},
     "llamacpp t2": {"engine": "llamacpp", "threads": 2},
+    "llamacpp f16 t1": {"engine": "llamacpp", "threads": 1, "dtype": "float16"},
+    "llamacpp f16 t2": {"engine": "llamacpp", "threads": 2, "dtype": "float16"},
 }
 BASELINE = "torch fp32 t1"
 

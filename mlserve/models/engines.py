@@ -6,8 +6,9 @@
         ...  # one next token id per row
 
 Engines:
-- ``llamacpp``: llama.cpp (the ``llama-cpp-python`` package) runs a GGUF as it is, quantised;
-  split GGUF parts are joined once into the model cache. One row per `steps` call; a prompt that
+- ``llamacpp``: llama.cpp (the ``llama-cpp-python`` package) runs a GGUF as it is, quantised, or
+  with `dtype` float16/float32 its weights widened once into the model cache (torch's exact greedy
+  text: the quantised file also quantises activations); split GGUF parts are joined once. One row per `steps` call; a prompt that
   starts like the previous one only pays for its new tokens (llama.cpp keeps its KV cache).
 - ``torch``: transformers in eager PyTorch (GGUF dequantised once into the cache), any causal LM,
   batches of rows, CUDA when a GPU is visible.
@@ -27,6 +28,7 @@ from mlserve.models.cache import Progress
 from mlserve.models.references import resolve
 
 ENGINES = ("auto", "llamacpp", "torch")
+LLAMACPP_DTYPES = ("float16", "float32")  # the GGUF's weights widened once into the cache (widen.py)
 
 
 class Generator(Protocol):
@@ -58,23 +60,47 @@ def load_generator(
     on_progress: Progress | None = None,
 ) -> Generator:
     """A generator for the causal LM `ref` on `engine` (see the module docstring)."""
-    if engine not in ENGINES:
-        raise ModelNotFound(f"model '{ref}': unknown engine '{engine}'", hint=f"use one of {', '.join(ENGINES)}")
-    resolved = resolve(ref, bases=bases)
-    if engine == "auto":
-        engine = "llamacpp" if resolved.kind == "gguf" and not _gpu_visible(device) else "torch"
+    engine = pick_engine(ref, engine, dtype, device, bases)
     if engine == "llamacpp":
-        from mlserve.models.llamacpp import LlamaCppGenerator, gguf_file
+        from mlserve.models.llamacpp import LlamaCppGenerator
 
-        if resolved.kind != "gguf":
-            raise ModelNotFound(f"model '{ref}': the llamacpp engine needs a GGUF file, this is a {resolved.kind}",
-                                hint="point the model at a .gguf file, or set engine: torch")
-        if dtype not in (None, "float32"):
-            raise ModelNotFound(f"model '{ref}': dtype '{dtype}' does not apply to the llamacpp engine",
-                                hint="llama.cpp runs the GGUF in its own quantisation; remove dtype or use engine: torch")
-        return LlamaCppGenerator(gguf_file(resolved, cache, on_progress), threads=threads, n_ctx=n_ctx)
+        path = prepare_model(ref, engine=engine, dtype=dtype, bases=bases, cache=cache, on_progress=on_progress)
+        return LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx)
     return _torch_generator(ref, threads, device, dtype, prompt_cache_size, bases=bases, cache=cache,
                             on_progress=on_progress)
+
+
+def pick_engine(ref: str, engine: str, dtype: str | None, device: str = "auto", bases: Sequence[Path] = ()) -> str:
+    """The engine that runs `ref` ("auto" decided), after checking that `ref` and `dtype` suit it."""
+    if engine not in ENGINES:
+        raise ModelNotFound(f"model '{ref}': unknown engine '{engine}'", hint=f"use one of {', '.join(ENGINES)}")
+    if engine == "torch":
+        return engine
+    kind = resolve(ref, bases=bases).kind
+    if engine == "auto":
+        return "llamacpp" if kind == "gguf" and not _gpu_visible(device) else "torch"
+    if kind != "gguf":
+        raise ModelNotFound(f"model '{ref}': the llamacpp engine needs a GGUF file, this is a {kind}",
+                            hint="point the model at a .gguf file, or set engine: torch")
+    if dtype not in (None, *LLAMACPP_DTYPES):
+        raise ModelNotFound(f"model '{ref}': dtype '{dtype}' does not apply to the llamacpp engine",
+                            hint="leave dtype out (the GGUF's own quantisation) or use one of "
+                                 + ", ".join(LLAMACPP_DTYPES))
+    return engine
+
+
+def prepare_model(ref: str, *, engine: str = "torch", dtype: str | None = None, device: str = "auto",
+                  bases: Sequence[Path] = (), cache: str | Path | None = None,
+                  on_progress: Progress | None = None) -> Path | str:
+    """Do once what loading `ref` on `engine` needs (convert, join or widen into the cache) and
+    return what the engine will read: `mlserve models prepare`, ahead of a deploy."""
+    if pick_engine(ref, engine, dtype, device, bases) == "llamacpp":
+        from mlserve.models.llamacpp import gguf_file
+
+        return gguf_file(resolve(ref, bases=bases), cache, on_progress, dtype)
+    from mlserve.models.loaders import materialize
+
+    return materialize(ref, bases=bases, cache=cache, on_progress=on_progress)
 
 
 def _gpu_visible(device: str) -> bool:

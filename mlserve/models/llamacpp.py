@@ -1,4 +1,5 @@
-"""The llama.cpp engine: a GGUF run as it is (quantised), through `llama-cpp-python`.
+"""The llama.cpp engine: a GGUF run as it is (quantised) or widened to float16/float32 once
+(`dtype`, see widen.py), through `llama-cpp-python`.
 
 One llama.cpp context per process holds one sequence, so `steps` decodes one row at a time
 (a lock keeps two threads off the context). Between calls llama.cpp keeps the KV cache of the
@@ -21,24 +22,34 @@ INSTALL_HINT = "install the engine: pip install 'mlserve[llamacpp]' (it compiles
 JOINED = "model.gguf"
 
 
-def gguf_file(resolved: ResolvedModel, cache: str | Path | None = None, on_progress: Progress | None = None) -> Path:
-    """The GGUF file of a reference: itself, or its split parts joined once into the cache."""
-    if len(resolved.parts) == 1:
+def gguf_file(resolved: ResolvedModel, cache: str | Path | None = None, on_progress: Progress | None = None,
+              dtype: str | None = None) -> Path:
+    """The GGUF file llama.cpp runs for a reference: the file itself; or, prepared once into the
+    cache, its split parts joined (`<digest>-gguf`) or its weights widened to `dtype`
+    (`<digest>-gguf-f16|f32`, see widen.py)."""
+    if len(resolved.parts) == 1 and dtype is None:
         return resolved.parts[0]
     from mlserve.models.convert import join_parts
+    from mlserve.models.widen import widen_gguf
 
     say = on_progress or _log_progress
     root = cache_dir(cache)
     root.mkdir(parents=True, exist_ok=True)
-    name = f"{content_sha256(resolved.parts, root, say)[:24]}-gguf"
+    name = f"{content_sha256(resolved.parts, root, say)[:24]}-gguf" + (f"-f{dtype[-2:]}" if dtype else "")
 
-    def join(work: Path) -> dict:
-        say(f"joining the GGUF parts of '{resolved.ref}' once (later loads use the cache)")
-        join_parts(resolved.parts, work / JOINED, say)
-        return {"files": [str(p) for p in resolved.parts]}
+    def build(work: Path) -> dict:
+        joined = resolved.parts[0]
+        if len(resolved.parts) > 1:
+            say(f"joining the GGUF parts of '{resolved.ref}' once (later loads use the cache)")
+            joined = join_parts(resolved.parts, work / (JOINED if dtype is None else "joined.tmp"), say)
+        if dtype is not None:
+            say(f"writing '{resolved.ref}' with {dtype} weights once (later loads use the cache)")
+            widen_gguf(joined, work / JOINED, dtype, say)
+            if joined != resolved.parts[0]:
+                joined.unlink()
+        return {"files": [str(p) for p in resolved.parts], "dtype": dtype or "as stored"}
 
-    entry = prepare_entry(root, name, resolved.ref, join, say)
-    return entry / JOINED
+    return prepare_entry(root, name, resolved.ref, build, say) / JOINED
 
 
 def _import_llama_cpp():
