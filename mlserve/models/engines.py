@@ -8,8 +8,9 @@
 Engines:
 - ``llamacpp``: llama.cpp (the ``llama-cpp-python`` package) runs a GGUF as it is, quantised, or
   with `dtype` float16/float32 its weights widened once into the model cache (torch's exact greedy
-  text: the quantised file also quantises activations); split GGUF parts are joined once. One row per `steps` call; a prompt that
-  starts like the previous one only pays for its new tokens (llama.cpp keeps its KV cache).
+  text: the quantised file also quantises activations); split GGUF parts are joined once. Up to
+  `batch_rows` rows per `steps` call, decoded together; a prompt that starts like a recent one only
+  pays for its new tokens (llama.cpp keeps each sequence's KV cache).
 - ``torch``: transformers in eager PyTorch (GGUF dequantised once into the cache), any causal LM,
   batches of rows, CUDA when a GPU is visible.
 - ``auto``: llamacpp for a GGUF reference on a machine without a visible GPU, torch otherwise.
@@ -55,6 +56,7 @@ def load_generator(
     dtype: str | None = None,
     n_ctx: int = 1024,
     prompt_cache_size: int = 8,
+    batch_rows: int = 8,
     bases: Sequence[Path] = (),
     cache: str | Path | None = None,
     on_progress: Progress | None = None,
@@ -65,7 +67,7 @@ def load_generator(
         from mlserve.models.llamacpp import LlamaCppGenerator
 
         path = prepare_model(ref, engine=engine, dtype=dtype, bases=bases, cache=cache, on_progress=on_progress)
-        return LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx)
+        return LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx, batch_rows=batch_rows)
     return _torch_generator(ref, threads, device, dtype, prompt_cache_size, bases=bases, cache=cache,
                             on_progress=on_progress)
 

@@ -1,10 +1,11 @@
 """The llama.cpp engine: a GGUF run as it is (quantised) or widened to float16/float32 once
 (`dtype`, see widen.py), through `llama-cpp-python`.
 
-One llama.cpp context per process holds one sequence, so `steps` decodes one row at a time
-(a lock keeps two threads off the context). Between calls llama.cpp keeps the KV cache of the
-last sequence and `Llama.generate` evaluates only the tokens after the start it shares with it:
-someone typing on, or every sentence after the same few-shot examples, pays for its new tokens only.
+One llama.cpp context per process decodes up to `batch_rows` rows together, each its own
+sequence (llamacpp_batch.py; a lock keeps two threads off the context). Between calls every
+sequence keeps its KV cache and a row only runs the tokens after the start it shares with one of
+them: someone typing on, or every sentence after the same few-shot examples (computed once and
+shared), pays for its new tokens only.
 """
 
 from __future__ import annotations
@@ -62,49 +63,65 @@ def _import_llama_cpp():
 
 
 class LlamaCppGenerator:
-    engine = "llamacpp"
-    max_rows = 1
+    """Up to `batch_rows` rows decoded together, each its own sequence (llamacpp_batch.py)."""
 
-    def __init__(self, path: Path, *, threads: int = 1, n_ctx: int = 1024, n_batch: int = 512):
+    engine = "llamacpp"
+
+    def __init__(self, path: Path, *, threads: int = 1, n_ctx: int = 1024, n_batch: int = 512, batch_rows: int = 8):
         llama_cpp = _import_llama_cpp()
+        from llama_cpp._internals import LlamaContext, LlamaModel
+        from llama_cpp._logger import set_verbose
+
+        from mlserve.models.llamacpp_batch import BatchedDecoder
+
+        if batch_rows < 1:
+            raise ModelNotFound(f"batch_rows must be at least 1, got {batch_rows}", hint="leave it out for 8")
+        set_verbose(False)  # llama.cpp logs errors only, as Llama(verbose=False) does
+        llama_cpp.llama_backend_init()
+        model_params = LlamaModel.default_params()
+        model_params.n_gpu_layers = 0  # the CPU build; as the Llama class sets it
+        # Every sequence holds up to n_ctx tokens; one more sequence holds the shared prefix.
+        # A unified KV cache lets that prefix be copied into a row by sharing its cells.
+        params = LlamaContext.default_params()
+        params.n_ctx, params.n_seq_max, params.kv_unified = n_ctx * (batch_rows + 1), batch_rows + 1, True
+        params.n_batch = params.n_ubatch = n_batch
+        params.n_threads = params.n_threads_batch = threads
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as Llama's default: torch's exact text
         try:
-            self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_threads=threads,
-                                       n_threads_batch=threads, verbose=False)
+            self._model = LlamaModel(path_model=str(path), params=model_params, verbose=False)
+            self._ctx = LlamaContext(model=self._model, params=params, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelNotFound(f"llama.cpp cannot load {path}: {exc}",
                                 hint="is it a complete GGUF of an architecture llama.cpp supports?") from exc
-        self.n_ctx = n_ctx
-        self.stop_ids = {t for t in (self.llm.token_eos(), _eot(llama_cpp, self.llm)) if t is not None and t >= 0}
+        self.n_ctx, self.max_rows = n_ctx, batch_rows
+        self.stop_ids = {t for t in (self._model.token_eos(), self._model.token_eot()) if t >= 0}
+        self._decoder = BatchedDecoder(llama_cpp, self._ctx.ctx, n_vocab=self._model.n_vocab(), rows=batch_rows,
+                                       n_batch=n_batch)
         self._lock = threading.Lock()
+
+    @property
+    def evaluated_tokens(self) -> int:
+        """Tokens run through the model so far (prompts and generated ones), the rest came from KV caches."""
+        return self._decoder.evaluated
 
     def encode(self, text: str, special: bool = True) -> list[int]:
         # `special` adds the model's own start token (if its GGUF asks for one), as transformers does.
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=special, special=False)
+        return self._model.tokenize(text.encode("utf-8"), add_bos=special, special=False)
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         # Half a UTF-8 character becomes U+FFFD, as with transformers, so callers can hold it back.
-        return self.llm.detokenize(list(ids), special=not skip_special_tokens).decode("utf-8", errors="replace")
+        return self._model.detokenize(list(ids), special=not skip_special_tokens).decode("utf-8", errors="replace")
 
     def steps(self, rows: Sequence[Sequence[int]], max_steps: int, *, prefix: Sequence[int] = ()) -> Iterator[list[int]]:
-        if len(rows) != 1:
-            raise ValueError(f"the llamacpp engine decodes one row at a time, got {len(rows)}")
-        tokens = [*prefix, *rows[0]]
-        if len(tokens) + max_steps > self.n_ctx:
-            raise RequestError(f"the text is {len(tokens)} tokens; with {max_steps} new ones it exceeds the "
-                               f"model context of {self.n_ctx}", hint="send less text, or raise n_ctx in the config")
+        if not 1 <= len(rows) <= self.max_rows:
+            raise ValueError(f"the llamacpp engine decodes 1 to {self.max_rows} rows at a time (batch_rows), "
+                             f"got {len(rows)}")
+        for row in rows:
+            tokens = len(prefix) + len(row)
+            if tokens == 0:
+                raise RequestError("the text has no tokens", hint="send some text")
+            if tokens + max_steps > self.n_ctx:
+                raise RequestError(f"the text is {tokens} tokens; with {max_steps} new ones it exceeds the "
+                                   f"model context of {self.n_ctx}", hint="send less text, or raise n_ctx in the config")
         with self._lock:
-            # reset=True still reuses the shared start with the last sequence (llama-cpp-python does).
-            tokens_out = self.llm.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0,
-                                           reset=True)
-            try:
-                for _, token in zip(range(max_steps), tokens_out):
-                    yield [token]
-            finally:
-                tokens_out.close()
-
-
-def _eot(llama_cpp, llm) -> int | None:
-    """The end-of-turn token of chat models, which also ends a text (None where unknown)."""
-    vocab_eot = getattr(llama_cpp, "llama_vocab_eot", None)
-    vocab = getattr(getattr(llm, "_model", None), "vocab", None)
-    return vocab_eot(vocab) if vocab_eot and vocab is not None else None
+            yield from self._decoder.steps(rows, max_steps, prefix)

@@ -1,6 +1,8 @@
 """Generation engines behind one interface: llama.cpp on a real (tiny, float32) GGUF against the
-torch engine on the same weights, prefix reuse, split parts joined once, and clear errors."""
+torch engine on the same weights, batched rows against each row alone, prefix reuse, split parts
+joined once, and clear errors."""
 
+import random
 import sys
 
 import pytest
@@ -42,14 +44,30 @@ def test_tokens_round_trip_through_the_engine_tokenizer(llama):
     assert llama.stop_ids  # the GGUF's end-of-text token
 
 
-def test_a_prompt_extending_the_last_one_decodes_like_a_fresh_one(llama, tiny_gguf):
-    fresh = load_generator(str(tiny_gguf), engine="llamacpp", n_ctx=128)
+@pytest.fixture(scope="module")
+def alone(tiny_gguf):
+    """The tokens of one row decoded by a generator that has decoded nothing else (no KV reuse)."""
+    seen = {}
+
+    def decode(ids, n, prefix=()):
+        key = (tuple(prefix), tuple(ids), n)
+        if key not in seen:
+            seen[key] = _greedy(load_generator(str(tiny_gguf), engine="llamacpp", n_ctx=128, batch_rows=1), ids, n, prefix)
+        return seen[key]
+
+    return decode
+
+
+def _batched(gen, rows, n, prefix=()):
+    """Each row's tokens, decoded in one `steps` call."""
+    return [list(tokens) for tokens in zip(*gen.steps(rows, n, prefix=prefix))]
+
+
+def test_a_prompt_extending_the_last_one_decodes_like_a_fresh_one(llama, alone):
     words = "the weather is the thing the".split()
     for n in range(1, len(words) + 1):  # someone typing on: each prompt extends the previous one
         ids = llama.encode(" ".join(words[:n]))
-        expected = _greedy(fresh, ids, 4)
-        fresh.llm.reset()  # forget the last sequence: no reuse on this side
-        assert _greedy(llama, ids, 4) == expected
+        assert _greedy(llama, ids, 4) == alone(ids, 4)
 
 
 def test_a_shared_prefix_comes_before_every_row(llama, torch_gen):
@@ -60,20 +78,80 @@ def test_a_shared_prefix_comes_before_every_row(llama, torch_gen):
         assert _greedy(torch_gen, ids, 4, prefix) == _greedy(llama, ids, 4, prefix)
 
 
-def test_a_stream_closed_early_leaves_the_engine_usable(llama):
-    ids = llama.encode("hello there")
-    steps = llama.steps([ids], 10)
+def test_rows_of_different_lengths_decode_together_as_each_alone(llama, alone):
+    rows = [llama.encode(text, special=False) for text in PROMPTS]
+    assert len({len(row) for row in rows}) > 1 and llama.max_rows == 8
+    assert _batched(llama, rows, 6) == [alone(row, 6) for row in rows]
+    assert _batched(llama, rows[::-1], 6) == [alone(row, 6) for row in rows[::-1]]  # sequences swap rows
+
+
+def test_a_shared_prefix_is_computed_once_for_a_batch(llama, alone):
+    rows = [llama.encode(text, special=False) for text in PROMPTS]
+    for prefix in (llama.encode("the the the"), llama.encode("hello"), llama.encode("the the the")):
+        expected = [alone(prefix + row, 4) for row in rows]
+        assert _batched(llama, rows, 4, prefix) == expected
+        assert _batched(llama, rows[1:], 4, prefix) == expected[1:]  # the rows already hold it
+    assert _batched(llama, rows, 4) == [alone(row, 4) for row in rows]  # and without it again
+
+
+def test_the_prefix_and_each_rows_text_run_once(tiny_gguf):
+    gen = load_generator(str(tiny_gguf), engine="llamacpp", n_ctx=128)
+    prefix, rows = gen.encode("the the the"), [gen.encode(text, special=False) for text in PROMPTS]
+    _batched(gen, rows, 4, prefix)  # the prefix, each row, then 3 new tokens per row
+    first = len(prefix) + sum(len(row) for row in rows) + len(rows) * 3
+    assert gen.evaluated_tokens == first
+    _batched(gen, [row + [5] for row in rows[1:]], 4, prefix)  # typed on: only the typed token, then 3 new ones
+    assert gen.evaluated_tokens - first == 3 * (1 + 3)
+
+
+def test_a_row_that_ends_goes_on_like_the_others(llama, alone):
+    ends = [87, 15]  # the tiny model writes its end-of-text token as the 6th token after these
+    rows = [ends, llama.encode("hello there", special=False), llama.encode("t", special=False)]
+    assert alone(ends, 8).index(next(iter(llama.stop_ids))) == 5
+    # Every row gets a token at every step, as in torch; the caller drops what follows a stop id.
+    assert _batched(llama, rows, 8) == [alone(row, 8) for row in rows]
+
+
+def test_batches_after_batches_reuse_what_each_sequence_holds(llama, alone):
+    """Random batches whose rows often extend earlier rows (typing on), with and without a
+    prefix, more distinct rows than sequences: every row decodes as it does alone."""
+    rng = random.Random(7)
+    seen = [llama.encode(text, special=False) for text in PROMPTS]
+    prefixes = [(), tuple(llama.encode("the the"))]
+    for _ in range(12):
+        rows = []
+        for _ in range(rng.randint(1, llama.max_rows)):
+            base = rng.choice(seen)[:rng.randint(1, 6)] if rng.random() < 0.7 else []
+            rows.append(base + [rng.randrange(256) for _ in range(rng.randint(1, 4))])
+        seen.extend(rows)
+        prefix = list(rng.choice(prefixes))
+        assert _batched(llama, rows, 3, prefix) == [alone(row, 3, prefix) for row in rows]
+
+
+def test_a_stream_closed_early_leaves_the_engine_usable(llama, alone):
+    rows = [llama.encode(text, special=False) for text in PROMPTS]
+    steps = llama.steps(rows, 10)
     next(steps)
     steps.close()  # a client that went away mid-stream
-    assert len(_greedy(llama, ids, 3)) == 3
+    assert _batched(llama, rows, 3) == [alone(row, 3) for row in rows]
+    assert len(_greedy(llama, rows[0], 3)) == 3
 
 
-def test_llamacpp_decodes_one_row_at_a_time_and_refuses_too_long_texts(llama):
-    assert llama.max_rows == 1
-    with pytest.raises(ValueError, match="one row at a time"):
-        next(llama.steps([[1], [2]], 2))
+def test_llamacpp_refuses_too_many_rows_and_too_long_texts(llama, alone):
+    with pytest.raises(ValueError, match="1 to 8 rows at a time"):
+        next(llama.steps([[1]] * 9, 2))
     with pytest.raises(RequestError, match="exceeds the model context of 128"):
-        next(llama.steps([[5] * 126], 8))
+        next(llama.steps([[1], [5] * 126], 8))  # one row too long refuses the batch before it runs
+    with pytest.raises(RequestError, match="no tokens"):
+        next(llama.steps([[]], 2))
+    assert _batched(llama, [[5] * 120, [1]], 8) == [alone([5] * 120, 8), alone([1], 8)]  # exactly fits
+
+
+def test_every_sequence_full_fits_the_context(llama, alone):
+    for first in (1, 2):  # full rows, then other full rows after a full prefix: no room runs out
+        prefix = [7] * (first - 1) * 60
+        rows = [[first + i] + [5] * (119 - len(prefix)) for i in range(llama.max_rows)]
+        assert _batched(llama, rows, 8, prefix)[-1] == alone(prefix + rows[-1], 8)
 
 
 def test_split_parts_are_joined_once_into_the_cache(tiny_gguf, tmp_path):

@@ -1,0 +1,118 @@
+"""Greedy decoding of several rows at once in one llama.cpp context (llama-cpp-python's
+low-level API: `llama_batch`, `llama_decode`, the KV memory functions).
+
+Decoding is bound by reading the weights, and one `llama_decode` over the next token of N rows
+reads them once, so N rows together cost far less than N rows one after another. Each row is
+its own sequence with its own positions (no padding), in a unified KV cache.
+
+Between calls every sequence keeps its KV cache: a row takes the free sequence that shares the
+longest start with it and only its other tokens run (someone typing on). A prefix shared by
+every row (few-shot examples) runs once into a sequence of its own and is copied into a row's
+sequence when that row does not hold it yet; in a unified cache the copy shares the cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from mlserve.errors import PredictorError
+from mlserve.models.generation import _shared_start
+
+
+class BatchedDecoder:
+    """`rows` sequences (plus one for the shared prefix) in the llama.cpp context `ctx`, which
+    must be created with `n_seq_max = rows + 1` and `kv_unified`. Not thread-safe: the caller
+    holds a lock from the first step to the last."""
+
+    def __init__(self, llama_cpp: Any, ctx: Any, *, n_vocab: int, rows: int, n_batch: int):
+        from llama_cpp._internals import LlamaBatch
+
+        self._ll, self._ctx, self._n_vocab, self._n_batch = llama_cpp, ctx, n_vocab, n_batch
+        self._memory = llama_cpp.llama_get_memory(ctx)
+        self._batch = LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
+        self._prefix_seq = rows
+        self._held: list[list[int]] = [[] for _ in range(rows + 1)]  # the tokens each sequence's KV holds
+        self.evaluated = 0  # tokens run through the model so far: what KV reuse saves shows here
+
+    def steps(self, rows: Sequence[Sequence[int]], max_steps: int, prefix: Sequence[int] = ()) -> Iterator[list[int]]:
+        """The greedy next id of every row (`prefix` + row), `max_steps` times. Every row goes on
+        to the last step, as in torch; the caller ignores a row it has finished."""
+        if max_steps <= 0:
+            return
+        prompts = [[*prefix, *row] for row in rows]
+        seqs = self._assign(prompts)
+        if prefix:
+            self._bring_prefix(list(prefix), seqs)
+        next_ids = self._run([(seq, self._trim(seq, prompt)) for seq, prompt in zip(seqs, prompts)])
+        for step in range(max_steps):
+            yield next_ids
+            if step + 1 < max_steps:
+                next_ids = self._run([(seq, [token]) for seq, token in zip(seqs, next_ids)])
+
+    def _assign(self, prompts: list[list[int]]) -> list[int]:
+        """A sequence per row: the free one whose KV shares the longest start with it."""
+        free, seqs = list(range(self._prefix_seq)), []
+        for prompt in prompts:
+            best = max(free, key=lambda seq: _shared_start(self._held[seq], prompt))
+            free.remove(best)
+            seqs.append(best)
+        return seqs
+
+    def _bring_prefix(self, prefix: list[int], seqs: list[int]) -> None:
+        """Run the prefix once into its own sequence; copy it into the rows that lack it."""
+        if self._held[self._prefix_seq] != prefix:
+            rest = self._trim(self._prefix_seq, prefix, leave_last=False)
+            if rest:
+                self._run([(self._prefix_seq, rest)])
+        for seq in seqs:
+            if _shared_start(self._held[seq], prefix) < len(prefix):
+                self._ll.llama_memory_seq_rm(self._memory, seq, -1, -1)
+                self._ll.llama_memory_seq_cp(self._memory, self._prefix_seq, seq, -1, -1)
+                self._held[seq] = list(prefix)
+
+    def _trim(self, seq: int, tokens: list[int], leave_last: bool = True) -> list[int]:
+        """Cut the KV of `seq` to the start it shares with `tokens`; return the tokens left to run
+        (at least the last one where its logits are needed)."""
+        keep = _shared_start(self._held[seq], tokens)
+        if leave_last:
+            keep = min(keep, len(tokens) - 1)
+        if keep < len(self._held[seq]) and not self._ll.llama_memory_seq_rm(self._memory, seq, keep, -1):
+            # Some caches (sliding-window layers) cannot drop a tail: start the sequence over.
+            self._ll.llama_memory_seq_rm(self._memory, seq, -1, -1)
+            keep = 0
+        del self._held[seq][keep:]
+        return tokens[keep:]
+
+    def _run(self, parts: list[tuple[int, list[int]]]) -> list[int]:
+        """Append each part's tokens to its sequence (in as many `llama_decode` calls as the batch
+        size needs); the greedy next id after each part's last token."""
+        entries = [(seq, token, len(self._held[seq]) + i, i == len(tokens) - 1, part)
+                   for part, (seq, tokens) in enumerate(parts) for i, token in enumerate(tokens)]
+        next_ids = [0] * len(parts)
+        batch = self._batch.batch
+        for start in range(0, len(entries), self._n_batch):
+            chunk = entries[start:start + self._n_batch]
+            batch.n_tokens = len(chunk)
+            for k, (seq, token, pos, last, _) in enumerate(chunk):
+                batch.token[k], batch.pos[k], batch.logits[k] = token, pos, last
+                batch.seq_id[k][0], batch.n_seq_id[k] = seq, 1
+            code = self._ll.llama_decode(self._ctx, batch)
+            if code != 0:
+                self._forget()
+                raise PredictorError(f"llama.cpp could not decode a batch of {len(chunk)} tokens "
+                                     f"(llama_decode returned {code})", hint="see the log above; try again")
+            self.evaluated += len(chunk)
+            for k, (seq, token, _, last, part) in enumerate(chunk):
+                self._held[seq].append(token)
+                if last:
+                    logits = np.ctypeslib.as_array(self._ll.llama_get_logits_ith(self._ctx, k), shape=(self._n_vocab,))
+                    next_ids[part] = int(logits.argmax())
+        return next_ids
+
+    def _forget(self) -> None:
+        """After a failed decode the KV cache's contents are unknown: drop them all."""
+        self._ll.llama_memory_clear(self._memory, True)
+        self._held = [[] for _ in self._held]
