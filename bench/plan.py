@@ -93,7 +93,7 @@ def compose(quick: bool) -> Group:
         servers.baseline("B1-llama", GENERATOR, "TextGeneratorPredictor", llama, env),
         _mlserve("B2-llama", "compose-llama", env, "B2 on the llama.cpp engine (float16), 1 thread"),
         _mlserve("B2-llama-t2", "compose-llama-t2", env, "B2 on the llama.cpp engine (float16), 2 threads"),
-        _mlserve("B3-llama", "compose-llama-batched", env, "B3 on the llama.cpp engine (rows one after another)"),
+        _mlserve("B3-llama", "compose-llama-batched", env, "B3 on the llama.cpp engine (rows decoded together)"),
     ]
     if not quick:
         variants += [

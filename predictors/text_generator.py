@@ -16,13 +16,14 @@ Config (all optional):
                               README#performance for its quality), or auto: llamacpp for a GGUF on a
                               machine without a visible GPU, torch otherwise
   threads: 1                  engine threads for this process
-  n_ctx: 512                  llamacpp: the context (tokens) it holds; context_tokens + new tokens fit
+  n_ctx: 512                  llamacpp: the context (tokens) of one text; context_tokens + new tokens fit
+  batch_rows: 8               llamacpp: texts decoded together (a larger batch runs in chunks of this)
   device: auto (CUDA when compute.gpu > 0), dtype: float32   (torch only)
   prefix_cache_size: 8        torch: KV caches of the last prompts kept; a prompt extending one (the
                               same text typed further) runs the model over its new tokens only. 0: off.
                               Single requests only (a batch of several runs without it). Memory:
                               about 46 KB per prompt token for SmolLM2-135M fp32. llamacpp always
-                              reuses the start a prompt shares with the previous one.
+                              reuses the start a prompt shares with a recent one (one per batch row).
   lookahead: true             decode one token past the limit to see whether the last word was
                               complete (about one decode step per request). false: skip that step
                               and keep the last word when the limit is hit, so a word the model
@@ -121,7 +122,7 @@ class TextGeneratorPredictor:
             config.get("model", DEFAULT_MODEL), engine=config.get("engine", "torch"),
             threads=int(config.get("threads", 1)), device=config.get("device", "auto"), dtype=config.get("dtype"),
             n_ctx=int(config.get("n_ctx", 512)), prompt_cache_size=int(config.get("prefix_cache_size", 8)),
-            bases=(here, here.parent),
+            batch_rows=int(config.get("batch_rows", 8)), bases=(here, here.parent),
         )
         self.default_tokens = int(config.get("max_new_tokens", 8))
         self.max_chars = int(config.get("max_input_chars", 10_000))
@@ -157,7 +158,7 @@ class TextGeneratorPredictor:
 
     def _pieces(self, requests, states):
         """(row, piece) for a batch of (text, max_new_tokens), as the pieces become final.
-        An engine that decodes one row at a time (llamacpp) runs the batch row after row."""
+        An engine with a row limit (llamacpp: batch_rows) runs the batch in chunks of that many."""
         size = self.generator.max_rows or len(requests)
         for start in range(0, len(requests), size):
             chunk = range(start, min(start + size, len(requests)))

@@ -15,7 +15,8 @@ Config (all optional):
   model: a model reference (default: the Gemma GGUF packages)
   engine: torch             for a decoder-only LM: torch, llamacpp (the GGUF as it is, via llama.cpp),
                             or auto (llamacpp for a GGUF without a visible GPU). Seq2seq models: torch.
-  n_ctx: 1024               llamacpp: the context it holds (examples + one sentence + its translation)
+  n_ctx: 1024               llamacpp: the context of one sentence (examples + the sentence + its translation)
+  batch_rows: 8             llamacpp: sentences decoded together (the examples run once, shared by all)
   max_input_chars: 5000     longer texts are refused (413)
   batch_sentences: 16       sentences decoded together
   threads: 1, device: auto (CUDA when compute.gpu > 0), dtype: float32 (torch only)
@@ -79,7 +80,8 @@ class TranslatorPredictor:
             self.model, self.tokenizer = load_seq2seq(ref, device=device, dtype=dtype, bases=bases)
         else:
             self.generator = load_generator(ref, engine=config.get("engine", "torch"), threads=threads, device=device,
-                                            dtype=dtype, n_ctx=int(config.get("n_ctx", 1024)), bases=bases)
+                                            dtype=dtype, n_ctx=int(config.get("n_ctx", 1024)),
+                                            batch_rows=int(config.get("batch_rows", 8)), bases=bases)
             # The examples are the same for every sentence: each engine runs them once.
             self.prefix = self.generator.encode(FEW_SHOT)
         self.max_chars = int(config.get("max_input_chars", 5000))
@@ -125,7 +127,7 @@ class TranslatorPredictor:
 
     def _few_shot(self, sentences):
         gen = self.generator
-        size = gen.max_rows or len(sentences)  # llamacpp: one sentence after the other
+        size = gen.max_rows or len(sentences)  # llamacpp: batch_rows sentences at a time
         return [t for start in range(0, len(sentences), size) for t in self._few_shot_rows(sentences[start:start + size])]
 
     def _few_shot_rows(self, sentences):

@@ -104,6 +104,11 @@ class LlamaCppGenerator:
         """Tokens run through the model so far (prompts and generated ones), the rest came from KV caches."""
         return self._decoder.evaluated
 
+    def forget(self) -> None:
+        """Drop what every sequence holds: the next rows run in full (a benchmark's fair start)."""
+        with self._lock:
+            self._decoder.forget()
+
     def encode(self, text: str, special: bool = True) -> list[int]:
         # `special` adds the model's own start token (if its GGUF asks for one), as transformers does.
         return self._model.tokenize(text.encode("utf-8"), add_bos=special, special=False)

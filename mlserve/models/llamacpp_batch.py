@@ -101,7 +101,7 @@ class BatchedDecoder:
                 batch.seq_id[k][0], batch.n_seq_id[k] = seq, 1
             code = self._ll.llama_decode(self._ctx, batch)
             if code != 0:
-                self._forget()
+                self.forget()
                 raise PredictorError(f"llama.cpp could not decode a batch of {len(chunk)} tokens "
                                      f"(llama_decode returned {code})", hint="see the log above; try again")
             self.evaluated += len(chunk)
@@ -112,7 +112,7 @@ class BatchedDecoder:
                     next_ids[part] = int(logits.argmax())
         return next_ids
 
-    def _forget(self) -> None:
-        """After a failed decode the KV cache's contents are unknown: drop them all."""
+    def forget(self) -> None:
+        """Drop every sequence's KV cache (after a failed decode its contents are unknown)."""
         self._ll.llama_memory_clear(self._memory, True)
         self._held = [[] for _ in self._held]
