@@ -79,10 +79,13 @@ class BatchedDecoder:
         keep = _shared_start(self._held[seq], tokens)
         if leave_last:
             keep = min(keep, len(tokens) - 1)
-        if keep < len(self._held[seq]) and not self._ll.llama_memory_seq_rm(self._memory, seq, keep, -1):
-            # Some caches (sliding-window layers) cannot drop a tail: start the sequence over.
-            self._ll.llama_memory_seq_rm(self._memory, seq, -1, -1)
-            keep = 0
+        if keep < len(self._held[seq]):
+            # A sliding-window cache drops positions that left the window (its start is then past 0):
+            # going back would miss them. Some caches cannot drop a tail at all. Either way: start over.
+            lost_start = self._ll.llama_memory_seq_pos_min(self._memory, seq) > 0
+            if lost_start or not self._ll.llama_memory_seq_rm(self._memory, seq, keep, -1):
+                self._ll.llama_memory_seq_rm(self._memory, seq, -1, -1)
+                keep = 0
         del self._held[seq][keep:]
         return tokens[keep:]
 

@@ -102,6 +102,9 @@ def test_the_prefix_and_each_rows_text_run_once(tiny_gguf):
     assert gen.evaluated_tokens == first
     _batched(gen, [row + [5] for row in rows[1:]], 4, prefix)  # typed on: only the typed token, then 3 new ones
     assert gen.evaluated_tokens - first == 3 * (1 + 3)
+    gen.forget()  # nothing held any more: the prefix and the rows run in full again
+    _batched(gen, rows, 4, prefix)
+    assert gen.evaluated_tokens - first - 3 * (1 + 3) == first
 
 
 def test_a_row_that_ends_goes_on_like_the_others(llama, alone):
