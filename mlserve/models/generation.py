@@ -132,7 +132,7 @@ class PromptCache:
         with self._lock:
             best, shared = None, 0
             for key in self._entries:
-                n = _shared_start(key, ids)
+                n = shared_start(key, ids)
                 if n > shared:
                     best, shared = key, n
             shared = min(shared, len(ids) - 1)
@@ -155,7 +155,8 @@ class PromptCache:
                 self._entries.popitem(last=False)
 
 
-def _shared_start(a: Sequence[int], b: Sequence[int]) -> int:
+def shared_start(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens `a` and `b` share from their start."""
     n = 0
     for x, y in zip(a, b):
         if x != y:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlserve.errors import PredictorError
-from mlserve.models.generation import _shared_start
+from mlserve.models.generation import shared_start
 
 
 class BatchedDecoder:
@@ -56,7 +56,7 @@ class BatchedDecoder:
         """A sequence per row: the free one whose KV shares the longest start with it."""
         free, seqs = list(range(self._prefix_seq)), []
         for prompt in prompts:
-            best = max(free, key=lambda seq: _shared_start(self._held[seq], prompt))
+            best = max(free, key=lambda seq: shared_start(self._held[seq], prompt))
             free.remove(best)
             seqs.append(best)
         return seqs
@@ -68,7 +68,7 @@ class BatchedDecoder:
             if rest:
                 self._run([(self._prefix_seq, rest)])
         for seq in seqs:
-            if _shared_start(self._held[seq], prefix) < len(prefix):
+            if shared_start(self._held[seq], prefix) < len(prefix):
                 self._ll.llama_memory_seq_rm(self._memory, seq, -1, -1)
                 self._ll.llama_memory_seq_cp(self._memory, self._prefix_seq, seq, -1, -1)
                 self._held[seq] = list(prefix)
@@ -76,7 +76,7 @@ class BatchedDecoder:
     def _trim(self, seq: int, tokens: list[int], leave_last: bool = True) -> list[int]:
         """Cut the KV of `seq` to the start it shares with `tokens`; return the tokens left to run
         (at least the last one where its logits are needed)."""
-        keep = _shared_start(self._held[seq], tokens)
+        keep = shared_start(self._held[seq], tokens)
         if leave_last:
             keep = min(keep, len(tokens) - 1)
         if keep < len(self._held[seq]):
