@@ -17,7 +17,9 @@ Config (all optional):
                               machine without a visible GPU, torch otherwise
   threads: 1                  engine threads for this process
   n_ctx: 512                  llamacpp: the context (tokens) of one text; context_tokens + new tokens fit
-  batch_rows: 8               llamacpp: texts decoded together (a larger batch runs in chunks of this)
+  batch_rows: 8               llamacpp: texts decoded together (a larger batch runs in chunks of this);
+                              its KV cache holds n_ctx x (batch_rows + 1) tokens, about 23 KB each
+                              for SmolLM2-135M (106 MB at the defaults)
   device: auto (CUDA when compute.gpu > 0), dtype: float32   (torch only)
   prefix_cache_size: 8        torch: KV caches of the last prompts kept; a prompt extending one (the
                               same text typed further) runs the model over its new tokens only. 0: off.
