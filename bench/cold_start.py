@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,12 @@ def deploy_seconds(api: dict, setting: str, env: dict) -> float:
     engine, dtype = SETTINGS[setting]
     config = {k: v for k, v in api["predictor"].get("config", {}).items() if k != "dtype"}
     config |= {"engine": engine} | ({"dtype": dtype} if dtype else {})
-    api = {**api, "predictor": {**api["predictor"], "path": str(REPO / api["predictor"]["path"]), "config": config}}
+    api = {**api, "predictor": {**api["predictor"], "config": config}}
+    api.pop("networking", None)  # the compose page is not part of a start
     with tempfile.TemporaryDirectory(prefix=f"cold-{api['name']}-{engine}-") as folder:
+        # Only project files are deployed: the predictor goes into the temporary project.
+        (Path(folder) / "predictors").mkdir()
+        shutil.copy(REPO / api["predictor"]["path"], Path(folder) / api["predictor"]["path"])
         spec = Path(folder) / "cortex.yaml"
         spec.write_text(yaml.safe_dump([api], sort_keys=False))
         cli = [sys.executable, "-m", "mlserve.cli"]
