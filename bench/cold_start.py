@@ -3,14 +3,17 @@
     python bench/cold_start.py                  # model cache as it is (converted entries reused)
     python bench/cold_start.py --fresh-cache    # an empty model cache: the first deploy ever
 
-Each (API, engine) is deployed alone from a temporary project holding the seed's API with
-`engine:` overridden, then deleted again.
+Each (API, setting) is deployed alone from a temporary project holding the seed's API with
+`engine:`/`dtype:` set as the setting says, then deleted again. With an empty cache the
+first deploy includes the one-time work: torch dequantises the GGUF to safetensors, llama.cpp
+float16 widens it, llama.cpp as stored only joins split parts.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,13 +24,23 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 APIS = ("text-generator", "translator")
-ENGINES = ("torch", "llamacpp")
+SETTINGS = {  # name -> engine, dtype (None: the key is left out)
+    "torch": ("torch", None),
+    "llamacpp f16": ("llamacpp", "float16"),
+    "llamacpp": ("llamacpp", None),
+}
 
 
-def deploy_seconds(api: dict, engine: str, env: dict) -> float:
-    api = {**api, "predictor": {**api["predictor"], "path": str(REPO / api["predictor"]["path"]),
-                                "config": {**api["predictor"].get("config", {}), "engine": engine}}}
+def deploy_seconds(api: dict, setting: str, env: dict) -> float:
+    engine, dtype = SETTINGS[setting]
+    config = {k: v for k, v in api["predictor"].get("config", {}).items() if k != "dtype"}
+    config |= {"engine": engine} | ({"dtype": dtype} if dtype else {})
+    api = {**api, "predictor": {**api["predictor"], "config": config}}
+    api.pop("networking", None)  # the compose page is not part of a start
     with tempfile.TemporaryDirectory(prefix=f"cold-{api['name']}-{engine}-") as folder:
+        # Only project files are deployed: the predictor goes into the temporary project.
+        (Path(folder) / "predictors").mkdir()
+        shutil.copy(REPO / api["predictor"]["path"], Path(folder) / api["predictor"]["path"])
         spec = Path(folder) / "cortex.yaml"
         spec.write_text(yaml.safe_dump([api], sort_keys=False))
         cli = [sys.executable, "-m", "mlserve.cli"]
@@ -36,7 +49,7 @@ def deploy_seconds(api: dict, engine: str, env: dict) -> float:
         seconds = time.monotonic() - started
         subprocess.run([*cli, "delete", "--all", "--spec", str(spec)], cwd=folder, env=env, capture_output=True)
         if done.returncode != 0:
-            raise RuntimeError(f"deploy of {api['name']} on {engine} failed:\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(f"deploy of {api['name']} on {setting} failed:\n{done.stdout}\n{done.stderr}")
     return seconds
 
 
@@ -47,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     seed = {api["name"]: api for api in yaml.safe_load((REPO / "cortex.yaml").read_text())}
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    print(f"{'api':16} {'engine':10} deploy -> ready ({'empty' if args.fresh_cache else 'current'} model cache)")
+    print(f"{'api':16} {'setting':13} deploy -> ready ({'empty' if args.fresh_cache else 'current'} model cache)")
     for name in APIS:
-        for engine in ENGINES:
+        for setting in SETTINGS:
             if args.fresh_cache:
                 env["MLSERVE_MODEL_CACHE"] = tempfile.mkdtemp(prefix="cold-cache-")
-            print(f"{name:16} {engine:10} {deploy_seconds(seed[name], engine, env):6.1f} s", flush=True)
+            print(f"{name:16} {setting:13} {deploy_seconds(seed[name], setting, env):6.1f} s", flush=True)
     return 0
 
 

@@ -176,6 +176,10 @@ def print_tables(results: dict) -> None:
             print(f"{key}:")
             for name, item in value.items():
                 print(f"  {name}: {item}")
+    if results.get("quality_gate"):
+        from bench.quality import print_gate
+
+        print_gate(results["quality_gate"])
     print("\n== targets ==")
     for t in results["targets"]:
         quality = f"  [suggestions vs float32: {t['quality']}]" if t.get("quality") else ""

@@ -145,6 +145,17 @@ def meta(args, busy: float) -> dict:
     }
 
 
+def compose_gate(quick: bool) -> list[dict]:
+    """bench/quality.py's gate on the compose eval set: the served llama.cpp setting (and, in a
+    full run, the other settings) against torch float32."""
+    from bench import quality
+
+    names = ["torch fp32 t1", "llamacpp f16 t1"] + ([] if quick else ["llamacpp f16 t2", "llamacpp t1", "torch bf16 t1"])
+    print("quality gate on the compose eval set: " + ", ".join(names), flush=True)
+    rows = quality.gate("compose", quality.run_set("compose", {n: quality.SETTINGS[n] for n in names}, {}))
+    return [{k: v for k, v in row.items() if k not in ("outputs", "ms")} for row in rows]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="mlserve serving benchmark")
     parser.add_argument("--quick", action="store_true", help="1 round, fewer variants and points (~2 min)")
@@ -169,6 +180,8 @@ def main(argv: list[str]) -> int:
     for group in groups:
         if args.only in (None, group.name):
             results["groups"][group.name] = run_group(group, args, logs)
+    if "compose" in results["groups"]:  # the quality gate of the same run (translation: bench/quality.py)
+        results["quality_gate"] = compose_gate(args.quick)
     results["targets"] = report.targets(results)
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
     results["meta"]["loadavg_after"] = os.getloadavg()

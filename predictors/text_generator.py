@@ -12,15 +12,18 @@ Config (all optional):
   max_new_tokens: 8           default per request; a request may ask for up to max_new_tokens_limit (32)
   context_tokens: 256         only the end of a long text is fed to the model
   max_input_chars: 10000      longer texts are refused (413)
-  engine: torch               torch, llamacpp (a GGUF as it is, via llama.cpp: about 3x faster, see
-                              README#performance for its quality), or auto: llamacpp for a GGUF on a
-                              machine without a visible GPU, torch otherwise
+  engine: torch               torch, llamacpp (a GGUF through llama.cpp: about 3-4x faster, see
+                              README#performance), or auto: llamacpp for a GGUF on a machine without
+                              a visible GPU, torch otherwise
+  dtype:                      torch: float32 (default), bfloat16, float16. llamacpp: float16 or float32
+                              widens the GGUF once into the model cache (torch float32's exact text);
+                              left out, the GGUF runs as stored (quantised: fastest, may differ)
   threads: 1                  engine threads for this process
   n_ctx: 512                  llamacpp: the context (tokens) of one text; context_tokens + new tokens fit
   batch_rows: 8               llamacpp: texts decoded together (a larger batch runs in chunks of this);
                               its KV cache holds n_ctx x (batch_rows + 1) tokens, about 23 KB each
                               for SmolLM2-135M (106 MB at the defaults)
-  device: auto (CUDA when compute.gpu > 0), dtype: float32   (torch only)
+  device: auto                torch: CUDA when compute.gpu > 0
   prefix_cache_size: 8        torch: KV caches of the last prompts kept; a prompt extending one (the
                               same text typed further) runs the model over its new tokens only. 0: off.
                               Single requests only (a batch of several runs without it). Memory:

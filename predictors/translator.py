@@ -13,13 +13,14 @@ Two ways to translate, chosen by the model:
 
 Config (all optional):
   model: a model reference (default: the Gemma GGUF packages)
-  engine: torch             for a decoder-only LM: torch, llamacpp (the GGUF as it is, via llama.cpp),
+  engine: torch             for a decoder-only LM: torch, llamacpp (the GGUF through llama.cpp),
                             or auto (llamacpp for a GGUF without a visible GPU). Seq2seq models: torch.
+  dtype                     as in text_generator.py (llamacpp: float16 widens the GGUF once)
   n_ctx: 1024               llamacpp: the context of one sentence (examples + the sentence + its translation)
   batch_rows: 8             llamacpp: sentences decoded together (the examples run once, shared by all)
   max_input_chars: 5000     longer texts are refused (413)
   batch_sentences: 16       sentences decoded together
-  threads: 1, device: auto (CUDA when compute.gpu > 0), dtype: float32 (torch only)
+  threads: 1, device: auto (torch: CUDA when compute.gpu > 0)
 """
 
 import re

@@ -21,7 +21,9 @@ def _byte_symbols() -> list[str]:
     return [chr(c) for c in codes]
 
 
-def write_tiny_llama_gguf(path: Path, *, seed: int = 0, hidden: int = 16, layers: int = 2) -> Path:
+def write_tiny_llama_gguf(path: Path, *, seed: int = 0, hidden: int = 16, layers: int = 2,
+                          quant: str | None = None) -> Path:
+    """`quant` (e.g. "Q8_0", rows of 32 values: hidden=32) stores the matrices quantised."""
     rng = np.random.default_rng(seed)
     tokens = [*_byte_symbols(), "Ġt", "he", "Ġthe", "<|endoftext|>"]
     vocab, heads, kv_heads, ffn = len(tokens), 2, 1, 32
@@ -43,23 +45,28 @@ def write_tiny_llama_gguf(path: Path, *, seed: int = 0, hidden: int = 16, layers
     w.add_bos_token_id(vocab - 1)
     w.add_eos_token_id(vocab - 1)
 
-    def weight(*shape: int) -> np.ndarray:
-        return (rng.standard_normal(shape) * 0.5).astype(np.float32)
+    def matrix(name: str, *shape: int) -> None:
+        values = (rng.standard_normal(shape) * 0.5).astype(np.float32)
+        if quant is None:
+            w.add_tensor(name, values)
+        else:
+            kind = gguf.GGMLQuantizationType[quant]
+            w.add_tensor(name, gguf.quants.quantize(values, kind), raw_dtype=kind)
 
-    w.add_tensor("token_embd.weight", weight(vocab, hidden))
+    matrix("token_embd.weight", vocab, hidden)
     w.add_tensor("output_norm.weight", np.ones(hidden, np.float32))
-    w.add_tensor("output.weight", weight(vocab, hidden))
+    matrix("output.weight", vocab, hidden)
     for i in range(layers):
         block = f"blk.{i}."
         w.add_tensor(block + "attn_norm.weight", np.ones(hidden, np.float32))
-        w.add_tensor(block + "attn_q.weight", weight(hidden, hidden))
-        w.add_tensor(block + "attn_k.weight", weight(kv_heads * head_dim, hidden))
-        w.add_tensor(block + "attn_v.weight", weight(kv_heads * head_dim, hidden))
-        w.add_tensor(block + "attn_output.weight", weight(hidden, hidden))
+        matrix(block + "attn_q.weight", hidden, hidden)
+        matrix(block + "attn_k.weight", kv_heads * head_dim, hidden)
+        matrix(block + "attn_v.weight", kv_heads * head_dim, hidden)
+        matrix(block + "attn_output.weight", hidden, hidden)
         w.add_tensor(block + "ffn_norm.weight", np.ones(hidden, np.float32))
-        w.add_tensor(block + "ffn_gate.weight", weight(ffn, hidden))
-        w.add_tensor(block + "ffn_up.weight", weight(ffn, hidden))
-        w.add_tensor(block + "ffn_down.weight", weight(hidden, ffn))
+        matrix(block + "ffn_gate.weight", ffn, hidden)
+        matrix(block + "ffn_up.weight", ffn, hidden)
+        matrix(block + "ffn_down.weight", hidden, ffn)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

