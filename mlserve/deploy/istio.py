@@ -43,6 +43,9 @@ def render_virtual_service(splitter: TrafficSplitterSpec, project: Project, env:
         "match": [{"uri": {"exact": splitter.endpoint}}],
         "rewrite": {"uri": MESH_PATH},
         "route": [{"destination": _destination(a.name, env), "weight": a.weight} for a in splitter.primaries],
+        # As the splitter pod decides: retry only what never reached an API (Istio's default would
+        # also repeat a 503, and a predict may not be safe to run twice).
+        "retries": {"attempts": 2, "retryOn": "connect-failure,refused-stream"},
     }
     if splitter.shadow:
         route["mirror"] = _destination(splitter.shadow.name, env)

@@ -45,6 +45,7 @@ def test_a_splitter_is_one_virtual_service_with_its_weights(tmp_path):
     assert route["route"] == [
         {"destination": {"host": "v1.serving.svc.cluster.local", "port": {"number": 80}}, "weight": 90},
         {"destination": {"host": "v2.serving.svc.cluster.local", "port": {"number": 80}}, "weight": 10}]
+    assert route["retries"] == {"attempts": 2, "retryOn": "connect-failure,refused-stream"}  # never a 5xx
     assert "mirror" not in route
 
 
