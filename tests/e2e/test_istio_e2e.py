@@ -124,6 +124,8 @@ def test_splitter_is_a_virtual_service_patched_and_pruned(istio, project):
         status = get(k8s, spec, "greet")
         assert (status["kind"], status["status"]) == ("TrafficSplitter", "live")
         assert [(b["api"], b["weight"]) for b in status["backends"]] == [("greeter", 50), ("greeter-v2", 50)]
+        listed = k8s.mlserve("get", "--env", ENV, "--spec", spec).stdout
+        assert "greeter: 50%  greeter-v2: 50%" in listed  # weights; the counts are Istio's telemetry
 
         # New weights: the VirtualService is patched in place, no pod restarts
         api_pods = k8s.pods("greeter") | k8s.pods("greeter-v2")
