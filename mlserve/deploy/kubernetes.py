@@ -153,8 +153,11 @@ class KubernetesBackend:
         return sorted(deployments, key=lambda d: d["metadata"]["name"])
 
     def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
-        routed = [routed_status(self.env, vs, detail, _latest([vs["metadata"].get("creationTimestamp"), *(
-            m.get("time") for m in vs["metadata"].get("managedFields") or [])])) for vs in self._routes(api)]
+        routed = []
+        for vs in self._routes(api):  # splitters Istio runs: no pods, no metrics of their own
+            meta = vs["metadata"]
+            stamps = [meta.get("creationTimestamp"), *(m.get("time") for m in meta.get("managedFields") or [])]
+            routed.append(routed_status(self.env, vs, detail, last_update=_latest(stamps)))
         if api and routed:
             return routed
         out = []
