@@ -7,7 +7,7 @@ import pytest
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import DEFAULT_GATEWAY, render_virtual_service
 from mlserve.deploy.manifests import COMPONENT, CONFIG_HASH, PART_OF, TEMPLATE_HASH, render_manifests
-from mlserve.deploy.reconcile import plan, rollout_needed
+from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
 from mlserve.errors import EnvironmentConfigError
 from mlserve.runtime.mesh import MESH_PATH, PATH_ENV
 from mlserve.spec import load_project
@@ -82,9 +82,11 @@ def test_api_pods_answer_on_the_mesh_path_only_in_istio_mode(tmp_path):
 
 def test_weight_change_updates_only_the_virtual_service_and_removal_prunes_it(tmp_path):
     live = render(tmp_path, SPLIT % (90, 10))
+    assert api_actions(plan(live, [], tmp_path.name)) == {"v1": "created", "v2": "created", "canary": "created"}
     changes = plan(render(tmp_path, SPLIT % (50, 50)), live, tmp_path.name)
     assert {(c.kind, c.name) for c in changes if c.verb != "unchanged"} == {("VirtualService", "canary")}
     assert rollout_needed(changes) == []  # no pod anywhere restarts
+    assert api_actions(changes) == {"v1": "unchanged", "v2": "unchanged", "canary": "updated"}
     (tmp_path / "cortex.yaml").write_text(SPLIT.split("- name: canary")[0])
     gone = plan(render_manifests(load_project(tmp_path), KUBE, image=IMAGE, istio=True), live, tmp_path.name)
     assert {(c.verb, c.kind, c.name) for c in gone if c.verb != "unchanged"} == {
