@@ -164,7 +164,7 @@ def test_splitter_is_a_virtual_service_patched_and_pruned(istio, project):
         assert k8s.pods("greeter") | k8s.pods("greeter-v2") == api_pods
 
         # The splitter leaves cortex.yaml: its VirtualService is pruned, the APIs stay
-        spec.write_text(base + SPLIT.split("- name: greet")[0])
+        spec.write_text(base + SPLIT.split("- name: greet\n")[0])  # greeter-v2 stays
         assert actions(deploy()) == {"greeter": "unchanged", "greeter-v2": "unchanged", "greet": "deleted"}
         assert virtual_service(k8s, "greet") is None
     finally:
