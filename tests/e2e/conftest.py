@@ -150,8 +150,13 @@ def cluster(tmp_path_factory) -> Cluster:
     )
     yield c
     from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
 
-    client.CoreV1Api(c.api_client()).delete_namespace(c.namespace)
+    try:
+        client.CoreV1Api(c.api_client()).delete_namespace(c.namespace)
+    except ApiException as e:
+        if e.status != 404:  # 404: every test that ran skipped before deploying anything
+            raise
 
 
 @pytest.fixture
