@@ -81,6 +81,9 @@ def set_(
     splitter_backend_host: Annotated[Optional[str], typer.Option(
         help="Traffic splitters reach APIs at this host and each API's port [Service DNS; 127.0.0.1 with "
              "--host-network].")] = None,
+    istio_gateway: Annotated[Optional[str], typer.Option(
+        help="Istio Gateway (namespace/name) traffic splitters bind to where the cluster has Istio "
+             "[istio-system/mlserve-gateway].")] = None,
     hpa: Annotated[Optional[bool], typer.Option(
         "--hpa/--no-hpa", help="Scale with an HPA per API (needs a custom-metrics adapter) instead of "
                                "mlserve's autoscaler.", show_default=False)] = None,
@@ -113,7 +116,8 @@ def set_(
                    node_selector=_node_selector(node_selector), service_type=service_type,
                    ingress_class=ingress_class, ingress_host=ingress_host, rollout_timeout=rollout_timeout,
                    region=region, eks_cluster=eks_cluster, aws_profile=aws_profile,
-                   aws_endpoint_url=aws_endpoint_url, splitter_backend_host=splitter_backend_host, hpa=hpa, autoscaler_api_server=autoscaler_api_server,
+                   aws_endpoint_url=aws_endpoint_url, splitter_backend_host=splitter_backend_host,
+                   istio_gateway=istio_gateway, hpa=hpa, autoscaler_api_server=autoscaler_api_server,
                    autoscaler_scrape_cidrs=autoscaler_scrape_cidr or None,
                    autoscaler_node_selector=_node_selector(autoscaler_node_selector),
                    autoscaler_interval=autoscaler_interval)

@@ -125,8 +125,9 @@ def _splitters(out: Console, statuses: list[APIStatus]) -> None:
 
 
 def _backends(s: APIStatus) -> str:
-    return "  ".join(f"{b['api']}: {'shadow' if b['shadow'] else str(b['weight']) + '%'} ({b['requests']})"
-                     for b in s.backends)
+    # Splitters Istio runs have no counts of their own (requests None): Istio's telemetry has them.
+    return "  ".join(f"{b['api']}: {'shadow' if b['shadow'] else str(b['weight']) + '%'}"
+                     + ("" if b["requests"] is None else f" ({b['requests']})") for b in s.backends)
 
 
 def _scaling(s: APIStatus) -> tuple[str, str]:

@@ -43,6 +43,7 @@ class Cluster:
         self.api_client = api_client
         self.namespace = namespace
         self._dynamic = None
+        self._served: set[str] | None = None
 
     @property
     def server(self) -> str:
@@ -85,23 +86,25 @@ class Cluster:
         with self.calls(f"looking up {kind} ({api_version})"):
             return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
-    def serves(self, api_version: str) -> bool:
-        """Whether the server has this API group/version (e.g. a CRD's), by API discovery."""
-        from kubernetes import client
+    def served_versions(self) -> set[str]:
+        """Every API group/version the server has ("autoscaling/v2", a CRD's), by API discovery;
+        asked once per Cluster (one command)."""
+        if self._served is None:
+            from kubernetes import client
 
-        with self.calls("listing API groups"):
-            groups = client.ApisApi(self.api_client).get_api_versions().groups
-        return api_version in {f"{g.name}/{v.version}" for g in groups for v in g.versions}
+            with self.calls("listing API groups"):
+                groups = client.ApisApi(self.api_client).get_api_versions().groups
+            self._served = {f"{g.name}/{v.version}" for g in groups for v in g.versions}
+        return self._served
+
+    def serves(self, api_version: str) -> bool:
+        """Whether the server has this API group/version (e.g. a CRD's)."""
+        return api_version in self.served_versions()
 
     def hpa_version(self) -> str:
         """autoscaling/v2 where the server has it, else v2beta2 (found by API discovery)."""
-        from kubernetes import client
-
-        with self.calls("listing API groups"):
-            groups = client.ApisApi(self.api_client).get_api_versions().groups
-        served = {f"{g.name}/{v.version}" for g in groups for v in g.versions}
         for version in HPA_VERSIONS:
-            if version in served:
+            if self.serves(version):
                 return version
         raise DeployError(f"{self.server} serves neither {' nor '.join(HPA_VERSIONS)}",
                           hint="mlserve needs Kubernetes 1.12 or newer")

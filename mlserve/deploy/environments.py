@@ -28,6 +28,7 @@ from mlserve.errors import EnvironmentConfigError
 LOCAL = "local"
 Provider = Literal["local", "kubernetes", "aws"]
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$")
+_GATEWAY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # Images are built FROM this unless the environment names another Python 3 base.
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
@@ -59,6 +60,9 @@ class Environment(BaseModel):
     # Traffic splitters reach their APIs at this host and each API's port (default: 127.0.0.1 on a
     # host network, else each API's Service DNS name).
     splitter_backend_host: str | None = None
+    # Where the cluster serves Istio's VirtualService, splitters are VirtualServices bound to this
+    # Gateway ("namespace/name"; default istio-system/mlserve-gateway), on ingress_host or any host.
+    istio_gateway: str | None = None
     # Autoscaling: mlserve's controller in the namespace (docs/kubernetes.md), or with `hpa` an HPA
     # per API instead (for clusters with a custom-metrics adapter).
     hpa: bool = False
@@ -78,6 +82,13 @@ class Environment(BaseModel):
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(f"'{v}' must be lowercase letters, digits, '-' or '_'")
+        return v
+
+    @field_validator("istio_gateway")
+    @classmethod
+    def _gateway(cls, v: str | None) -> str | None:
+        if v is not None and not _GATEWAY.match(v):
+            raise ValueError(f"'{v}' is not an Istio Gateway: use namespace/name, e.g. istio-system/my-gateway")
         return v
 
     @field_validator("autoscaler_scrape_cidrs")

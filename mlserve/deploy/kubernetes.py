@@ -16,6 +16,7 @@ from typing import Iterator
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
+from mlserve.deploy.istio import VIRTUAL_SERVICE, VIRTUAL_SERVICE_VERSION, routed_endpoint, routed_splitters, routed_status
 from mlserve.deploy.api_keys import secret, secret_name
 from mlserve.deploy.manifests import COMPONENT, NAME, PART_OF, SPEC, labels, project_label, render_manifests
 from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
@@ -36,7 +37,6 @@ class KubernetesBackend:
         self.env = env
         self.project_file = project_file
         self._cluster: Cluster | None = None
-        self._has_service_monitors: bool | None = None
 
     # The two things the AWS backend supplies differently.
     def api_client(self):
@@ -55,13 +55,16 @@ class KubernetesBackend:
         kinds = [("apps/v1", "Deployment"), ("v1", "Service"),
                  (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
                  ("networking.k8s.io/v1", "Ingress")]
-        return kinds + ([SERVICE_MONITOR] if self._monitored() else [])
+        return (kinds + ([SERVICE_MONITOR] if self._monitored() else [])
+                + ([VIRTUAL_SERVICE] if self._istio() else []))
 
     def _monitored(self) -> bool:
         """Whether the cluster runs the Prometheus Operator (serves ServiceMonitors)."""
-        if self._has_service_monitors is None:
-            self._has_service_monitors = self.cluster.serves(SERVICE_MONITOR_VERSION)
-        return self._has_service_monitors
+        return self.cluster.serves(SERVICE_MONITOR_VERSION)
+
+    def _istio(self) -> bool:
+        """Whether the cluster serves Istio's VirtualService: then splitters are routes, not pods."""
+        return self.cluster.serves(VIRTUAL_SERVICE_VERSION)
 
     def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
         progress(f"checking {self.cluster.server}, namespace {self.env.namespace}")
@@ -69,7 +72,8 @@ class KubernetesBackend:
         registry = self.registry()
         context = build_context(project, self.env.base_image)
         image = registry.reference(image_tag(context))
-        desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version, context=context)
+        desired = render_manifests(project, self.env, image=image, hpa_version=hpa_version, context=context,
+                                   istio=self._istio())
         if self._monitored():
             desired += [service_monitor(api, project_label(project.file), self.env.namespace) for api in project.apis]
         live = self.cluster.list_managed(self._kinds(hpa_version))
@@ -149,6 +153,13 @@ class KubernetesBackend:
         return sorted(deployments, key=lambda d: d["metadata"]["name"])
 
     def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
+        routed = []
+        for vs in self._routes(api):  # splitters Istio runs: no pods, no metrics of their own
+            meta = vs["metadata"]
+            stamps = [meta.get("creationTimestamp"), *(m.get("time") for m in meta.get("managedFields") or [])]
+            routed.append(routed_status(self.env, vs, detail, last_update=_latest(stamps)))
+        if api and routed:
+            return routed
         out = []
         scaling = self._autoscaler_state()
         for deployment in self._deployments(api):
@@ -176,7 +187,11 @@ class KubernetesBackend:
                 if reachable:
                     row.log_tail = self.cluster.log(reachable[0]["metadata"]["name"], tail=20).splitlines()
             out.append(row)
-        return out
+        return out + routed
+
+    def _routes(self, api: str | None = None) -> list[dict]:
+        """Traffic splitters Istio runs (VirtualServices); none where the cluster has no Istio."""
+        return routed_splitters(self.cluster, api) if self._istio() else []
 
     def _recent_5xx(self, deployment: dict, pods: list[dict]) -> list[str]:
         from mlserve.deploy.metrics import recent_error_lines
@@ -240,7 +255,7 @@ class KubernetesBackend:
 
     def delete(self, api: str | None, progress: Progress) -> list[DeployResult]:
         if api:
-            self._deployments(api)
+            self._routes(api) or self._deployments(api)  # NotDeployed if neither
             selector = f"{NAME}={api}"
         else:
             if self.project_file is None:
@@ -273,7 +288,7 @@ class KubernetesBackend:
     def _endpoint_or_none(self, api: str) -> str | None:
         deployment = self.cluster.get("apps/v1", "Deployment", api)
         if deployment is None:
-            return None
+            return next((routed_endpoint(self.env, vs) for vs in self._routes(api)), None)
         path = json.loads(deployment["metadata"]["annotations"].get(SPEC, "{}")).get("networking", {}).get(
             "endpoint") or f"/{api}"
         pod_spec = deployment["spec"]["template"]["spec"]

@@ -92,7 +92,7 @@ def _resources(api: APISpec) -> dict:
 
 
 def _deployment(api: APISpec, project: Project, env: Environment, image: str, port: int,
-                pins: dict[str, str]) -> dict:
+                extra_env: dict[str, str]) -> dict:
     meta = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
     container = {
         "name": "api",
@@ -103,7 +103,7 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
             {"name": "MLSERVE_API", "value": api.name},
             {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
             {"name": "MLSERVE_PORT", "value": str(port)},
-            *({"name": k, "value": v} for k, v in sorted({**api.predictor.env, **pins}.items())),
+            *({"name": k, "value": v} for k, v in sorted({**api.predictor.env, **extra_env}.items())),
             *key_env(api),
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
@@ -226,10 +226,12 @@ def config_hash(obj: dict, code_identity: str) -> str:
 
 
 def render_api(api: APISpec, project: Project, env: Environment, *, image: str, port: int,
-               hpa_version: str, dependencies: str) -> list[dict]:
-    """The objects of one API; `dependencies` is the digest of everything in the image but the project."""
+               hpa_version: str, dependencies: str, extra_env: dict[str, str] | None = None) -> list[dict]:
+    """The objects of one API; `dependencies` is the digest of everything in the image but the project,
+    `extra_env` what the environment adds to the pods' (istio.mesh_env)."""
     pins = pinned_env(api)  # the s3:// model versions the pods fetch: changed objects roll them
-    objects = [_deployment(api, project, env, image, port, pins), _service(api, project, env)]
+    objects = [_deployment(api, project, env, image, port, {**pins, **(extra_env or {})}),
+               _service(api, project, env)]
     if env.hpa:  # opt-in, for clusters with a custom-metrics adapter; otherwise mlserve's autoscaler scales
         objects.append(_hpa(api, project, hpa_version))
         objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"
@@ -250,12 +252,15 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
 
 
 def render_manifests(project: Project, env: Environment, *, image: str | None = None,
-                     hpa_version: str = "autoscaling/v2", context=None) -> list[dict]:
+                     hpa_version: str = "autoscaling/v2", context=None, istio: bool = False) -> list[dict]:
     """Every object for every API of `project`, as `mlserve deploy --dry-run -o yaml` prints them.
 
     Without `image`, the reference the build would push is computed from the project's content
-    (its build context: `context`, or made here).
+    (its build context: `context`, or made here). With `istio` (the cluster serves VirtualServices)
+    traffic splitters are VirtualServices instead of pods (istio.py).
     """
+    from mlserve.deploy.istio import mesh_env, render_virtual_service  # (they import this module)
+    from mlserve.deploy.splitter_manifests import render_splitter
     from mlserve.image.builder import image_tag
     from mlserve.image.context import build_context, dependencies_digest
 
@@ -265,12 +270,11 @@ def render_manifests(project: Project, env: Environment, *, image: str | None = 
     ports = assign_ports(project.apis + project.splitters, env.host_network)
     objects: list[dict] = []
     for api in project.apis:
-        objects += render_api(api, project, env, image=image, port=ports[api.name],
-                              hpa_version=hpa_version, dependencies=dependencies)
-    from mlserve.deploy.splitter_manifests import render_splitter  # (it imports this module)
-
+        objects += render_api(api, project, env, image=image, port=ports[api.name], hpa_version=hpa_version,
+                              dependencies=dependencies, extra_env=mesh_env() if istio else None)
     for splitter in project.splitters:
-        objects += render_splitter(splitter, project, env, image=image, ports=ports, dependencies=dependencies)
+        objects += ([render_virtual_service(splitter, project, env)] if istio else
+                    render_splitter(splitter, project, env, image=image, ports=ports, dependencies=dependencies))
     return objects
 
 

@@ -74,7 +74,7 @@ def api_actions(changes: list[Change]) -> dict[str, Action]:
         verbs = {c.verb for c in cs}
         if verbs == {"delete"}:
             actions[api] = "deleted"
-        elif any(c.verb == "create" and c.kind == "Deployment" for c in cs):
+        elif verbs == {"create"} or any(c.verb == "create" and c.kind == "Deployment" for c in cs):
             actions[api] = "created"
         elif verbs == {"unchanged"}:
             actions[api] = "unchanged"

@@ -12,7 +12,7 @@ import json
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import (
-    COMPONENT, CONFIG_HASH, SERVICE_PORT, SPEC, config_hash, labels, project_label, selector,
+    COMPONENT, CONFIG_HASH, SERVICE_PORT, SPEC, TEMPLATE_HASH, config_hash, labels, project_label, selector,
 )
 from mlserve.spec import Project, TrafficSplitterSpec
 from mlserve.splitter.routes import RoutesSource
@@ -81,7 +81,12 @@ def render_splitter(splitter: TrafficSplitterSpec, project: Project, env: Enviro
     }
     objects = [deployment, service]
     # The splitter's code is mlserve's, inside the dependencies: a new project tag alone restarts nothing.
+    code = f"splitter:{dependencies}"
     for obj in objects:
-        obj["metadata"]["annotations"] = {CONFIG_HASH: config_hash(obj, f"splitter:{dependencies}")}
+        obj["metadata"]["annotations"] = {CONFIG_HASH: config_hash(obj, code)}
+    # As for APIs: a new template hash (weights, mlserve's code) is a rollout that `deploy` waits for;
+    # without it reconcile takes the pods as unchanged, does not wait and keeps the old image.
+    template = deployment["spec"]["template"]
+    template["metadata"]["annotations"] = {TEMPLATE_HASH: config_hash(template, code)}
     deployment["metadata"]["annotations"][SPEC] = json.dumps(splitter.model_dump(mode="json"), sort_keys=True)
     return objects

@@ -32,6 +32,7 @@ from mlserve.runtime.errors import add_error_handlers
 from mlserve.runtime.identity import instance
 from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner, queue_length
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
+from mlserve.runtime.mesh import PathAlias, mesh_path
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
 from mlserve.runtime.payload import ClientGone, decode, encode, error_response, query_params, read_body, \
@@ -254,7 +255,9 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
                metrics_dir: str | None = None,
                on_init_failure: Callable[[MlserveError], None] | None = None) -> FastAPI:
     """A FastAPI app serving `api`. `on_init_failure` is called (from the loading thread) when
-    the predictor cannot be loaded; without it the app stays unready and /readyz says why."""
+    the predictor cannot be loaded; without it the app stays unready and /readyz says why.
+    With MLSERVE_MESH_PATH set, predictions are answered on that path too (runtime/mesh.py)."""
+    alias = mesh_path()  # a bad value fails before anything is set up
     metrics = Metrics(api.name, metrics_dir)
     service = Service(Path(project_root).resolve(), api, metrics, processes, on_init_failure)
 
@@ -304,4 +307,6 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
         app.add_middleware(ApiKeyGuard, key=read_api_key(api).encode(),
                            open_paths=open_paths(api.networking.metrics_require_api_key))
     app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)
+    if alias:  # outermost: everything after it sees the API's own endpoint (runtime/mesh.py)
+        app.add_middleware(PathAlias, alias=alias, endpoint=api.endpoint)
     return app

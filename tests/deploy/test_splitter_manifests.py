@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 
 from mlserve.deploy.manifests import COMPONENT, CONFIG_HASH, PART_OF, render_manifests
-from mlserve.deploy.reconcile import plan
+from mlserve.deploy.reconcile import plan, rollout_needed, to_apply
 from mlserve.spec import load_project
 from tests.deploy.test_kubernetes_manifests import KUBE, SCHEMA_VERSIONS, by_kind, make_project
 
@@ -76,7 +76,20 @@ def test_weight_change_updates_only_the_splitter_and_removal_prunes_it(tmp_path)
     live = [{**o, "metadata": {**o["metadata"]}} for o in first]
     changes = plan(render(tmp_path, weights=(50, 50)), live, tmp_path.name)
     assert {(c.kind, c.name) for c in changes if c.verb == "update"} == {("Deployment", "canary")}
+    # A new routing table is a new pod: `deploy` waits for it (else `get` finds no ready pod after it).
+    assert rollout_needed(changes) == ["canary"]
     assert by_kind(first, "Deployment", "v1")["metadata"]["annotations"][CONFIG_HASH]
     (tmp_path / "cortex.yaml").write_text(SPLIT.split("- name: canary")[0])
     gone = plan(render_manifests(load_project(tmp_path), KUBE, image=IMAGE), live, tmp_path.name)
     assert {(c.kind, c.name) for c in gone if c.verb == "delete"} == {("Deployment", "canary"), ("Service", "canary")}
+
+
+def test_new_mlserve_code_rolls_the_splitter_onto_the_new_image(tmp_path):
+    project = make_project(tmp_path, SPLIT % (90, 10))
+    live = render_manifests(project, KUBE, image=IMAGE)
+    # Another base image stands for anything below the project (mlserve's code included).
+    with_new_code = render_manifests(project, KUBE.model_copy(update=dict(base_image="python:3.12-slim")),
+                                     image=IMAGE + "-new")
+    (change,) = [c for c in plan(with_new_code, live, tmp_path.name) if c.name == "canary" and c.kind == "Deployment"]
+    assert change.verb == "update" and rollout_needed([change]) == ["canary"]
+    assert to_apply(change)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE + "-new"

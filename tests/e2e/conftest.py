@@ -6,6 +6,8 @@
     MLSERVE_TEST_NODE         run pods on this node with the host network, and POST to it directly
                               (for clusters without a pod network, like .ci/e2e.sh's)
     MLSERVE_TEST_AWS_ENDPOINT an AWS emulator (moto server) for the aws provider test
+    MLSERVE_TEST_CUSTOM_RESOURCES=1  the API server stores custom resources without crashing, even
+                              where its version says otherwise (test_istio_e2e.py)
 
 Without them the tests skip; `.ci/e2e.sh` brings everything up on one machine and runs them.
 """
@@ -150,8 +152,13 @@ def cluster(tmp_path_factory) -> Cluster:
     )
     yield c
     from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
 
-    client.CoreV1Api(c.api_client()).delete_namespace(c.namespace)
+    try:
+        client.CoreV1Api(c.api_client()).delete_namespace(c.namespace)
+    except ApiException as e:
+        if e.status != 404:  # 404: every test that ran skipped before deploying anything
+            raise
 
 
 @pytest.fixture

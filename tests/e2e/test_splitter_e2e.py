@@ -40,8 +40,6 @@ def greetings(k8s, spec, n: int) -> Counter:
     return Counter(k8s.post(ENV, "greet", spec, {"name": "Ada"})["message"] for _ in range(n))
 
 
-@pytest.mark.skip(reason="on the e2e cluster the splitter's pod reports no ready host address yet "
-                         "(`mlserve get` has no endpoint for it); open work of issue 11")
 def test_splitter_shares_traffic_then_moves_it(k8s, project):
     spec = project / "cortex.yaml"
     base = spec.read_text()
