@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -26,6 +27,13 @@ SpecOption = Annotated[Path, typer.Option("--spec", "-f", metavar="PATH", show_d
 # `logs` keeps -f for --follow, as `tail -f` and `kubectl logs -f` do.
 SpecLongOption = Annotated[Path, typer.Option("--spec", metavar="PATH", show_default=False, help=_SPEC_HELP)]
 DEFAULT_SPEC = Path("cortex.yaml")
+
+
+def ctrl_c_ends_it() -> None:
+    """Make Ctrl-C raise KeyboardInterrupt, for commands that run until it (`logs -f`, `get -w`),
+    even when the process was started with SIGINT ignored: anything `cmd &` starts from a
+    non-interactive shell (a CI runner's job, a script) is, and would then run forever."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def stdout() -> Console:

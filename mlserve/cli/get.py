@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, ago, milliseconds, page_url, stdout
+from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, ago, ctrl_c_ends_it, milliseconds, page_url, stdout
 from mlserve.client import Client
 from mlserve.deploy.base import APIStatus
 
@@ -46,6 +46,7 @@ def command(
     if not watch:
         _show(out, client, api, output)
         return
+    ctrl_c_ends_it()
     try:
         while True:
             if out.is_terminal:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 from typing import Annotated
 
 import typer
 
-from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecLongOption
+from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecLongOption, ctrl_c_ends_it
 from mlserve.client import Client
 
 NAME = "logs"
@@ -22,10 +21,7 @@ def command(
 ) -> None:
     """Show an API's logs: its predictor's output, requests, errors and restarts."""
     if follow:
-        # Ctrl-C is how -f ends, even for a process started with SIGINT ignored (as `cmd &` in
-        # a non-interactive shell, e.g. a CI runner, starts it; Python then never raises
-        # KeyboardInterrupt and -f would run forever).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        ctrl_c_ends_it()
     lines = Client(env, spec).logs(api, follow=follow, tail=tail)
     try:
         for line in lines:

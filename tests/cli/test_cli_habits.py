@@ -48,8 +48,10 @@ def test_yaml_output(spec):
 
 
 def test_watch_renders_until_ctrl_c(spec):
+    # Started with SIGINT ignored, as `cmd &` in a non-interactive shell (a CI runner) starts it.
     proc = subprocess.Popen(command("get", "-w", "--interval", "0.2", "-f", spec), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         renders = 0
         for line in proc.stdout:
