@@ -202,7 +202,23 @@ class Networking(_Strict):
         return v
 
 
-class APISpec(_Strict):
+class _Endpointed(_Strict):
+    """An entry clients call at `networking.endpoint`, /<name> unless set: APIs and traffic
+    splitters. Subclasses declare `name` and `networking` themselves (their field order is theirs)."""
+
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+    @model_validator(mode="after")
+    def _default_endpoint(self):
+        if self.networking.endpoint is None:
+            self.networking.endpoint = f"/{self.name}"
+        return self
+
+
+class APISpec(_Endpointed):
     name: str
     kind: Literal["RealtimeAPI"] = "RealtimeAPI"
     predictor: Predictor
@@ -211,15 +227,8 @@ class APISpec(_Strict):
     update_strategy: UpdateStrategy = Field(default_factory=UpdateStrategy)
     networking: Networking = Field(default_factory=Networking)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v)
-
     @model_validator(mode="after")
     def _defaults(self) -> APISpec:
-        if self.networking.endpoint is None:
-            self.networking.endpoint = f"/{self.name}"
         if self.autoscaling.target_replica_concurrency is None:
             p = self.predictor
             self.autoscaling.target_replica_concurrency = float(

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from mlserve.spec.models import Networking, _Strict, check_name
+from mlserve.spec.models import Networking, _Endpointed, _Strict
 
 
 class SplitterBackend(_Strict):
@@ -41,21 +41,14 @@ class SplitterBackend(_Strict):
         return self
 
 
-class TrafficSplitterSpec(_Strict):
+class TrafficSplitterSpec(_Endpointed):
     name: str
     kind: Literal["TrafficSplitter"]
     apis: list[SplitterBackend] = Field(min_length=1)
     networking: Networking = Field(default_factory=Networking)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v)
-
     @model_validator(mode="after")
     def _weights(self) -> TrafficSplitterSpec:
-        if self.networking.endpoint is None:
-            self.networking.endpoint = f"/{self.name}"
         names = [a.name for a in self.apis]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
