@@ -4,13 +4,11 @@ logs (tail and -f), refresh, delete."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import threading
 
 import httpx
 import pytest
-from cli_harness import command, invoke
+from cli_harness import ctrl_c_ends_cleanly, invoke, start_until_ctrl_c
 from local_harness import cleanup, copy_project
 
 pytestmark = pytest.mark.timeout(180)
@@ -105,11 +103,7 @@ def test_logs_prints_the_tail(project):
 
 def test_logs_follow_prints_new_lines_until_interrupted(project):
     url = endpoints(project)["echo"]
-    # Started with SIGINT ignored, as anything started by `cmd &` from a non-interactive shell
-    # (a CI runner) is: Ctrl-C must still end `logs -f`.
-    proc = subprocess.Popen(command("logs", "echo", "-f", "-n", "0", "--spec", spec(project)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = start_until_ctrl_c("logs", "echo", "-f", "-n", "0", "--spec", spec(project))
     stop = threading.Event()
 
     def keep_posting():  # until the follower has started and shows one of them
@@ -122,9 +116,7 @@ def test_logs_follow_prints_new_lines_until_interrupted(project):
         for line in proc.stdout:
             if '"POST /echo" 200' in line:
                 break
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
-        assert "Traceback" not in proc.stderr.read()
+        ctrl_c_ends_cleanly(proc, timeout=60)
     finally:
         stop.set()
         proc.kill()

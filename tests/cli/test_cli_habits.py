@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 
 import pytest
 import yaml
-from cli_harness import command, invoke
+from cli_harness import command, ctrl_c_ends_cleanly, invoke, start_until_ctrl_c
 from local_harness import cleanup, copy_project_with_stream
 
 pytestmark = pytest.mark.timeout(180)
@@ -48,19 +47,14 @@ def test_yaml_output(spec):
 
 
 def test_watch_renders_until_ctrl_c(spec):
-    # Started with SIGINT ignored, as `cmd &` in a non-interactive shell (a CI runner) starts it.
-    proc = subprocess.Popen(command("get", "-w", "--interval", "0.2", "-f", spec), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = start_until_ctrl_c("get", "-w", "--interval", "0.2", "-f", spec)
     try:
         renders = 0
         for line in proc.stdout:
             renders += line.startswith("--- ")
             if renders == 3:
                 break
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-        assert "Traceback" not in proc.stderr.read()
+        ctrl_c_ends_cleanly(proc, timeout=30)
     finally:
         proc.kill()
 
