@@ -30,7 +30,7 @@ from mlserve.runtime.batching import Batcher
 from mlserve.runtime.docs import add_docs
 from mlserve.runtime.errors import add_error_handlers
 from mlserve.runtime.identity import instance
-from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner, queue_length
+from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.mesh import PathAlias, mesh_path
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
@@ -60,7 +60,7 @@ class Service:
         self.limiter = Limiter(
             slots=p.threads_per_process,
             max_in_flight=math.ceil(api.autoscaling.max_replica_concurrency / processes),
-            max_queue=queue_length(p), batched=p.server_side_batching is not None,
+            max_wait=p.max_queue_wait, max_queue=p.max_queue_length,
             batch_size=p.server_side_batching.max_batch_size if p.server_side_batching else 0)
         self.sessions = Sessions()
         self.ready = False

@@ -32,7 +32,6 @@ class Batcher:
         self.method = method
         self.max_batch_size, self.interval, self.timeout = max_batch_size, interval, timeout
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
-        limiter.batch_queue = self.queue
         self.tasks: list[asyncio.Task] = []
 
     def start(self, workers: int) -> None:
@@ -44,12 +43,14 @@ class Batcher:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         while not self.queue.empty():
             _, future, _ = self.queue.get_nowait()
+            self.limiter.batch_waiting -= 1
             if not future.done():
                 future.set_exception(PredictorError("the server shut down before this request ran"))
 
     async def submit(self, values: dict, request_id: str) -> Any:
         future = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((values, future, request_id))
+        self.limiter.batch_waiting += 1
         return await future
 
     async def _collect(self) -> list[Item]:
@@ -69,6 +70,7 @@ class Batcher:
                     break
             else:
                 batch.append(self.queue.get_nowait())
+        self.limiter.batch_waiting -= len(batch)
         return batch
 
     async def _work(self) -> None:

@@ -1,8 +1,13 @@
 """Admission control and the slots that run predictor code.
 
-`Limiter.admit` turns a request away (503) when too many are in flight or waiting; a slot is
-one of `threads_per_process` units of predictor work (a call, a batch, one streamed item).
-`Runner.call` is the one helper that runs a predictor method: `async def` methods on the
+`Limiter.admit` turns a request away (503) when too many are in flight, or when the wait it would
+face in the queue exceeds `predictor.max_queue_wait`. The wait is estimated as the work queued
+ahead of it times the recent service time per slot: a count of waiting requests cannot tell a
+0.4 ms predictor from a 400 ms one, a waiting time can (CoDel's idea: bound the sojourn time).
+An explicit `max_queue_length` remains as a hard cap on the count.
+
+A slot is one of `threads_per_process` units of predictor work (a call, a batch, one streamed
+item). `Runner.call` is the one helper that runs a predictor method: `async def` methods on the
 event loop, plain ones in the thread pool. A sync call that its caller abandoned (timeout,
 superseded) keeps its slot until the thread really finishes, so the pool is never oversubscribed.
 """
@@ -10,6 +15,8 @@ superseded) keeps its slot until the thread really finishes, so the pool is neve
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -20,47 +27,69 @@ from mlserve.errors import Overloaded
 # and a stray KeyboardInterrupt included (uvicorn handles the real signals itself).
 PREDICTOR_EXCEPTIONS = (Exception, SystemExit, KeyboardInterrupt)
 
-# The default queue per slot: an accepted request then waits for at most this many predictions
-# ahead of it per slot, so its latency stays within ~(QUEUE_PER_SLOT + 1)x a single request's.
-QUEUE_PER_SLOT = 2
+# Weight of the newest sample in the service-time average: about the last ten calls count.
+SERVICE_TIME_WEIGHT = 0.2
 
 
-def queue_length(predictor) -> int:
-    """predictor.max_queue_length, or by default QUEUE_PER_SLOT predictions per slot: 2 x
-    threads_per_process requests, times max_batch_size with server-side batching."""
-    if predictor.max_queue_length is not None:
-        return predictor.max_queue_length
-    batching = predictor.server_side_batching
-    return QUEUE_PER_SLOT * predictor.threads_per_process * (batching.max_batch_size if batching else 1)
+class ServiceTime:
+    """Exponentially weighted mean of how long one unit of slot work takes (None until measured)."""
+
+    def __init__(self) -> None:
+        self.mean: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        self.mean = seconds if self.mean is None else self.mean + SERVICE_TIME_WEIGHT * (seconds - self.mean)
 
 
 class Limiter:
-    def __init__(self, slots: int, max_in_flight: int, max_queue: int, batched: bool = False,
+    def __init__(self, slots: int, max_in_flight: int, max_wait: float, max_queue: int | None = None,
                  batch_size: int = 0) -> None:
-        self.free = slots
+        self.slots = self.free = slots
         self.max_in_flight = max_in_flight
-        self.batched = batched
-        # With batching every request waits for its batch to form: the queue holds one
+        self.max_wait = max_wait
+        self.batch_size = batch_size  # 0: no server-side batching
+        # With batching every request waits for its batch to form: the hard cap holds one
         # forming batch plus `max_queue` more.
-        self.queue_capacity = max_queue + (batch_size if batched else 0)
+        self.max_queue = None if max_queue is None else max_queue + batch_size
+        self.service = ServiceTime()
         self.in_flight = 0
-        self.batch_queue: asyncio.Queue | None = None  # set by the Batcher
+        self.batch_waiting = 0  # requests handed to the Batcher and not yet in a batch
         self._waiters: deque[asyncio.Future] = deque()
 
     @property
     def queued(self) -> int:
-        batch_queued = self.batch_queue.qsize() if self.batch_queue is not None else 0
-        return len(self._waiters) + batch_queued
+        return len(self._waiters) + self.batch_waiting
+
+    def expected_wait(self) -> float:
+        """Seconds a request admitted now would wait before its predictor work starts."""
+        service = self.service.mean
+        if service is None:
+            return 0.0  # nothing measured yet: max_in_flight (and max_queue_length) still bound it
+        if self.batch_size:  # the batches formed ahead of it, plus the one running if no slot is free
+            ahead = self.batch_waiting // self.batch_size + (0 if self.free else 1)
+        elif self.free and not self._waiters:
+            return 0.0
+        else:  # every waiter and then this request need a slot to come free
+            ahead = len(self._waiters) + 1
+        return ahead * service / self.slots
 
     def admit(self) -> None:
+        wait = self.expected_wait()
+        retry_after = max(1, math.ceil(wait))
         if self.in_flight >= self.max_in_flight:
             raise Overloaded(
                 f"{self.in_flight} requests are in flight, the most this process takes "
-                "(autoscaling.max_replica_concurrency)", hint="retry after the Retry-After delay")
-        if self.queued >= self.queue_capacity and (self.batched or self.free == 0):
+                "(autoscaling.max_replica_concurrency)", retry_after=retry_after,
+                hint="retry after the Retry-After delay")
+        if self.max_queue is not None and self.queued >= self.max_queue and (self.batch_size or self.free == 0):
             raise Overloaded(
                 f"{self.queued} requests are already queued (predictor.max_queue_length)",
-                hint="retry after the Retry-After delay")
+                retry_after=retry_after, hint="retry after the Retry-After delay")
+        if wait > self.max_wait:
+            raise Overloaded(
+                f"the queue holds about {wait:.2f}s of work, more than this API lets a request wait "
+                f"(predictor.max_queue_wait: {self.max_wait:g}s)", retry_after=retry_after,
+                hint="retry after the Retry-After delay, or add replicas or threads")
         self.in_flight += 1
 
     def leave(self) -> None:
@@ -81,7 +110,10 @@ class Limiter:
                 self._waiters.remove(waiter)
             raise
 
-    def release(self) -> None:
+    def release(self, busy: float | None = None) -> None:
+        """Free a slot held for `busy` seconds of predictor work (None: not a measured call)."""
+        if busy is not None:
+            self.service.observe(busy)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -100,11 +132,12 @@ class Runner:
         """Run `fn` in a slot: awaited if `is_async`, else in the thread pool."""
         limiter = self.limiter
         await limiter.acquire()
+        started = time.perf_counter()
         if is_async:
             try:
                 return await fn(*args, **kwargs)
             finally:
-                limiter.release()
+                limiter.release(time.perf_counter() - started)
         try:
             future = self.executor.submit(fn, *args, **kwargs)
         except BaseException:
@@ -114,9 +147,10 @@ class Runner:
             return await asyncio.wrap_future(future)
         finally:
             if future.done():
-                limiter.release()
+                limiter.release(time.perf_counter() - started)
             else:  # abandoned while running: free the slot when the thread is done
-                future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(limiter.release))
+                future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(
+                    limiter.release, time.perf_counter() - started))
 
     def submit(self, fn: Callable, *args: Any) -> None:
         """Fire-and-forget work in the pool (e.g. closing an abandoned generator)."""

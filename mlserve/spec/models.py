@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from mlserve.errors import NotDeployed
 
@@ -41,19 +41,17 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _DURATION_SECONDS[m.group(3)]
 
 
+# Cortex writes durations as strings ("100ms"); a bare number means seconds.
+Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v) if isinstance(v, str) else v)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ServerSideBatching(_Strict):
     max_batch_size: int = Field(ge=1, le=4096)
-    # Cortex writes durations as strings ("100ms"); a bare number means seconds.
-    batch_interval: float
-
-    @field_validator("batch_interval", mode="before")
-    @classmethod
-    def _duration(cls, v: object) -> object:
-        return parse_duration(v) if isinstance(v, str) else v
+    batch_interval: Duration
 
     @field_validator("batch_interval")
     @classmethod
@@ -78,10 +76,18 @@ class Predictor(_Strict):
     request_timeout: float = Field(default=60.0, gt=0, le=3600)
     # Requests above this many bytes get 413.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
-    # Requests waiting for a slot beyond this many get 503 (bounded queue); by default two
-    # predictions per slot (2 x threads_per_process, x max_batch_size when batching), so accepted
-    # requests wait at most ~3x a single request's latency.
+    # A request that would wait longer than this for a slot (queued work x recent service time
+    # per slot) gets 503 with Retry-After; "1s", "500ms" or a number of seconds.
+    max_queue_wait: Duration = 1.0
+    # An optional hard cap on the number of requests waiting for a slot (503 beyond it).
     max_queue_length: int | None = Field(default=None, ge=0)
+
+    @field_validator("max_queue_wait")
+    @classmethod
+    def _wait_range(cls, v: float) -> float:
+        if not 0 <= v <= 3600:
+            raise ValueError(f"must be between 0 and 3600 seconds, got {v}")
+        return v
 
     @field_validator("path")
     @classmethod

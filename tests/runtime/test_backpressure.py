@@ -102,16 +102,18 @@ def test_superseded_running_sync_call_result_is_discarded(start, pool, tmp_path)
     assert read_lines(log) == ["start old", "done old", "start new", "done new"]
 
 
-def test_default_queue_is_two_predictions_per_slot(start, pool, tmp_path):
-    """Without max_queue_length, 2 x threads_per_process wait; the next is turned away at once."""
+def test_a_request_that_would_wait_past_max_queue_wait_is_503(start, pool, tmp_path):
+    """Admission by expected wait: queued work x the measured service time, against the budget."""
     log = tmp_path / "calls.log"
-    server = start("sync_calls.py", {"config": {"log": str(log)}})
+    server = start("sync_calls.py", {"config": {"log": str(log)}, "max_queue_wait": "1s"})
+    assert call(server, {"id": "warm", "sleep": 0.6}).status_code == 200  # service time ~0.6 s measured
     running = pool.submit(call, server, {"id": "a", "sleep": 2})
-    wait_for(lambda: read_lines(log) == ["start a"])
-    queued = [pool.submit(call, server, {"id": i}) for i in ("b", "c")]
-    wait_for(lambda: 'mlserve_in_flight_requests{api="t"} 3.0' in server.client.get("/metrics").text)
-    r = call(server, {"id": "d"})
-    assert r.status_code == 503 and r.headers["retry-after"] == "1"
-    assert "2 requests are already queued" in r.json()["error"]
-    assert running.result().status_code == 200 and [f.result().json() for f in queued] == [{"id": "b"}, {"id": "c"}]
-    assert "start d" not in read_lines(log)
+    wait_for(lambda: read_lines(log)[-1] == "start a")
+    queued = pool.submit(call, server, {"id": "b", "sleep": 0.6})  # waits ~0.6 s: admitted
+    wait_for(lambda: 'mlserve_in_flight_requests{api="t"} 2.0' in server.client.get("/metrics").text)
+    r = call(server, {"id": "c"})  # would wait ~1.2 s
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+    body = r.json()
+    assert "max_queue_wait: 1s" in body["error"] and body["hint"]
+    assert running.result().status_code == 200 and queued.result().json() == {"id": "b"}
+    assert "start c" not in read_lines(log)
