@@ -26,8 +26,8 @@ TICK = 2  # seconds between the controller's decisions
 SLOW = "import time\n\n\nclass Slow:\n    def predict(self, payload):\n        time.sleep(0.5)\n        return 'ok'\n"
 SPEC = """\
 - name: slow
-  # Queue every caller: the in-flight count, not the default queue bound (2), is under test here.
-  predictor: {path: slow.py, max_queue_length: 64}
+  # Queue every caller: the in-flight count, not the default waiting budget (1s), is under test here.
+  predictor: {path: slow.py, max_queue_wait: 60s}
   autoscaling:
     min_replicas: 1
     max_replicas: 3

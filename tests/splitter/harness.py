@@ -26,9 +26,9 @@ def set_entries(spec: Path, entries: list[dict]) -> None:
 
 
 def api(name: str, **config: object) -> dict:
-    # The tests send several requests at once; the default queue (2 per thread) would answer some 503.
+    # The tests send several requests at once, some slow: only a failed API may answer 503 here.
     return {"name": name, "predictor": {"path": "predictors/version.py", "config": {"version": name, **config},
-                                        "max_queue_length": 16}}
+                                        "max_queue_wait": "60s"}}
 
 
 def splitter(name: str, *weights: tuple[str, int | None]) -> dict:
