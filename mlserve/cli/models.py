@@ -105,15 +105,11 @@ def verify_command(
     cache_dir: CacheOption = None,
 ) -> None:
     """Digest every file of the cache entries against the record written with them; exit 1 on damage."""
-    from mlserve.models.cache import verify_entry
+    from mlserve.models.cache import matching_entries, verify_entry
     from mlserve.models.rebuild import rebuild
 
     root = models.cache_dir(cache_dir)
-    entries = [e for e in models.list_entries(root)
-               if not refs or any(e.path.name.startswith(r) or e.source == r for r in refs)]
-    if refs and not entries:
-        raise ModelNotFound(f"no cache entry matches {', '.join(refs)} in {root}",
-                            hint="run `mlserve models list` to see the entries")
+    entries = matching_entries(root, refs, sources=True)
     out, bad = stdout(), 0
     for entry in entries:
         label = f"{entry.path.name} ({entry.source})"

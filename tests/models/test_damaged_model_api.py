@@ -12,7 +12,7 @@ import pytest
 from tiny_gguf import write_tiny_llama_gguf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predictors"))
-from api_harness import API, make_project, serve  # noqa: E402
+from api_harness import API, make_project, serve
 
 pytest.importorskip("llama_cpp", reason="the llamacpp engine is not installed: pip install -e '.[llamacpp]'")
 
