@@ -132,6 +132,11 @@ class ModelNotFound(MlserveError):
     """A model reference in a predictor config cannot be resolved."""
 
 
+class ModelDamaged(MlserveError):
+    """A model's files are damaged beyond repair here (a cache entry that cannot be rebuilt), or
+    the model loads but generates nothing: a failed load, instead of an API answering emptily."""
+
+
 class DeployError(MlserveError):
     """A deployment could not be carried out or did not become ready."""
 

@@ -1,7 +1,8 @@
-"""`mlserve models list|prepare|clear|push`: the model cache, and model folders in S3.
+"""`mlserve models list|prepare|verify|clear|push`: the model cache, and model folders in S3.
 
 `prepare` converts (torch), joins or widens (llamacpp) GGUF weights ahead of time, so the first `mlserve deploy` does not spend
-minutes converting while its APIs wait to become ready. `push` uploads a model folder (e.g. from
+minutes converting while its APIs wait to become ready; it digests an existing entry against its
+record and rebuilds a damaged one. `verify` checks entries (read-only; `--fix` rebuilds). `push` uploads a model folder (e.g. from
 `mlserve finetune`) to S3, for a cortex.yaml that names it as `model: s3://bucket/prefix`.
 """
 
@@ -17,7 +18,7 @@ from mlserve import models
 from mlserve.cli.common import DEFAULT_SPEC, SpecOption, ago, progress_display, stdout
 from mlserve.errors import MlserveError, ModelNotFound
 
-app = typer.Typer(help="List, prepare and clear converted model weights (the model cache).",
+app = typer.Typer(help="List, prepare, verify and clear converted model weights (the model cache).",
                   no_args_is_help=True)
 CacheOption = Annotated[Path | None, typer.Option(
     "--cache-dir", metavar="PATH", show_default=False,
@@ -81,7 +82,7 @@ def prepare_command(
         with progress_display() as show:
             try:
                 where = models.prepare_model(ref, engine=on, dtype=as_dtype, bases=(base,), cache=cache_dir,
-                                             on_progress=show)
+                                             on_progress=show, verify=True)
             except MlserveError as error:
                 failed.append(ref)
                 out.print(f"[red]✗[/red] {label}: {error.message}", highlight=False)
@@ -90,6 +91,51 @@ def prepare_command(
                 continue
         out.print(f"[green]✓[/green] {label} → {where}", highlight=False)
     if failed:
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_command(
+    refs: Annotated[list[str] | None, typer.Argument(
+        metavar="[REF]...", show_default=False,
+        help="Entries to check: a prefix of the name `list` shows, or the reference they were prepared "
+             "from. Default: every entry.")] = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Remove each damaged entry and rebuild it from its source "
+                                                    "(fetch it again for s3://).")] = False,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Digest every file of the cache entries against the record written with them; exit 1 on damage."""
+    from mlserve.models.cache import matching_entries, verify_entry
+    from mlserve.models.rebuild import rebuild
+
+    root = models.cache_dir(cache_dir)
+    entries = matching_entries(root, refs, sources=True)
+    out, bad = stdout(), 0
+    for entry in entries:
+        label = f"{entry.path.name} ({entry.source})"
+        damage = verify_entry(root, entry.path)
+        if damage is None:
+            out.print(f"[green]✓[/green] {label}: {entry.size_bytes / 1e6:.0f} MB as recorded", highlight=False)
+            continue
+        out.print(f"[red]✗[/red] {label}: damaged: {damage}", highlight=False)
+        if not fix:
+            bad += 1
+            out.print(f"  hint: run `mlserve models verify --fix {entry.path.name}` to rebuild it",
+                      markup=False, highlight=False)
+            continue
+        try:
+            with progress_display() as show:
+                where = rebuild(root, entry.path, show)
+        except MlserveError as error:
+            bad += 1
+            out.print(f"  [red]not rebuilt[/red]: {error.message}", highlight=False)
+            if error.hint:
+                out.print(f"  hint: {error.hint}", markup=False, highlight=False)
+            continue
+        out.print(f"  rebuilt → {where}", highlight=False)
+    if not entries:
+        out.print(f"no converted models in {root}")
+    if bad:
         raise typer.Exit(1)
 
 

@@ -40,17 +40,22 @@ def content_sha256(
     if on_progress:
         total = sum(s[1] for s in stamp)
         on_progress(f"hashing {len(paths)} file(s), {total / 1e6:.0f} MB")
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as f:
-            while block := f.read(_CHUNK):
-                digest.update(block)
-    value = digest.hexdigest()
+    value = sha256_of(paths)
     with FileLock(str(sidecar) + ".lock"):
         entries = _read(sidecar)
         entries[key] = {"stamp": stamp, "sha256": value}
         write_json(sidecar, entries)
     return value
+
+
+def sha256_of(paths: Sequence[Path]) -> str:
+    """sha256 of the files' content, read in order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with Path(path).open("rb") as f:
+            while block := f.read(_CHUNK):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _read(sidecar: Path) -> dict:

@@ -21,15 +21,17 @@ Nothing is imported until a generator is loaded.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlserve.errors import ModelNotFound
+from mlserve.errors import ModelDamaged, ModelNotFound
 from mlserve.models.cache import Progress
 from mlserve.models.references import resolve
 
 ENGINES = ("auto", "llamacpp", "torch")
 LLAMACPP_DTYPES = ("float16", "float32")  # the GGUF's weights widened once into the cache (widen.py)
+SMOKE_PROMPT, SMOKE_TOKENS = "The capital of France is", 3  # a load's check that the model says something
 
 
 class Generator(Protocol):
@@ -46,6 +48,9 @@ class Generator(Protocol):
         """The next token id of every row, at most `max_steps` times; `prefix` (ids) comes
         before every row and is computed once for all calls that pass the same one."""
 
+    def forget(self) -> None:
+        """Drop the caches of earlier prompts: the next rows run in full."""
+
 
 def load_generator(
     ref: str,
@@ -61,15 +66,37 @@ def load_generator(
     cache: str | Path | None = None,
     on_progress: Progress | None = None,
 ) -> Generator:
-    """A generator for the causal LM `ref` on `engine` (see the module docstring)."""
+    """A generator for the causal LM `ref` on `engine` (see the module docstring), checked to
+    generate something (`smoke_check`)."""
     engine = pick_engine(ref, engine, dtype, device, bases)
     if engine == "llamacpp":
         from mlserve.models.llamacpp import LlamaCppGenerator
 
         path = prepare_model(ref, engine=engine, dtype=dtype, bases=bases, cache=cache, on_progress=on_progress)
-        return LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx, batch_rows=batch_rows)
-    return _torch_generator(ref, threads, device, dtype, prompt_cache_size, bases=bases, cache=cache,
-                            on_progress=on_progress)
+        generator: Generator = LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx, batch_rows=batch_rows)
+    else:
+        generator = _torch_generator(ref, threads, device, dtype, prompt_cache_size, bases=bases, cache=cache,
+                                     on_progress=on_progress)
+    smoke_check(generator, ref)
+    return generator
+
+
+def smoke_check(generator: Generator, ref: str) -> None:
+    """One short greedy generation that must give text: damaged weights (NaNs, noise) make a model
+    that ends or says nothing at once, and an API must not go live answering "" to everyone."""
+    ids: list[int] = []
+    with closing(generator.steps([generator.encode(SMOKE_PROMPT)], SMOKE_TOKENS)) as steps:
+        for (token,) in steps:
+            if token in generator.stop_ids:
+                break
+            ids.append(token)
+    generator.forget()  # the next rows start clean
+    if not generator.decode(ids):
+        said = f"token ids {ids}" if ids else "its end-of-text token at once"
+        raise ModelDamaged(
+            f"model '{ref}' ({generator.engine}) generates no text: a greedy run on {SMOKE_PROMPT!r} gave {said}",
+            hint="its weights are likely damaged: run `mlserve models verify --fix` (cache entries), "
+                 "or check the model files themselves")
 
 
 def pick_engine(ref: str, engine: str, dtype: str | None, device: str = "auto", bases: Sequence[Path] = ()) -> str:
@@ -93,16 +120,17 @@ def pick_engine(ref: str, engine: str, dtype: str | None, device: str = "auto", 
 
 def prepare_model(ref: str, *, engine: str = "torch", dtype: str | None = None, device: str = "auto",
                   bases: Sequence[Path] = (), cache: str | Path | None = None,
-                  on_progress: Progress | None = None) -> Path | str:
+                  on_progress: Progress | None = None, verify: bool | None = None) -> Path | str:
     """Do once what loading `ref` on `engine` needs (convert, join or widen into the cache) and
-    return what the engine will read: `mlserve models prepare`, ahead of a deploy."""
+    return what the engine will read: `mlserve models prepare`, ahead of a deploy (with
+    `verify=True`: every file of the cache entry digested against its record)."""
     if pick_engine(ref, engine, dtype, device, bases) == "llamacpp":
         from mlserve.models.llamacpp import gguf_file
 
-        return gguf_file(resolve(ref, bases=bases), cache, on_progress, dtype)
+        return gguf_file(resolve(ref, bases=bases), cache, on_progress, dtype, verify)
     from mlserve.models.loaders import materialize
 
-    return materialize(ref, bases=bases, cache=cache, on_progress=on_progress)
+    return materialize(ref, bases=bases, cache=cache, on_progress=on_progress, verify=verify)
 
 
 def _gpu_visible(device: str) -> bool:
@@ -143,6 +171,11 @@ class TorchGenerator:
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    def forget(self) -> None:
+        if self.prompt_cache is not None:
+            self.prompt_cache = type(self.prompt_cache)(self.model, self.prompt_cache.size)
+        self._prefixes.clear()
 
     def steps(self, rows, max_steps, *, prefix=()):
         from mlserve.models.generation import greedy_steps, pad_id, pad_left, prefill_ids

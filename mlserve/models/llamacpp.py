@@ -24,10 +24,10 @@ JOINED = "model.gguf"
 
 
 def gguf_file(resolved: ResolvedModel, cache: str | Path | None = None, on_progress: Progress | None = None,
-              dtype: str | None = None) -> Path:
+              dtype: str | None = None, verify: bool | None = None) -> Path:
     """The GGUF file llama.cpp runs for a reference: the file itself; or, prepared once into the
     cache, its split parts joined (`<digest>-gguf`) or its weights widened to `dtype`
-    (`<digest>-gguf-f16|f32`, see widen.py)."""
+    (`<digest>-gguf-f16|f32`, see widen.py). `verify`: see cache.prepare_entry."""
     if len(resolved.parts) == 1 and dtype is None:
         return resolved.parts[0]
     from mlserve.models.convert import join_parts
@@ -50,7 +50,7 @@ def gguf_file(resolved: ResolvedModel, cache: str | Path | None = None, on_progr
                 joined.unlink()
         return {"files": [str(p) for p in resolved.parts], "dtype": dtype or "as stored"}
 
-    return prepare_entry(root, name, resolved.ref, build, say) / JOINED
+    return prepare_entry(root, name, resolved.ref, build, say, verify) / JOINED
 
 
 def _import_llama_cpp():

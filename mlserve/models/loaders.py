@@ -20,13 +20,15 @@ def materialize(
     bases: Sequence[Path] = (),
     cache: str | Path | None = None,
     on_progress: Progress | None = None,
+    verify: bool | None = None,
 ) -> str | Path:
-    """What `from_pretrained` should read for `ref`: a local folder, or a hub id when online."""
+    """What `from_pretrained` should read for `ref`: a local folder, or a hub id when online.
+    `verify`: how the cache entries it reads are checked (see cache.prepare_entry)."""
     if s3.is_s3(ref):  # fetched into the cache, then loaded like a local folder or .gguf
-        ref = str(s3.fetch(ref, cache_dir(cache), on_progress))
+        ref = str(s3.fetch(ref, cache_dir(cache), on_progress, verify))
     resolved = resolve(ref, bases=bases)
     if resolved.kind == "gguf":
-        return ensure_converted(resolved, cache_dir(cache), on_progress)
+        return ensure_converted(resolved, cache_dir(cache), on_progress, verify)
     if resolved.kind == "dir":
         return resolved.path
     return resolved.hub_id

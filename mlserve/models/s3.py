@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlserve.errors import ModelNotFound
-from mlserve.models.cache import MARKER, Progress, _log_progress, prepare_entry
+from mlserve.models.cache import MARKER, Progress, _log_progress, intact, prepare_entry
 
 SCHEME = "s3://"
 # Never uploaded: the unfinished-run state of `mlserve finetune`, a cache entry's own marker.
@@ -45,19 +45,22 @@ def client() -> Any:
     return boto3.client("s3")
 
 
-def fetch(url: str, root: Path, on_progress: Progress | None = None) -> Path:
-    """The cache folder holding the objects under `url` (downloaded if not cached yet)."""
+def fetch(url: str, root: Path, on_progress: Progress | None = None, verify: bool | None = None) -> Path:
+    """The cache folder holding the objects under `url` (downloaded if not cached yet, or again
+    if damaged; `verify`: see cache.prepare_entry)."""
     say = on_progress or _log_progress
     bucket, prefix = parse(url)
     pinned = json.loads(os.environ.get(PINS_ENV) or "{}").get(url.strip())
-    if pinned and (root / pinned / MARKER).exists():
-        return root / pinned  # the deployed version, already here: no S3 call, whatever the prefix holds now
+    if pinned and not verify and intact(root / pinned):
+        # The deployed version, already here: no S3 call, whatever the prefix holds now (a damaged
+        # one is fetched again below, if S3 still holds it).
+        return root / pinned
     s3 = client()
     objects = listing(s3, url)
     name = version(url, objects)
     if pinned and name != pinned:
         raise ModelNotFound(f"model '{url}': its objects changed since `mlserve deploy` pinned them, "
-                            "and the deployed version is not in the model cache",
+                            "and the deployed version is not in the model cache (or is damaged there)",
                             hint="run `mlserve deploy` to serve the new objects (or push the deployed ones back)")
 
     def download(work: Path) -> dict:
@@ -73,7 +76,7 @@ def fetch(url: str, root: Path, on_progress: Progress | None = None) -> Path:
                     out.write(chunk)
         return {"etags": {relative: etag for relative, (_, etag, _) in objects.items()}}
 
-    return prepare_entry(root, name, url, download, say)
+    return prepare_entry(root, name, url, download, say, verify)
 
 
 def version(url: str, objects: dict[str, tuple[str, str, int]]) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from mlserve.errors import PredictorInitError, PredictorLoadError
+from mlserve.errors import MlserveError, PredictorInitError, PredictorLoadError
 from mlserve.extras import missing_extra
 from mlserve.runtime import typed
 from mlserve.spec import APISpec
@@ -77,9 +77,11 @@ class PredictorClass:
             return self.cls(config=config) if self.init_takes_config else self.cls()
         except Exception as e:
             extra = missing_extra(e) if isinstance(e, ModuleNotFoundError) else None
+            own = e.hint if isinstance(e, MlserveError) else None  # e.g. a damaged model: what to run
             raise PredictorInitError(
                 f"{self.where}: __init__ raised {type(e).__name__}\n{user_traceback(e)}",
-                hint=extra.hint if extra else "fix the predictor's __init__ (see the traceback above) and deploy again",
+                hint=(extra.hint if extra else own)
+                or "fix the predictor's __init__ (see the traceback above) and deploy again",
             ) from e
 
 

@@ -22,8 +22,10 @@ def _byte_symbols() -> list[str]:
 
 
 def write_tiny_llama_gguf(path: Path, *, seed: int = 0, hidden: int = 16, layers: int = 2,
-                          quant: str | None = None) -> Path:
-    """`quant` (e.g. "Q8_0", rows of 32 values: hidden=32) stores the matrices quantised."""
+                          quant: str | None = None, silent: bool = False) -> Path:
+    """`quant` (e.g. "Q8_0", rows of 32 values: hidden=32) stores the matrices quantised.
+    `silent`: a model that only ever writes its end-of-text token, as damaged weights do (every
+    block zero, so the last hidden state is the all-ones embedding, which only that output row sees)."""
     rng = np.random.default_rng(seed)
     tokens = [*_byte_symbols(), "Ġt", "he", "Ġthe", "<|endoftext|>"]
     vocab, heads, kv_heads, ffn = len(tokens), 2, 1, 32
@@ -47,6 +49,10 @@ def write_tiny_llama_gguf(path: Path, *, seed: int = 0, hidden: int = 16, layers
 
     def matrix(name: str, *shape: int) -> None:
         values = (rng.standard_normal(shape) * 0.5).astype(np.float32)
+        if silent:
+            values = np.ones(shape, np.float32) if name == "token_embd.weight" else np.zeros(shape, np.float32)
+            if name == "output.weight":
+                values[vocab - 1] = 1.0
         if quant is None:
             w.add_tensor(name, values)
         else:
