@@ -12,11 +12,9 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS / d) for d in ("predictors", "models")]
 
 from api_harness import make_project, serve  # noqa: E402
+from protocol_constants import KEY, TEMPLATE  # noqa: E402
 from tiny_models import gpt2_tokenizer, tiny_gpt2  # noqa: E402
 
-KEY = "test-key-123"
-# Distinct from the transcript fallback, so a test can tell the template was used.
-TEMPLATE = "{% for m in messages %}<<{{ m.role }}>> {{ m.content }}\n{% endfor %}<<assistant>>"
 
 
 @pytest.fixture(scope="session")

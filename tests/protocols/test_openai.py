@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from conftest import KEY, TEMPLATE
+from protocol_constants import KEY, TEMPLATE
 
 from mlserve.models import render_chat
 

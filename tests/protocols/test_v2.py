@@ -4,7 +4,7 @@ real runtime: the Open Inference Protocol's health, metadata and infer."""
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from conftest import KEY
+from protocol_constants import KEY
 from tritonclient.utils import InferenceServerException
 
 MODEL = "text-generator"
