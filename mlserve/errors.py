@@ -70,6 +70,15 @@ class RequestError(MlserveError):
     http_status = 400
 
 
+class UnsupportedParameter(RequestError):
+    """A protocol request (OpenAI, Open Inference Protocol) asks for what this API does not do;
+    `param` names the request field."""
+
+    def __init__(self, message: str, *, param: str | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.param = param
+
+
 class PayloadTooLarge(RequestError):
     http_status = 413
 

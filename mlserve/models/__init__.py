@@ -11,8 +11,9 @@ Importing this package imports neither torch nor transformers.
 """
 
 from mlserve.models.cache import CacheEntry, cache_dir, clear, ensure_converted, list_entries
+from mlserve.models.chat import render_chat
 from mlserve.models.embedding import embed
-from mlserve.models.engines import ENGINES, Generator, load_generator, prepare_model
+from mlserve.models.engines import ENGINES, Generator, load_generator, prepare_model, tokenizer_chat_prompt
 from mlserve.models.generation import Prefix, PromptCache, encode_left_padded, greedy_steps, prefill
 from mlserve.models.loaders import (
     load_causal_lm,
@@ -52,8 +53,10 @@ __all__ = [
     "materialize",
     "prefill",
     "prepare_model",
+    "render_chat",
     "resolve",
     "run_batched",
     "sample_steps",
     "text_field",
+    "tokenizer_chat_prompt",
 ]

@@ -43,6 +43,9 @@ class Generator(Protocol):
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str: ...
 
+    def chat_prompt(self, messages: Sequence[dict]) -> str:
+        """Chat messages as one prompt in the model's chat template (models/chat.py)."""
+
     def steps(self, rows: Sequence[Sequence[int]], max_steps: int, *,
               prefix: Sequence[int] = ()) -> Iterator[list[int]]:
         """The next token id of every row, at most `max_steps` times; `prefix` (ids) comes
@@ -177,6 +180,9 @@ class TorchGenerator:
             self.prompt_cache = type(self.prompt_cache)(self.model, self.prompt_cache.size)
         self._prefixes.clear()
 
+    def chat_prompt(self, messages: Sequence[dict]) -> str:
+        return tokenizer_chat_prompt(self.tokenizer, messages)
+
     def steps(self, rows, max_steps, *, prefix=()):
         from mlserve.models.generation import greedy_steps, pad_id, pad_left, prefill_ids
 
@@ -199,6 +205,14 @@ class TorchGenerator:
         finally:
             if cached is not None:
                 self.prompt_cache.store(list(rows[0]), cached.cache)
+
+
+def tokenizer_chat_prompt(tokenizer: Any, messages: Sequence[dict]) -> str:
+    """Chat messages in a transformers tokenizer's chat template (models/chat.py)."""
+    from mlserve.models.chat import render_chat
+
+    return render_chat(getattr(tokenizer, "chat_template", None), messages,
+                       bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
 
 
 def _as_list(value):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlserve.errors import ModelNotFound, RequestError
 from mlserve.models.cache import Progress, _log_progress, cache_dir, prepare_entry
+from mlserve.models.chat import render_chat
 from mlserve.models.digest import content_sha256
 from mlserve.models.references import ResolvedModel
 
@@ -95,6 +96,7 @@ class LlamaCppGenerator:
                                 hint="is it a complete GGUF of an architecture llama.cpp supports?") from exc
         self.n_ctx, self.max_rows = n_ctx, batch_rows
         self.stop_ids = {t for t in (self._model.token_eos(), self._model.token_eot()) if t >= 0}
+        self.chat_template = self._model.metadata().get("tokenizer.chat_template")
         self._decoder = BatchedDecoder(llama_cpp, self._ctx.ctx, n_vocab=self._model.n_vocab(), rows=batch_rows,
                                        n_batch=n_batch)
         self._lock = threading.Lock()
@@ -110,8 +112,14 @@ class LlamaCppGenerator:
             self._decoder.forget()
 
     def encode(self, text: str, special: bool = True) -> list[int]:
-        # `special` adds the model's own start token (if its GGUF asks for one), as transformers does.
-        return self._model.tokenize(text.encode("utf-8"), add_bos=special, special=False)
+        # `special` adds the model's own start token (if its GGUF asks for one), as transformers does;
+        # control tokens written in the text (a chat template's "<|im_start|>") are those tokens, as there.
+        return self._model.tokenize(text.encode("utf-8"), add_bos=special, special=True)
+
+    def chat_prompt(self, messages: Sequence[dict]) -> str:
+        special = [self._model.token_bos(), self._model.token_eos()]
+        bos, eos = (self.decode([t], skip_special_tokens=False) if t >= 0 else "" for t in special)
+        return render_chat(self.chat_template, messages, bos_token=bos, eos_token=eos)
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         # Half a UTF-8 character becomes U+FFFD, as with transformers, so callers can hold it back.

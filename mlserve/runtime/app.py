@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from mlserve import __version__
 from mlserve.errors import MlserveError, Overloaded, PredictorError, PredictorTimeout, Superseded
 from mlserve.runtime import typed
 from mlserve.runtime.auth import ApiKeyGuard, open_paths
@@ -33,13 +34,15 @@ from mlserve.runtime.identity import instance
 from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.mesh import PathAlias, mesh_path
+from mlserve.runtime.openai import error_renderer, openai_routes
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
-from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
-from mlserve.runtime.payload import ClientGone, decode, encode, error_response, query_params, read_body, \
-    request_headers, to_json
+from mlserve.runtime.middleware import RequestMiddleware
+from mlserve.runtime.payload import ClientGone, query_params, read_body, request_headers, to_json
 from mlserve.runtime.recent import PATH as RECENT_ERRORS
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
 from mlserve.runtime.streaming import EventStream
+from mlserve.runtime.v2 import v2_routes
+from mlserve.runtime.wire import NATIVE, PredictEndpoint, Wire
 from mlserve.spec import APISpec
 from mlserve.spec.api_key import read_api_key
 
@@ -119,11 +122,9 @@ class Service:
 
     # -- requests --------------------------------------------------------------------------
 
-    def _method(self, headers: dict[str, str]) -> Method:
+    def _method(self, streamed: bool) -> Method:
         stream = self.predictor.stream
-        if stream is not None and "text/event-stream" in headers.get("accept", ""):
-            return stream
-        return self.predictor.predict
+        return stream if streamed and stream is not None else self.predictor.predict
 
     async def _call(self, method: Method, values: dict, control: RequestControl) -> Any:
         if self.batcher is not None and method is self.predictor.predict:
@@ -137,33 +138,38 @@ class Service:
         self.limiter.leave()
         self.sessions.release(control)
 
-    async def handle(self, scope, receive, request_id: str):
-        """Answer one prediction request; returns an ASGI response."""
+    def unready(self) -> Overloaded | None:
+        """Why predictions cannot be answered yet; None once the predictor is ready."""
+        if self.ready:
+            return None
+        if self.failure is not None:
+            return Overloaded("the predictor failed to load; see the API's logs", retry_after=30)
+        return Overloaded("the predictor is still loading", retry_after=2, hint="wait until GET /readyz answers 200")
+
+    async def handle(self, scope, receive, request_id: str, wire: Wire = NATIVE):
+        """Answer one prediction request; returns an ASGI response. `wire` translates a
+        protocol's request into the predictor's payload and the result back (wire.py)."""
         if not self.ready:
-            if self.failure is not None:
-                return error_response(Overloaded("the predictor failed to load; see the API's logs",
-                                                 retry_after=30), request_id)
-            return error_response(Overloaded("the predictor is still loading", retry_after=2,
-                                             hint="wait until GET /readyz answers 200"), request_id)
+            return wire.error(self.unready(), request_id)
         headers = request_headers(scope)
         try:
             # Admitted only once the body is in: a client stalling mid-body holds no slot.
             body = await read_body(receive, headers, self.max_body)
             self.limiter.admit()
         except MlserveError as e:
-            return error_response(e, request_id)
+            return wire.error(e, request_id)
         except ClientGone:
             return Response(status_code=499)  # never sent: the client has gone
         control = RequestControl(request_id)
         streaming = False
         deadline = None
         try:
-            payload = decode(body, headers.get("content-type", ""))
+            payload, streamed = wire.read(body, headers, self)
             query = query_params(scope)
             session = headers.get("x-session-id") or query.get("session_id")
             if session:
                 self.sessions.claim(session, control)
-            method = self._method(headers)
+            method = self._method(streamed)
             if method.payload_model is not None:
                 payload = typed.validate(method.payload_model, payload)
             values = {"payload": payload, "query_params": query, "headers": headers}
@@ -175,50 +181,39 @@ class Service:
                 control.detach()
             if inspect.isgenerator(result) or inspect.isasyncgen(result):
                 streaming = True
-                return EventStream(result, self.runner, control, self.timeout, lambda: self._finish(control))
-            return encode(result)
+                return EventStream(result, self.runner, control, self.timeout, lambda: self._finish(control), wire)
+            return wire.answer(result)
         except TimeoutError as e:
             if deadline is None or not deadline.expired():  # the predictor's own TimeoutError
-                return self._failed(e, request_id)
+                return self._failed(e, request_id, wire)
             if control.reason == SUPERSEDED:
                 self.metrics.superseded.inc()
-                return error_response(Superseded(f"a newer request of session '{control.session}' replaced this one"),
-                                      request_id)
-            return error_response(PredictorTimeout(
+                return wire.error(Superseded(f"a newer request of session '{control.session}' replaced this one"),
+                                  request_id)
+            return wire.error(PredictorTimeout(
                 f"the predictor took longer than request_timeout ({self.timeout:g}s)",
                 hint="raise predictor.request_timeout in cortex.yaml or make predict faster"), request_id)
         except MlserveError as e:
             if e.http_status >= 500:
                 log.error("request %s: %s", request_id, e)
-            return error_response(e, request_id)
+            return wire.error(e, request_id)
         except HTTPException as e:  # raised by predictors written for FastAPI
             return Response(to_json({"error": e.detail, "request_id": request_id, "hint": None}),
                             status_code=e.status_code,
                             headers=e.headers, media_type="application/json")
         except PREDICTOR_EXCEPTIONS as e:
-            return self._failed(e, request_id)
+            return self._failed(e, request_id, wire)
         finally:
             if not streaming:
                 self._finish(control)
 
-    def _failed(self, exc: BaseException, request_id: str) -> Response:
+    def _failed(self, exc: BaseException, request_id: str, wire: Wire) -> Response:
         log.error("request %s: predict raised\n%s", request_id, user_traceback(exc),
                   extra={"request_id": request_id, "status": 500})
-        return error_response(PredictorError(
+        return wire.error(PredictorError(
             f"the predictor failed; the traceback is in the API's logs (request id {request_id})",
             hint=f"`mlserve logs {self.api.name}` shows it; retrying will not help until the predictor is fixed"),
             request_id)
-
-
-class PredictEndpoint:
-    """The ASGI app behind `POST <endpoint>`."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    async def __call__(self, scope, receive, send) -> None:
-        response = await self.service.handle(scope, receive, scope[REQUEST_ID_KEY])
-        await response(scope, receive, send)
 
 
 def _openapi(app: FastAPI, api: APISpec) -> Callable[[], dict]:
@@ -295,6 +290,12 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     async def recent_errors() -> dict:
         return {"recent": metrics.recent_errors.latest()}
 
+    # The protocols' routes (before the static files, which may be served under the endpoint).
+    base = api.endpoint.rstrip("/")
+    protocol_routes = [*openai_routes(service, base), *v2_routes(service, __version__)]
+    app.router.routes.extend(protocol_routes)
+    predictions = frozenset([api.endpoint, *(r.path for r in protocol_routes if "POST" in (r.methods or ()))])
+
     static = api.static_folder(service.root)
     if static is not None:  # after the routes above, so /healthz etc. win under endpoint "/"
         from mlserve.runtime.static import static_routes
@@ -305,8 +306,8 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     add_error_handlers(app)
     if api.networking.api_key_env:
         app.add_middleware(ApiKeyGuard, key=read_api_key(api).encode(),
-                           open_paths=open_paths(api.networking.metrics_require_api_key))
-    app.add_middleware(RequestMiddleware, endpoint=api.endpoint, metrics=metrics)
+                           open_paths=open_paths(api.networking.metrics_require_api_key), render=error_renderer(base))
+    app.add_middleware(RequestMiddleware, counted=predictions, metrics=metrics)
     if alias:  # outermost: everything after it sees the API's own endpoint (runtime/mesh.py)
         app.add_middleware(PathAlias, alias=alias, endpoint=api.endpoint)
     return app

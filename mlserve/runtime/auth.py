@@ -1,20 +1,23 @@
 """Optional API keys: `networking.api_key_env` names the environment variable holding the key.
 
 Requests send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`; it is compared in
-constant time. Probes (/healthz, /readyz) stay open, and /metrics unless
+constant time (the OpenAI client sends its api_key as the Bearer token). Probes (/healthz,
+/readyz and the Open Inference Protocol's /v2/health/...) stay open, and /metrics unless
 `networking.metrics_require_api_key` is set.
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import Callable
 
-from mlserve.errors import Unauthorized
+from starlette.responses import Response
+
+from mlserve.errors import MlserveError, Unauthorized
 from mlserve.runtime.middleware import REQUEST_ID_KEY
-from mlserve.runtime.payload import error_response
 from mlserve.runtime.recent import PATH as RECENT_ERRORS
 
-PROBES = ("/healthz", "/readyz")
+PROBES = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready")  # the last two: runtime/v2.py
 HINT = "send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 
 
@@ -36,18 +39,20 @@ def _sent_key(headers) -> bytes | None:
 
 
 class ApiKeyGuard:
-    """Pure ASGI middleware answering 401 to requests without the right key."""
+    """Pure ASGI middleware answering 401 to requests without the right key; `render(path, error,
+    request_id)` writes the answer in the shape that path's protocol speaks."""
 
-    def __init__(self, app, key: bytes, open_paths: tuple[str, ...]) -> None:
-        self.app, self.key, self.open_paths = app, key, open_paths
+    def __init__(self, app, key: bytes, open_paths: tuple[str, ...],
+                 render: Callable[[str, MlserveError, str], Response]) -> None:
+        self.app, self.key, self.open_paths, self.render = app, key, open_paths, render
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.open_paths:
             sent = _sent_key(scope["headers"])
             if sent is None or not hmac.compare_digest(sent, self.key):
                 problem = "no API key was sent" if sent is None else "the API key is wrong"
-                response = error_response(Unauthorized(f"{problem}; this API requires one", hint=HINT),
-                                          scope[REQUEST_ID_KEY])
+                response = self.render(scope["path"], Unauthorized(f"{problem}; this API requires one", hint=HINT),
+                                       scope[REQUEST_ID_KEY])
                 response.headers["www-authenticate"] = "Bearer"
                 await response(scope, receive, send)
                 return

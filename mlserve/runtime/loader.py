@@ -70,6 +70,7 @@ class PredictorClass:
     init_takes_config: bool
     predict: Method
     stream: Method | None
+    openai: bool = False  # answers the OpenAI-compatible routes (mlserve/completions.py)
 
     def instantiate(self, config: dict) -> Any:
         """Run the user's __init__; its exception becomes PredictorInitError with the user's traceback."""
@@ -204,5 +205,13 @@ def load_predictor_class(api: APISpec, root: Path) -> PredictorClass:
                                  hint="turn off server_side_batching or return a list")
     return PredictorClass(
         cls=cls, where=where, init_takes_config="config" in init_params,
-        predict=predict, stream=_method(cls, "stream", where),
+        predict=predict, stream=_method(cls, "stream", where), openai=_answers_openai(cls, where),
     )
+
+
+def _answers_openai(cls: type, where: str) -> bool:
+    has = [callable(getattr(cls, name, None)) for name in ("openai_payload", "openai_result")]
+    if any(has) and not all(has):
+        raise PredictorLoadError(f"{where}: defines one of openai_payload() and openai_result() but not both",
+                                 hint="define both (see mlserve/completions.py) or neither")
+    return all(has)

@@ -29,8 +29,9 @@ def _client_request_id(headers) -> str | None:
 
 
 class RequestMiddleware:
-    def __init__(self, app, endpoint: str, metrics: Metrics) -> None:
-        self.app, self.endpoint, self.metrics = app, endpoint, metrics
+    def __init__(self, app, counted: frozenset[str], metrics: Metrics) -> None:
+        """`counted`: the paths whose POSTs are predictions (the endpoint and protocol routes)."""
+        self.app, self.counted, self.metrics = app, counted, metrics
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -40,7 +41,7 @@ class RequestMiddleware:
         scope[REQUEST_ID_KEY] = request_id
         id_header = (b"x-request-id", request_id.encode("latin-1"))
         path = scope["path"]
-        counted = path == self.endpoint and scope["method"] == "POST"  # not a GET of the page
+        counted = path in self.counted and scope["method"] == "POST"  # not a GET of the page
         status = 500
         finished = False
         start = time.perf_counter()

@@ -136,7 +136,8 @@ def error_body(err: MlserveError, request_id: str) -> bytes:
     return to_json({"error": err.message, "request_id": request_id, "hint": err.hint})  # hint may be null
 
 
-def error_response(err: MlserveError, request_id: str) -> Response:
+def error_response(err: MlserveError, request_id: str, body: bytes | None = None) -> Response:
+    """`err` as an HTTP answer: `body` (a protocol's own error shape) or mlserve's."""
     headers = {"retry-after": str(err.retry_after)} if isinstance(err, Overloaded) else None
-    return Response(error_body(err, request_id), status_code=err.http_status,
+    return Response(error_body(err, request_id) if body is None else body, status_code=err.http_status,
                     headers=headers, media_type="application/json")

@@ -1,7 +1,8 @@
 """Server-Sent Events from a predictor's generator (sync or async).
 
-Each item becomes `data: <text or JSON>\\n\\n`; the stream ends with `event: end`, or with
-`event: error` carrying `{"error", "request_id", "hint"}`. Items are pulled one at a time (each in a
+The route's wire (wire.py) frames each item and the end: in mlserve's own format each item
+becomes `data: <text or JSON>\\n\\n` and the stream ends with `event: end`, or with `event: error`
+carrying `{"error", "request_id", "hint"}`. Items are pulled one at a time (each in a
 slot, so streams share the predictor fairly with other requests); the request timeout
 applies to the wait for each item. A disconnect, a superseding request or a timeout stops the
 pulling and closes the generator, so its `finally` blocks run and no more items are made.
@@ -17,8 +18,8 @@ from typing import Any, Callable
 from mlserve.errors import MlserveError, PredictorError, PredictorTimeout, Superseded
 from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Runner
 from mlserve.runtime.loader import user_traceback
-from mlserve.runtime.payload import error_body, to_json
 from mlserve.runtime.sessions import DISCONNECTED, SUPERSEDED, RequestControl
+from mlserve.runtime.wire import Wire
 
 log = logging.getLogger("mlserve.runtime")
 
@@ -28,13 +29,6 @@ _HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # tell proxies not to buffer the stream
 ]
-
-
-def event(item: Any) -> bytes:
-    if isinstance(item, (bytes, bytearray)):
-        item = bytes(item).decode("utf-8", errors="replace")
-    text = item if isinstance(item, str) else to_json(item).decode()
-    return "".join(f"data: {line}\n" for line in text.split("\n")).encode() + b"\n"
 
 
 def _step(gen, lock: threading.Lock) -> Any:
@@ -64,8 +58,9 @@ class EventStream:
     """An ASGI response that streams `gen`; `finish` runs once when the stream is over."""
 
     def __init__(self, gen, runner: Runner, control: RequestControl, timeout: float,
-                 finish: Callable[[], None]) -> None:
+                 finish: Callable[[], None], wire: Wire) -> None:
         self.gen, self.runner, self.control, self.timeout, self.finish = gen, runner, control, timeout, finish
+        self.wire = wire
         self.is_async = hasattr(gen, "__anext__")
         self.lock = threading.Lock()
 
@@ -85,15 +80,17 @@ class EventStream:
         return await self.runner.call(_step, False, self.gen, self.lock)
 
     async def _pump(self, send) -> None:
-        control, loop = self.control, asyncio.get_running_loop()
+        control, loop, wire = self.control, asyncio.get_running_loop(), self.wire
         scope = None
         try:
             async with asyncio.timeout(self.timeout) as scope:
                 control.attach(scope)
-                while (item := await self._next()) is not _DONE:
-                    await send({"type": "http.response.body", "body": event(item), "more_body": True})
+                while not wire.done and (item := await self._next()) is not _DONE:
+                    chunk = wire.event(item)
+                    if chunk:  # a wire may hold text back (the start of a possible stop sequence)
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     scope.reschedule(loop.time() + self.timeout)
-            tail = b"event: end\ndata: \n\n"
+            tail = wire.end()
         except TimeoutError as e:
             if scope is None or not scope.expired():  # the predictor's own TimeoutError
                 tail = self._failure_event(e)
@@ -113,7 +110,7 @@ class EventStream:
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     def _error_event(self, err: MlserveError) -> bytes:
-        return b"event: error\ndata: " + error_body(err, self.control.request_id) + b"\n\n"
+        return self.wire.error_event(err, self.control.request_id)
 
     def _failure_event(self, exc: BaseException) -> bytes:
         log.error("request %s: the stream raised\n%s", self.control.request_id, user_traceback(exc))

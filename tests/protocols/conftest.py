@@ -1,0 +1,43 @@
+"""The seed text-generator behind the real runtime, for the protocol clients' tests: a tiny GPT-2
+(real GPT-2 tokenizer, a chat template of our own) with server-side batching and an API key."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS / d) for d in ("predictors", "models")]
+
+from api_harness import make_project, serve  # noqa: E402
+from protocol_constants import KEY, TEMPLATE  # noqa: E402
+from tiny_models import gpt2_tokenizer, tiny_gpt2  # noqa: E402
+
+
+
+@pytest.fixture(scope="session")
+def chat_gpt2_dir(tmp_path_factory) -> Path:
+    folder = tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2-chat"), gpt2_tokenizer(tmp_path_factory.mktemp("npm")))
+    config = folder / "tokenizer_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "chat_template": TEMPLATE}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def text_api(tmp_path_factory, chat_gpt2_dir):
+    os.environ["PROTOCOL_TEST_KEY"] = KEY  # the runtime reads networking.api_key_env from its environment
+    project = make_project(tmp_path_factory.mktemp("project"), [
+        {"name": "text-generator",
+         "predictor": {"type": "python", "path": "predictors/text_generator.py",
+                       "config": {"model": str(chat_gpt2_dir), "max_new_tokens": 8},
+                       # A long window, so requests sent together land in one batch.
+                       "server_side_batching": {"max_batch_size": 4, "batch_interval": "300ms"}},
+         "networking": {"api_key_env": "PROTOCOL_TEST_KEY"}}])
+    served = serve(project, ["text-generator"], timeout=180)
+    api = served["text-generator"]
+    api.client.headers["authorization"] = f"Bearer {KEY}"
+    yield api
+    api.stop()
+    os.environ.pop("PROTOCOL_TEST_KEY", None)
