@@ -88,7 +88,8 @@ class Service:
             return
         except BaseException as e:  # a bug outside the user's code; still fatal for this API
             log.error("api %s: loading the predictor failed\n%s", self.api.name, user_traceback(e))
-            self._fail(loop, PredictorError(f"loading the predictor failed: {e!r}"))
+            self._fail(loop, PredictorError(f"loading the predictor failed: {e!r}",
+                                                      hint="see the API's logs for the traceback"))
             return
         log.info("api %s: ready in %.1fs", self.api.name, time.perf_counter() - started)
         try:
@@ -141,8 +142,8 @@ class Service:
         """Answer one prediction request; returns an ASGI response."""
         if not self.ready:
             if self.failure is not None:
-                return error_response(Overloaded("the predictor failed to load; see the API's logs",
-                                                 retry_after=30), request_id)
+                return error_response(Overloaded("the predictor failed to load", retry_after=30,
+                                                 hint="see the API's logs, fix the error and deploy again"), request_id)
             return error_response(Overloaded("the predictor is still loading", retry_after=2,
                                              hint="wait until GET /readyz answers 200"), request_id)
         headers = request_headers(scope)
@@ -182,7 +183,8 @@ class Service:
                 return self._failed(e, request_id)
             if control.reason == SUPERSEDED:
                 self.metrics.superseded.inc()
-                return error_response(Superseded(f"a newer request of session '{control.session}' replaced this one"),
+                return error_response(Superseded(f"a newer request of session '{control.session}' replaced this one",
+                                                 hint="read the newer request's answer"),
                                       request_id)
             return error_response(PredictorTimeout(
                 f"the predictor took longer than request_timeout ({self.timeout:g}s)",
@@ -192,7 +194,8 @@ class Service:
                 log.error("request %s: %s", request_id, e)
             return error_response(e, request_id)
         except HTTPException as e:  # raised by predictors written for FastAPI
-            return Response(to_json({"error": e.detail, "request_id": request_id, "hint": None}),
+            return Response(to_json({"error": e.detail, "request_id": request_id,
+                                     "hint": "see GET /docs for what this API accepts"}),
                             status_code=e.status_code,
                             headers=e.headers, media_type="application/json")
         except PREDICTOR_EXCEPTIONS as e:
@@ -299,7 +302,7 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     if static is not None:  # after the routes above, so /healthz etc. win under endpoint "/"
         from mlserve.runtime.static import static_routes
 
-        app.router.routes.extend(static_routes(static, api.endpoint))
+        app.router.routes.extend(static_routes(static, api.endpoint, service.root))
 
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]
     add_error_handlers(app)
