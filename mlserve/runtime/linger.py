@@ -11,7 +11,7 @@ pass with nothing received (nginx: lingering_time 30s, lingering_timeout 5s).
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 LINGER_SECONDS = 5.0
 LINGER_IDLE = 1.0

@@ -11,8 +11,8 @@ does not hold, and the copy never turns a link the server would refuse into a pl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from mlserve.errors import SymlinkError
 
