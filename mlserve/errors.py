@@ -150,6 +150,10 @@ class DeployError(MlserveError):
     """A deployment could not be carried out or did not become ready."""
 
 
+class SymlinkError(DeployError):
+    """A symlink among the files deploy copies leaves the project, dangles or loops."""
+
+
 class StateError(MlserveError):
     """The local state folder is unreadable or locked by another deploy."""
 

@@ -19,7 +19,7 @@ from mlserve.client import Client
 from mlserve.deploy.base import APIStatus
 
 NAME = "get"
-_STYLES = {"live": "green", "updating": "yellow"}
+_STYLES = {"live": "green", "updating": "yellow", "restarting": "yellow"}
 
 
 class Output(str, Enum):

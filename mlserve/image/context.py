@@ -20,6 +20,7 @@ from mlserve.errors import DeployError
 from mlserve.image.dockerfile import render_dockerfile
 from mlserve.image.requirements import project_requirements, runtime_requirements
 from mlserve.spec import Project
+from mlserve.spec.links import FIX, walk
 
 IGNORE_FILE = ".mlserveignore"
 ALWAYS_IGNORED = [
@@ -37,16 +38,18 @@ def ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
 
 
 def collect_files(root: Path, spec: pathspec.PathSpec | None = None) -> list[str]:
-    """Relative POSIX paths of the files under `root` that are not ignored, sorted."""
+    """Relative POSIX paths of the files under `root` that are not ignored, sorted; symlinks are
+    taken by deploy's one rule (spec/links.py): inside the project as what they point to, else an error."""
     spec = spec or pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED)
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        prefix = "" if rel_dir == "." else rel_dir + "/"
-        # Prune ignored folders so a large ignored data folder is never walked.
-        dirnames[:] = sorted(d for d in dirnames if not spec.match_file(prefix + d + "/"))
-        found += [prefix + f for f in filenames if not spec.match_file(prefix + f)]
-    return sorted(found)
+    root = root.resolve()
+
+    def keep(rel: str, is_dir: bool) -> bool:
+        # An ignored folder is pruned, so a large ignored data folder is never walked.
+        return not spec.match_file(rel + "/" if is_dir else rel)
+
+    files = walk(root, root, f"the image build context ({root})", keep,
+                 hint=f"{FIX}; or leave it out of the image with a line in {IGNORE_FILE}")
+    return sorted(f.relative_to(root).as_posix() for f in files)
 
 
 @dataclass

@@ -91,7 +91,8 @@ class Service:
             return
         except BaseException as e:  # a bug outside the user's code; still fatal for this API
             log.error("api %s: loading the predictor failed\n%s", self.api.name, user_traceback(e))
-            self._fail(loop, PredictorError(f"loading the predictor failed: {e!r}"))
+            self._fail(loop, PredictorError(f"loading the predictor failed: {e!r}",
+                                                      hint="see the API's logs for the traceback"))
             return
         log.info("api %s: ready in %.1fs", self.api.name, time.perf_counter() - started)
         try:
@@ -143,7 +144,8 @@ class Service:
         if self.ready:
             return None
         if self.failure is not None:
-            return Overloaded("the predictor failed to load; see the API's logs", retry_after=30)
+            return Overloaded("the predictor failed to load", retry_after=30,
+                              hint="see the API's logs, fix the error and deploy again")
         return Overloaded("the predictor is still loading", retry_after=2, hint="wait until GET /readyz answers 200")
 
     async def handle(self, scope, receive, request_id: str, wire: Wire = NATIVE):
@@ -188,8 +190,8 @@ class Service:
                 return self._failed(e, request_id, wire)
             if control.reason == SUPERSEDED:
                 self.metrics.superseded.inc()
-                return wire.error(Superseded(f"a newer request of session '{control.session}' replaced this one"),
-                                  request_id)
+                return wire.error(Superseded(f"a newer request of session '{control.session}' replaced this one",
+                                             hint="read the newer request's answer"), request_id)
             return wire.error(PredictorTimeout(
                 f"the predictor took longer than request_timeout ({self.timeout:g}s)",
                 hint="raise predictor.request_timeout in cortex.yaml or make predict faster"), request_id)
@@ -198,7 +200,8 @@ class Service:
                 log.error("request %s: %s", request_id, e)
             return wire.error(e, request_id)
         except HTTPException as e:  # raised by predictors written for FastAPI
-            return Response(to_json({"error": e.detail, "request_id": request_id, "hint": None}),
+            return Response(to_json({"error": e.detail, "request_id": request_id,
+                                     "hint": "see GET /docs for what this API accepts"}),
                             status_code=e.status_code,
                             headers=e.headers, media_type="application/json")
         except PREDICTOR_EXCEPTIONS as e:
@@ -300,7 +303,7 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     if static is not None:  # after the routes above, so /healthz etc. win under endpoint "/"
         from mlserve.runtime.static import static_routes
 
-        app.router.routes.extend(static_routes(static, api.endpoint))
+        app.router.routes.extend(static_routes(static, api.endpoint, service.root))
 
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]
     add_error_handlers(app)

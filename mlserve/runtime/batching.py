@@ -45,7 +45,8 @@ class Batcher:
             _, future, _ = self.queue.get_nowait()
             self.limiter.batch_waiting -= 1
             if not future.done():
-                future.set_exception(PredictorError("the server shut down before this request ran"))
+                future.set_exception(PredictorError("the server shut down before this request ran",
+                                                      hint="send the request again once the API is back"))
 
     async def submit(self, values: dict, request_id: str) -> Any:
         future = asyncio.get_running_loop().create_future()
@@ -92,7 +93,8 @@ class Batcher:
                     else f"a {type(results).__name__}"
                 raise PredictorError(
                     f"predict() returned {got} for a batch of {n}; with server_side_batching it must "
-                    "return a list with one result per payload")
+                    "return a list with one result per payload",
+                    hint="make predict() return one result for each payload of the list it receives")
         except TimeoutError:
             error: MlserveError = PredictorTimeout(
                 f"a batch of {n} took longer than request_timeout ({self.timeout:g}s)",
@@ -104,7 +106,8 @@ class Batcher:
         except PREDICTOR_EXCEPTIONS as e:
             log.error("predict raised for a batch of %d (request ids: %s)\n%s", n, ids, user_traceback(e))
             error = PredictorError(f"predict() failed for the batch holding this request; "
-                                   f"the traceback is in the API's logs (request ids: {ids})")
+                                   f"the traceback is in the API's logs (request ids: {ids})",
+                                   hint="see the API's logs (mlserve logs <api>) for the traceback")
         else:
             for (_, future, _), result in zip(batch, results):
                 if future.done():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,7 +41,7 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
     """The whole body, refusing more than `limit` bytes whether announced or sent chunked."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(_too_large(int(declared), limit))
+        raise PayloadTooLarge(_too_large(int(declared), limit), hint=_TOO_LARGE_HINT)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -56,10 +57,13 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(_too_large(size, limit, at_least=True))
+                raise PayloadTooLarge(_too_large(size, limit, at_least=True), hint=_TOO_LARGE_HINT)
             chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+_TOO_LARGE_HINT = "send a smaller body, or raise predictor.max_body_bytes in cortex.yaml and deploy again"
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> str:
@@ -72,7 +76,7 @@ def decode(body: bytes, content_type: str) -> Any:
     mime = mime.strip().lower()
     if mime == "application/json" or mime.endswith("+json"):
         try:
-            return json.loads(body, parse_constant=_reject_constant)
+            return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
         except RecursionError:
             raise RequestError("the JSON body is nested too deeply (the limit is several hundred levels)",
                                hint="flatten the document") from None
@@ -88,13 +92,22 @@ def decode(body: bytes, content_type: str) -> Any:
         try:
             return body.decode(charset)
         except (LookupError, UnicodeDecodeError) as e:
-            raise RequestError(f"the text/plain body cannot be decoded as {charset}: {e}") from None
+            raise RequestError(f"the text/plain body cannot be decoded as {charset}: {e}",
+                               hint="send text in the charset the Content-Type names (utf-8 when none)") from None
     return body
 
 
 def _reject_constant(name: str) -> Any:
     # Python's json accepts NaN/Infinity, which JSON does not have (and answers cannot carry).
     raise ValueError(f"{name} is not a JSON value (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 overflows to infinity: refused like Infinity itself, rather than reaching the predictor.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is too large for a 64-bit float (it overflows to infinity)")
+    return value
 
 
 def _json_default(obj: Any) -> Any:
@@ -133,7 +146,10 @@ def encode(result: Any) -> Response:
 
 
 def error_body(err: MlserveError, request_id: str) -> bytes:
-    return to_json({"error": err.message, "request_id": request_id, "hint": err.hint})  # hint may be null
+    # Every error answer says what to do; an error raised without a hint still gets a general one.
+    hint = err.hint or ("see GET /docs for what this API accepts" if err.http_status < 500
+                        else f"see the API's logs for request {request_id}")
+    return to_json({"error": err.message, "request_id": request_id, "hint": hint})
 
 
 def error_response(err: MlserveError, request_id: str, body: bytes | None = None) -> Response:

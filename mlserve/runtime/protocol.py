@@ -7,6 +7,9 @@ subclass adds both and writes every answer it makes itself in mlserve's error sh
 - a request head not complete within `READ_TIMEOUT` seconds of its first byte (or of the
   connection opening) -> 408;
 - malformed HTTP -> 400.
+After such an answer, and after any answer that closes the connection before the request body was
+read (a 413), the connection closes by a lingering close (linger.py), so the answer is not lost to a
+TCP reset.
 The body's read timeout lives in the app (`payload.read_body`), where the body is read.
 """
 
@@ -17,6 +20,7 @@ import uuid
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mlserve.errors import HeadTooLarge, MlserveError, RequestError, RequestTimeout, UrlTooLong
+from mlserve.runtime.linger import LingeringTransport
 from mlserve.runtime.payload import READ_TIMEOUT, error_body
 
 # Request line + headers. Browsers send < 8 KiB; nginx's default allows 32 KiB.
@@ -46,7 +50,8 @@ def _head_too_large() -> HeadTooLarge:
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # uvicorn closes after an answer sent with the body unread (e.g. a 413 on `Connection: close`).
+        super().connection_made(LingeringTransport(transport, self.loop, self._body_unread))
         self._rejection: MlserveError | None = None
         self._head_timer = None
         self._heads_done = 0  # heads completed on this connection: tells what a chunk of data finished
@@ -81,13 +86,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_done()
         self.logger.warning("rejected a request from %s: %s", self.client, err.message)
         self.transport.write(raw_error(err))
-        self.transport.close()
+        self.transport.linger()
+
+    def _body_unread(self) -> bool:
+        return self.cycle is not None and self.cycle.more_body
 
     def connection_lost(self, exc) -> None:
         self._head_done()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.transport.lingering:
+            self.transport.discard(data)
+            return
         if self.transport.is_closing():
             return
         counting, heads_before = self._head_pending, self._heads_done

@@ -2,9 +2,10 @@
 
 `{endpoint}/` is the folder's index.html, `{endpoint}/<file>` a file in it, and `GET {endpoint}`
 redirects to `{endpoint}/` (POST {endpoint} stays the prediction). Same origin as the API, so a
-page can POST to it without CORS. Only plain files strictly inside the folder are served: dot
-files, `..`, backslashes and absolute paths are refused before the file system is touched, and
-a symlink pointing out of the folder is treated as missing.
+page can POST to it without CORS. Only plain files inside the folder are served: dot files, `..`,
+backslashes and absolute paths are refused before the file system is touched. A symlink is served
+as what it points to only if that is inside the project (deploy's rule, mlserve/spec/links.py, by
+which `deploy` copies the folder); one leaving the project is treated as missing.
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ def _relative(path: str) -> str:
         raise RequestError(f"'{path}' is not a plain relative file path",
                            hint="ask for a file of the page's folder, e.g. index.html")
     parts = path.split("/")
+    if parts[-1] == "":  # `name/`: asks for a folder, which _file answers
+        parts.pop()
     if any(p in (".", "..") for p in parts):
         raise RequestError(f"'{path}' leaves the page's folder", hint="'.' and '..' are not allowed in paths")
-    if parts[-1] == "":
-        raise NotFound(f"'{path}' is a folder, not a file", hint="ask for a file inside it")
     if any(p.startswith(".") for p in parts):
         raise NotFound(f"no file '{path}' here", hint="hidden files and folders are not served")
     return path
@@ -71,17 +72,20 @@ def _matches(if_none_match: str, etag: str) -> bool:
 class StaticFiles:
     """The ASGI app behind `{endpoint}/...` for one folder."""
 
-    def __init__(self, folder: Path, prefix: str) -> None:
-        self.folder, self.prefix = folder.resolve(), prefix
+    def __init__(self, folder: Path, prefix: str, project: Path) -> None:
+        self.folder, self.prefix, self.project = folder.resolve(), prefix, project.resolve()
 
     def _file(self, path: str) -> Path:
         rel = _relative(path)
-        target = (self.folder / rel).resolve()
-        if not target.is_relative_to(self.folder) or not target.exists():
+        target = (self.folder / rel.rstrip("/")).resolve()
+        if not target.is_relative_to(self.project) or not target.exists():
             raise NotFound(f"no file '{rel}' in the page's folder",
                            hint=f"the page is at {self.prefix}/; its files are under {self.prefix}/")
-        if not target.is_file():
+        if target.is_dir():
             raise NotFound(f"'{rel}' is a folder, not a file", hint="ask for a file inside it")
+        if rel.endswith("/"):
+            raise NotFound(f"'{rel}' names a file as a folder",
+                           hint=f"ask for {self.prefix}/{rel.rstrip('/')} without the trailing /")
         return target
 
     async def __call__(self, scope, receive, send) -> None:
@@ -118,10 +122,11 @@ def _redirect(prefix: str):
     return redirect
 
 
-def static_routes(folder: Path, endpoint: str) -> list[Route]:
-    """The routes serving `folder` under `endpoint` (add them after the API's own routes)."""
+def static_routes(folder: Path, endpoint: str, project: Path) -> list[Route]:
+    """The routes serving `folder` under `endpoint` (add them after the API's own routes); links
+    may point anywhere inside the `project` folder."""
     prefix = endpoint.rstrip("/")
-    files = StaticFiles(folder, prefix)
+    files = StaticFiles(folder, prefix, project)
     routes = [Route(prefix + "/{path:path}", files)]
     if prefix:
         routes.insert(0, Route(prefix, _redirect(prefix), methods=["GET", "HEAD"]))

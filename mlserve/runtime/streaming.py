@@ -97,10 +97,12 @@ class EventStream:
             elif control.reason == DISCONNECTED:
                 return
             elif control.reason == SUPERSEDED:
-                tail = self._error_event(Superseded("a newer request of this session replaced this stream"))
+                tail = self._error_event(Superseded("a newer request of this session replaced this stream",
+                                                        hint="read the newer request's answer"))
             else:
                 tail = self._error_event(PredictorTimeout(
-                    f"no item for {self.timeout:g}s (predictor.request_timeout)"))
+                    f"no item for {self.timeout:g}s (predictor.request_timeout)",
+                    hint="raise predictor.request_timeout in cortex.yaml or yield items sooner"))
         except MlserveError as e:
             tail = self._error_event(e)
         except PREDICTOR_EXCEPTIONS as e:
@@ -116,7 +118,7 @@ class EventStream:
         log.error("request %s: the stream raised\n%s", self.control.request_id, user_traceback(exc))
         return self._error_event(PredictorError(
             f"the predictor failed mid-stream; the traceback is in the API's logs (request id "
-            f"{self.control.request_id})"))
+            f"{self.control.request_id})", hint="see the API's logs (mlserve logs <api>) for the traceback"))
 
     async def _close(self) -> None:
         try:

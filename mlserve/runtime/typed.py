@@ -1,6 +1,6 @@
 """Typed predictors: `def predict(self, payload: Question) -> Answer` with pydantic models.
 
-The payload annotation validates the body (422 naming the field, in mlserve's error shape) and
+The payload annotation validates the body strictly (422 naming the field, in mlserve's error shape) and
 the predictor receives the model instance; a model return value is serialised as JSON. Both
 models appear in the API's OpenAPI with the model's example. Unannotated predictors (or
 annotations that are not pydantic models) are served exactly as before.
@@ -16,6 +16,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ValidationError
 
 from mlserve.errors import PayloadInvalid
+from mlserve.runtime.payload import to_json
 
 log = logging.getLogger("mlserve.runtime")
 REF = "#/components/schemas/{model}"
@@ -43,15 +44,42 @@ def models(fn: Callable) -> tuple[type[BaseModel] | None, type[BaseModel] | None
 
 
 def validate(model: type[BaseModel], payload: Any) -> BaseModel:
-    """The payload as a `model` instance, or PayloadInvalid naming each bad field."""
+    """The payload as a `model` instance, or PayloadInvalid naming each bad field.
+
+    Strict, in JSON mode, so that what the published schema promises is what is enforced: "5" is
+    not an integer, false is not a number. JSON mode keeps the JSON forms of dates, enums, tuples
+    and UUIDs. JSON has one number type and JSON Schema counts 5.0 as an integer, so a number with a
+    zero fraction is taken as that integer (then an integer field accepts it, and a float field
+    takes any integer)."""
     try:
-        return model.model_validate(payload)
+        # A binary body (not JSON) is validated as null: "Input should be an object", as for text.
+        return model.model_validate_json(to_json(None if isinstance(payload, bytes) else _integral(payload)),
+                                         strict=True)
+    except RecursionError:
+        raise _too_deep(model) from None
     except ValidationError as e:
+        if any(err["type"] == "json_invalid" for err in e.errors()):  # the validator's depth limit (~200)
+            raise _too_deep(model) from None
         problems = [f"{_path(err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)]
         raise PayloadInvalid(
             f"the payload does not match {model.__name__}: " + "; ".join(problems),
             hint="send JSON (Content-Type: application/json) shaped as the request schema in GET /openapi.json",
         ) from None
+
+
+def _too_deep(model: type[BaseModel]) -> PayloadInvalid:
+    return PayloadInvalid(f"the payload is nested too deeply to validate as {model.__name__} (the limit is "
+                          "about 200 levels)", hint="flatten the document")
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def _path(loc: tuple) -> str:

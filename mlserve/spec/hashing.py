@@ -16,9 +16,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from mlserve.spec.links import CONFIG_HINT, inside, walk
 from mlserve.spec.models import APISpec
 
 # Spec fields the serving process never reads. Autoscaling is all in-place except the runtime's
@@ -57,36 +59,48 @@ def runtime_spec(api: APISpec, root: Path, env: dict[str, str] | None = None) ->
     return data
 
 
-def _strings(value: Any) -> Iterator[str]:
+def _fields(value: Any, field: str) -> Iterator[tuple[str, str]]:
+    """(field path, text) of every string in a config value."""
     if isinstance(value, str):
-        yield value
+        yield field, value
     elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
+        for k, v in value.items():
+            yield from _fields(v, f"{field}.{k}")
     elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
+        for i, v in enumerate(value):
+            yield from _fields(v, f"{field}[{i}]")
 
 
-def _tree(folder: Path, pattern: str = "*") -> Iterator[Path]:
-    for path in folder.rglob(pattern):
-        if path.is_file() and not _SKIPPED_PARTS.intersection(path.relative_to(folder).parts):
-            yield path
+def _strings(value: Any) -> Iterator[str]:
+    return (text for _, text in _fields(value, ""))
+
+
+def _keep(suffix: str = "") -> Callable[[str, bool], bool]:
+    """For links.walk: skip _SKIPPED_PARTS, and files not ending in `suffix`."""
+    def keep(rel: str, is_dir: bool) -> bool:
+        return rel.rsplit("/", 1)[-1] not in _SKIPPED_PARTS and (is_dir or rel.endswith(suffix))
+    return keep
+
+
+def _lexical(root: Path, value: str) -> Path:
+    """`root / value` with '.' and '..' folded but links kept, so a copy lands at the named path."""
+    return Path(os.path.normpath(root / value))
 
 
 def _named_in_config(api: APISpec, root: Path) -> Iterator[Path]:
     """Project files (or every file of a project folder) that a config value names by path."""
-    for text in _strings(api.predictor.config):
+    for field, text in _fields(api.predictor.config, "predictor.config"):
         if "\n" in text or len(text) > 400 or not text.strip():
             continue
         try:
-            candidate = (root / text).resolve()
-            if candidate == root or not candidate.is_relative_to(root):
+            candidate = _lexical(root, text)
+            if candidate == root or not candidate.is_relative_to(root) or not os.path.lexists(candidate):
                 continue
+            candidate = inside(candidate, root, f"api '{api.name}': {field}", hint=CONFIG_HINT)
             if candidate.is_file():
                 yield candidate
             elif candidate.is_dir():
-                yield from _tree(candidate)
+                yield from walk(candidate, root, f"api '{api.name}': {field}", _keep(), CONFIG_HINT)
         except (OSError, ValueError):
             continue
 
@@ -104,24 +118,26 @@ def _imported_names(source: Path) -> Iterator[str]:
             yield from (f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
 
 
-def _module_files(dotted: str, search: list[Path]) -> Iterator[Path]:
+def _module_files(dotted: str, search: list[Path], root: Path, brought_in_by: str) -> Iterator[Path]:
     """The files importing `dotted` runs from the project: each package's __init__.py and the module."""
     parts = dotted.split(".")
     for base in search:
         for i in range(1, len(parts) + 1):
             for candidate in (base.joinpath(*parts[:i - 1], parts[i - 1] + ".py"),
                               base.joinpath(*parts[:i], "__init__.py")):
-                if candidate.is_file():
-                    yield candidate.resolve()
+                if os.path.lexists(candidate) and inside(candidate, root, brought_in_by).is_file():
+                    yield candidate
 
 
-def _project_imports(sources: Iterable[Path], search: list[Path], root: Path) -> set[Path]:
+def _project_imports(sources: Iterable[Path], search: list[Path], root: Path, api: str) -> set[Path]:
     """Project modules the sources import, transitively (the root and python_path are importable)."""
     found: set[Path] = set()
     queue = list(sources)
     while queue:
-        for name in _imported_names(queue.pop()):
-            for module in _module_files(name, search):
+        source = queue.pop()
+        for name in _imported_names(source):
+            brought_in_by = f"api '{api}': 'import {name}' in {_relative(source, root)}"
+            for module in _module_files(name, search, root, brought_in_by):
                 if module.is_relative_to(root) and module not in found:
                     found.add(module)
                     queue.append(module)
@@ -141,12 +157,13 @@ def api_files(api: APISpec, root: Path) -> list[Path]:
     if api.predictor.python_path is not None:
         python_path = (root / api.predictor.python_path).resolve()
         search.insert(0, python_path)
-        files.update(_tree(python_path, "*.py"))
+        files.update(walk(python_path, root, f"api '{api.name}': predictor.python_path", _keep(".py")))
     files.update(_named_in_config(api, root))
-    static = api.static_folder(root)
-    if static is not None and static.is_dir():  # the page served next to the API (networking.static)
-        files.update(_tree(static))
-    files.update(_project_imports(sorted(f for f in files if f.suffix == ".py"), search, root))
+    if api.networking.static:  # the page served next to the API
+        static = _lexical(root, api.networking.static)
+        if static.is_relative_to(root) and static.is_dir():
+            files.update(walk(static, root, f"api '{api.name}': networking.static", _keep()))
+    files.update(_project_imports(sorted(f for f in files if f.suffix == ".py"), search, root, api.name))
     return sorted(f for f in files if f.is_relative_to(root) and f.is_file())
 
 

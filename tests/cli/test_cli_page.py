@@ -51,3 +51,40 @@ def test_deploy_and_get_show_the_page_url_and_the_page_is_served(tmp_path):
         assert httpx.get(page, timeout=30).text == "<!doctype html><p>second</p>"
     finally:
         assert cleanup(folder) == [], "processes were left behind after delete"
+
+
+def test_deploy_refuses_a_page_link_out_of_the_project_and_serves_no_later_link(tmp_path):
+    # The reproduction of a leak: a link to /etc/passwd in the page's folder was copied into the
+    # snapshot as a plain file and served with 200. Deploy now refuses it, naming link, target and field.
+    folder = copy_project(tmp_path / "project")
+    site = folder / "web" / "site"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("hi")
+    (folder / "assets").mkdir()
+    (folder / "assets" / "note.txt").write_text("inside the project")
+    (site / "passwd").symlink_to("/etc/passwd")
+    spec = folder / "cortex.yaml"
+    edit_spec(spec, lambda apis: [apis.pop(0), apis[0].update(networking={"static": "web/site",
+                                                                        "local_port": free_port()})])
+    try:
+        refused = invoke("deploy", str(spec))
+        assert refused.exit_code == 1, refused.output
+        assert ("api 'echo': networking.static: 'web/site/passwd' is a symlink to '/etc/passwd'"
+                in refused.stderr), refused.stderr
+        assert "hint:" in refused.stderr and "inside the project" in refused.stderr
+
+        (site / "passwd").unlink()
+        (site / "note.txt").symlink_to(folder / "assets" / "note.txt")  # inside: copied as the file
+        result = invoke("deploy", str(spec))
+        assert result.exit_code == 0, result.output
+        page = next(line.split(": ", 1)[1] for line in result.stdout.splitlines() if line.startswith("page of "))
+        assert httpx.get(page + "note.txt", timeout=30).text == "inside the project"
+
+        # Made after the deploy: the running API serves its snapshot, which has no such file.
+        (site / "passwd").symlink_to("/etc/passwd")
+        (site / "late.txt").symlink_to(folder / "assets" / "note.txt")
+        for name in ("passwd", "late.txt"):
+            answer = httpx.get(page + name, timeout=30)
+            assert answer.status_code == 404 and "root:" not in answer.text, answer.text
+    finally:
+        assert cleanup(folder) == [], "processes were left behind after delete"

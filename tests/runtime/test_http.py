@@ -81,6 +81,7 @@ def test_undecodable_text_is_400(echo):
     r = post(echo, content=b"\xff\xfe", headers={"content-type": "text/plain; charset=utf-8"})
     assert r.status_code == 400
     assert "cannot be decoded as utf-8" in r.json()["error"]
+    assert "charset" in r.json()["hint"]  # every error says what to do
 
 
 def test_request_error_from_predictor_is_400_with_its_message(echo):
@@ -93,7 +94,8 @@ def test_request_error_from_predictor_is_400_with_its_message(echo):
 def test_http_exception_from_predictor_keeps_its_status(echo):
     r = post(echo, "http_exception", json={})
     assert r.status_code == 422
-    assert r.json() == {"error": "not this one", "request_id": r.headers["x-request-id"], "hint": None}
+    assert r.json() == {"error": "not this one", "request_id": r.headers["x-request-id"],
+                        "hint": "see GET /docs for what this API accepts"}
 
 
 def test_predictor_exception_is_500_without_details_and_logged(echo):
@@ -118,6 +120,7 @@ def test_body_over_limit_is_413_by_content_length(echo):
     r = post(echo, content=b"x" * 1001, headers={"content-type": "text/plain"})
     assert r.status_code == 413
     assert "at most 1000" in r.json()["error"]
+    assert "max_body_bytes" in r.json()["hint"]
     assert post(echo, content=b"x" * 1000, headers={"content-type": "text/plain"}).status_code == 200
 
 
@@ -129,6 +132,7 @@ def test_chunked_body_over_limit_is_413(echo):
     r = post(echo, content=chunks(), headers={"content-type": "text/plain"})
     assert "content-length" not in r.request.headers
     assert r.status_code == 413
+    assert "max_body_bytes" in r.json()["hint"]
     got = re.search(r"at least (\d+) bytes", r.json()["error"])
     assert got and int(got.group(1)) > 1000
 

@@ -25,7 +25,11 @@ def page(tmp_path_factory):
     (web / "img" / "dot.png").write_bytes(PNG)
     (web / ".env").write_text("SECRET=1")
     (folder / "secret.txt").write_text("outside the page folder")
-    os.symlink(folder / "secret.txt", web / "link.txt")
+    outside = tmp_path_factory.mktemp("outside") / "secret.txt"
+    outside.write_text("outside the project")
+    os.symlink(outside, web / "link.txt")
+    # Inside the project: served as what it points to, as `deploy` copies it (mlserve/spec/links.py).
+    os.symlink(folder / "secret.txt", web / "inside.txt")
     server = Server(folder, "echo.py", {}, {"networking": {"endpoint": "/compose", "static": "web"}})
     server.wait()
     yield server
@@ -111,12 +115,19 @@ def test_paths_leaving_the_folder_get_400(page, path):
     ("/compose/img", "is a folder"),
     ("/compose/img/", "is a folder"),
     ("/compose/.env", "no file '.env'"),
-    ("/compose/link.txt", "no file 'link.txt'"),  # a symlink out of the folder
+    ("/compose/link.txt", "no file 'link.txt'"),  # a symlink out of the project
+    ("/compose/index.html/", "names a file as a folder"),
+    ("/compose/img/logo.svg/", "names a file as a folder"),
 ])
 def test_missing_files_folders_hidden_files_and_escaping_links_get_404(page, path, says):
     status, _, data = _error(raw(page, "GET", path))
     assert status == 404 and says in data["error"], data
-    assert "SECRET" not in str(data) and "outside the page" not in str(data)
+    assert "SECRET" not in str(data) and "outside the p" not in str(data)
+
+
+def test_a_link_inside_the_project_is_served_as_what_it_points_to(page):
+    status, _, data = raw(page, "GET", "/compose/inside.txt")
+    assert (status, data) == (200, b"outside the page folder")
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])

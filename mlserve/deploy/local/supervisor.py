@@ -77,7 +77,7 @@ class Supervisor:
         pump = threading.Thread(target=self._pump, args=(child,), daemon=True)
         pump.start()
         self._update(f"runtime started (pid {child.pid}): {' '.join(self.command)}",
-                     status="error (crash loop)" if failing else "updating",
+                     status="error (crash loop)" if failing else "restarting" if self.status["restarts"] else "updating",
                      child_pid=child.pid, child_started=started_at(child.pid))
         return child, pump
 
@@ -112,7 +112,8 @@ class Supervisor:
         when = "" if was_ready else " before becoming ready"
         self._update(
             f"runtime {describe_exit(code)}{when}; restarting in {delay:.0f}s", error=True,
-            status="error (crash loop)" if failures >= CRASH_LOOP_AFTER else "error",
+            # Until the crash loop is certain, a restart is coming: `get` says so, not "error".
+            status="error (crash loop)" if failures >= CRASH_LOOP_AFTER else "restarting",
             last_exit_code=code, last_exit_at=time.time(), consecutive_failures=failures,
             restarts=self.status["restarts"] + 1, child_pid=None, child_started=None,
         )
