@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlserve.errors import EnvironmentConfigError
+from mlserve.spec.loader import error_message
 
 LOCAL = "local"
 Provider = Literal["local", "kubernetes", "aws"]
@@ -150,7 +151,7 @@ def _validate(name: str, settings: object, path: Path) -> Environment:
         return Environment.model_validate({**settings, "name": name})
     except ValidationError as e:
         problems = "; ".join(
-            ": ".join(filter(None, (".".join(str(p) for p in err["loc"]), err["msg"].removeprefix("Value error, "))))
+            ": ".join(filter(None, (".".join(str(p) for p in err["loc"]), error_message(err))))
             for err in e.errors(include_url=False)
         )
         raise EnvironmentConfigError(

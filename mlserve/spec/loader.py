@@ -94,6 +94,13 @@ def _line_of(path: tuple, lines: Lines) -> int | None:
     return None
 
 
+def error_message(err: dict) -> str:
+    """A pydantic error's message: our validators' ValueError travels in ctx["error"] (so no
+    "Value error, " prefix to strip); pydantic's own checks have only `msg`."""
+    cause = (err.get("ctx") or {}).get("error")
+    return str(cause) if isinstance(cause, ValueError) else err["msg"]
+
+
 def _format_validation_error(err: dict, api_index: int, api_name: str | None,
                              file: str, lines: Lines, model: type[BaseModel] = APISpec) -> SpecError:
     """One pydantic error as a SpecError, read from its structured parts (`loc`, `type`, `ctx`)."""
@@ -116,8 +123,7 @@ def _format_validation_error(err: dict, api_index: int, api_name: str | None,
     if kind == "missing":
         return SpecError("is required", file=file, line=line, api=api_name, field=path or None,
                          hint=f"add '{loc[-1]}:' to this api")
-    # Our validators' ValueErrors travel in ctx["error"]; pydantic's own checks have only `msg`.
-    message = str(cause) if isinstance(cause, ValueError) else err["msg"]
+    message = error_message(err)
     if kind.endswith("_type") or kind.endswith("_parsing"):
         message = f"{message} (got {err.get('input')!r})"
     return SpecError(message, file=file, line=line, api=api_name, field=path or None)
