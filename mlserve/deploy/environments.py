@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlserve.errors import EnvironmentConfigError
+from mlserve.files import write_text
 from mlserve.spec.loader import error_message
 
 LOCAL = "local"
@@ -190,11 +191,7 @@ def get_environment(name: str | None = None) -> Environment:
 
 
 def _write(data: dict) -> None:
-    path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    write_text(config_path(), yaml.safe_dump(data, sort_keys=False))
 
 
 def save_environment(name: str, updates: dict, *, unset: list[str] = ()) -> Environment:
