@@ -8,7 +8,7 @@ import threading
 
 import httpx
 import pytest
-from cli_harness import ctrl_c_ends_cleanly, invoke, start_until_ctrl_c
+from cli_harness import ctrl_c_ends_cleanly, invoke, read_until, start_until_ctrl_c
 from local_harness import cleanup, copy_project
 
 pytestmark = pytest.mark.timeout(180)
@@ -106,16 +106,14 @@ def test_logs_follow_prints_new_lines_until_interrupted(project):
     proc = start_until_ctrl_c("logs", "echo", "-f", "-n", "0", "--spec", spec(project))
     stop = threading.Event()
 
-    def keep_posting():  # until the follower has started and shows one of them
+    def keep_posting():  # until the follower has started and shows two of them
         while not stop.wait(0.2):
             httpx.post(url, json={"follow": 1}, timeout=30)
 
     poster = threading.Thread(target=keep_posting, daemon=True)
     poster.start()
     try:
-        for line in proc.stdout:
-            if '"POST /echo" 200' in line:
-                break
+        read_until(proc, lambda line: '"POST /echo" 200' in line, count=2)  # -n 0: only lines written since
         ctrl_c_ends_cleanly(proc, timeout=60)
     finally:
         stop.set()
