@@ -10,17 +10,16 @@ import subprocess
 import pytest
 import yaml
 from cli_harness import command, ctrl_c_ends_cleanly, invoke, read_until, start_until_ctrl_c
-from local_harness import cleanup, copy_project_with_stream
+from local_harness import project_copy
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    folder = copy_project_with_stream(tmp_path_factory.mktemp("habits") / "project")
-    assert invoke("deploy", str(folder)).exit_code == 0
-    yield str(folder / "cortex.yaml")
-    assert cleanup(folder) == []
+    with project_copy(tmp_path_factory.mktemp("habits") / "project", stream=True) as folder:
+        assert invoke("deploy", str(folder)).exit_code == 0
+        yield str(folder / "cortex.yaml")
 
 
 def run(*args: str, columns: int = 80, **env: str) -> subprocess.CompletedProcess:

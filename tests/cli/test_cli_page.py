@@ -3,31 +3,23 @@ page is served next to the API, and editing the page restarts the API on the nex
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 from cli_harness import invoke
-from local_harness import cleanup, copy_project, edit_spec
+from local_harness import edit_spec, project_copy
+from loopback import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_deploy_and_get_show_the_page_url_and_the_page_is_served(tmp_path):
-    folder = copy_project(tmp_path / "project")
-    (folder / "web").mkdir()
-    (folder / "web" / "index.html").write_text("<!doctype html><p>first</p>")
-    spec = folder / "cortex.yaml"
-    # Ports of their own: parallel deploys on one machine can pick the same lowest free port.
-    edit_spec(spec, lambda apis: [apis[0].update(networking={"local_port": free_port()}),
-                                  apis[1].update(networking={"static": "web", "local_port": free_port()})])
-    try:
+    with project_copy(tmp_path / "project") as folder:
+        (folder / "web").mkdir()
+        (folder / "web" / "index.html").write_text("<!doctype html><p>first</p>")
+        spec = folder / "cortex.yaml"
+        # Ports of their own: parallel deploys on one machine can pick the same lowest free port.
+        edit_spec(spec, lambda apis: [apis[0].update(networking={"local_port": free_port()}),
+                                      apis[1].update(networking={"static": "web", "local_port": free_port()})])
         result = invoke("deploy", str(spec))
         assert result.exit_code == 0, result.output
         pages = [line for line in result.stdout.splitlines() if line.startswith("page of ")]
@@ -49,5 +41,3 @@ def test_deploy_and_get_show_the_page_url_and_the_page_is_served(tmp_path):
         actions = {line.split()[0]: line.split()[1] for line in again.stdout.splitlines()[1:3]}
         assert actions == {"greet": "unchanged", "echo": "updated"}, again.stdout
         assert httpx.get(page, timeout=30).text == "<!doctype html><p>second</p>"
-    finally:
-        assert cleanup(folder) == [], "processes were left behind after delete"

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from api_harness import error_of, make_project, serve
+from runtime_harness import error_of, make_project, serve
 
 from bench.eval_sets import compose_ok, translation_ok
 from bench.eval_sets import items as _eval

@@ -3,34 +3,25 @@ no answer is a 5xx, and every error answer is JSON in mlserve's error shape."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import schemathesis
 from schemathesis.generation import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from runtime_harness import REPO, free_port, wait_ready
+from runtime_harness import REPO, Runtime
 
 pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
 def text_stats(tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("fuzz") / "runtime.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "mlserve.runtime", "--spec", str(REPO / "cortex.yaml"),
-                             "--api", "text-stats", "--port", str(port)], stdout=log, stderr=log, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
+    runtime = Runtime(REPO / "cortex.yaml", "text-stats", logs=tmp_path_factory.mktemp("fuzz"))
     try:
-        wait_ready(proc, url)
-        yield url
+        runtime.wait()
+        yield runtime.url
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        runtime.stop()
 
 
 def check(case) -> None:
