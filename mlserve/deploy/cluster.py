@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import HPA_VERSIONS, MANAGED_BY, MANAGER

@@ -21,7 +21,17 @@ from pathlib import Path
 from mlserve.deploy.api_keys import key_env
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.labels import (  # noqa: F401  (the names other modules import from here)
-    COMPONENT, CONFIG_HASH, MANAGED_BY, MANAGER, NAME, PART_OF, RUNTIME_HASH, SCALED_BY, SPEC, SPEC_HASH, TEMPLATE_HASH,
+    COMPONENT,
+    CONFIG_HASH,
+    MANAGED_BY,
+    MANAGER,
+    NAME,
+    PART_OF,
+    RUNTIME_HASH,
+    SCALED_BY,
+    SPEC,
+    SPEC_HASH,
+    TEMPLATE_HASH,
 )
 from mlserve.deploy.pins import pinned_env
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID

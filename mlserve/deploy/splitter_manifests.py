@@ -12,7 +12,15 @@ import json
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import (
-    COMPONENT, CONFIG_HASH, SERVICE_PORT, SPEC, TEMPLATE_HASH, config_hash, labels, project_label, selector,
+    COMPONENT,
+    CONFIG_HASH,
+    SERVICE_PORT,
+    SPEC,
+    TEMPLATE_HASH,
+    config_hash,
+    labels,
+    project_label,
+    selector,
 )
 from mlserve.spec import Project, TrafficSplitterSpec
 from mlserve.splitter.routes import RoutesSource

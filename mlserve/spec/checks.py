@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mlserve.errors import SpecError, SpecErrors
 from mlserve.spec.models import APISpec, Project

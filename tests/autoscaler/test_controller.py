@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
+from runtime_harness import Runtime
 
 from mlserve.autoscaler.controller import Config, Controller, allowed, parse_networks, scrape_in_flight
 from mlserve.autoscaler.state import CONTROLLER, load
 from mlserve.deploy.manifests import COMPONENT, MANAGED_BY, NAME, SCALED_BY, SPEC
 from mlserve.errors import DeployError
-from runtime_harness import Runtime
 
 FAST = {"min_replicas": 1, "max_replicas": 5, "target_replica_concurrency": 1, "window": "20s",
         "upscale_stabilization_period": "0s", "downscale_stabilization_period": "20s"}

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from runtime_harness import Runtime, serve_fixture
 
 from mlserve.runtime.payload import READ_TIMEOUT
 from mlserve.runtime.protocol import MAX_HEAD_BYTES
-from runtime_harness import Runtime, serve_fixture
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -6,7 +6,6 @@ import re
 
 import httpx
 import pytest
-
 from runtime_harness import serve_fixture
 
 pytestmark = pytest.mark.timeout(120)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis.generation import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-
 from runtime_harness import REPO, Runtime
+from schemathesis.generation import GenerationMode
 
 pytestmark = pytest.mark.timeout(600)
 

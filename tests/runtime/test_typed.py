@@ -5,7 +5,6 @@ offline Swagger page and /metrics documented as text/plain."""
 from __future__ import annotations
 
 import pytest
-
 from runtime_harness import serve_fixture
 
 pytestmark = pytest.mark.timeout(120)
