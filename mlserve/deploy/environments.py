@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -194,7 +195,7 @@ def _write(data: dict) -> None:
     write_text(config_path(), yaml.safe_dump(data, sort_keys=False))
 
 
-def save_environment(name: str, updates: dict, *, unset: list[str] = ()) -> Environment:
+def save_environment(name: str, updates: dict, *, unset: Sequence[str] = ()) -> Environment:
     """Create or update `name` with the given settings (None values are left as they were);
     settings named in `unset` go back to their defaults."""
     if name == LOCAL:

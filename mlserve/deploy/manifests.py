@@ -17,6 +17,7 @@ import copy
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from mlserve.deploy.api_keys import key_env
 from mlserve.deploy.environments import Environment
@@ -103,7 +104,7 @@ def _resources(api: APISpec) -> dict:
 
 def _deployment(api: APISpec, project: Project, env: Environment, image: str, port: int,
                 extra_env: dict[str, str]) -> dict:
-    meta = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
+    meta: dict[str, Any] = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
     container = {
         "name": "api",
         "image": image,

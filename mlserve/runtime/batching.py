@@ -104,7 +104,7 @@ class Batcher:
             error = PredictorError(f"predict() failed for the batch holding this request; "
                                    f"the traceback is in the API's logs (request ids: {ids})")
         else:
-            for (_, future, _), result in zip(batch, results):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
                 # An error in a slot (e.g. a RequestError for one bad payload) fails only its request.

@@ -12,6 +12,7 @@ The body's read timeout lives in the app (`payload.read_body`), where the body i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -48,7 +49,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._rejection: MlserveError | None = None
-        self._head_timer = None
+        self._head_timer: asyncio.TimerHandle | None = None
         self._heads_done = 0  # heads completed on this connection: tells what a chunk of data finished
         self._expect_head()
         self._start_head_timer()  # a connection that sends nothing at all

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from mlserve.errors import SpecError, SpecErrors
 from mlserve.spec.checks import check_project, check_splitters
@@ -80,9 +81,10 @@ def _model_fields(model: type[BaseModel], loc: tuple) -> list[str]:
             return []
         ann = field.annotation
         candidates = [ann, *getattr(ann, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
+        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nested is None:
             return []
+        model = nested
     return list(model.model_fields)
 
 
@@ -94,14 +96,14 @@ def _line_of(path: tuple, lines: Lines) -> int | None:
     return None
 
 
-def error_message(err: dict) -> str:
+def error_message(err: ErrorDetails) -> str:
     """A pydantic error's message: our validators' ValueError travels in ctx["error"] (so no
     "Value error, " prefix to strip); pydantic's own checks have only `msg`."""
     cause = (err.get("ctx") or {}).get("error")
     return str(cause) if isinstance(cause, ValueError) else err["msg"]
 
 
-def _format_validation_error(err: dict, api_index: int, api_name: str | None,
+def _format_validation_error(err: ErrorDetails, api_index: int, api_name: str | None,
                              file: str, lines: Lines, model: type[BaseModel] = APISpec) -> SpecError:
     """One pydantic error as a SpecError, read from its structured parts (`loc`, `type`, `ctx`)."""
     loc = tuple(p for p in err["loc"] if p not in ("function-after",))
@@ -164,7 +166,11 @@ def load_project(path: str | Path) -> Project:
         name = item.get("name") if isinstance(item.get("name"), str) else None
         model = _model_of(item)
         try:
-            (splitters if model is TrafficSplitterSpec else apis).append(model.model_validate(item))
+            parsed = model.model_validate(item)
+            if isinstance(parsed, TrafficSplitterSpec):
+                splitters.append(parsed)
+            elif isinstance(parsed, APISpec):
+                apis.append(parsed)
         except ValidationError as e:
             errors.extend(_format_validation_error(err, i, name, shown, lines, model)
                           for err in e.errors(include_url=False))

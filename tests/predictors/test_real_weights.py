@@ -108,7 +108,7 @@ def test_translation_eval_through_server_side_batching(apis, report_score):
     seconds = time.monotonic() - started
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
     score, lines = 0, []
-    for item, response in zip(items, responses):
+    for item, response in zip(items, responses, strict=True):
         german = response.json()["translation"]
         ok = translation_ok(german, item["de"])
         score += ok
