@@ -9,12 +9,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import yaml
+
+from bench.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,16 +66,10 @@ def compose_project(folder: Path) -> Path:
     page; returns its cortex.yaml. The API gets a port of its own: the local backend hands out
     the lowest free port, which parallel deploys on one machine can pick at the same moment."""
     entry = next(api for api in yaml.safe_load((REPO / "cortex.yaml").read_text()) if api["name"] == "text-generator")
-    entry["networking"]["local_port"] = _free_port()
+    entry["networking"]["local_port"] = free_port()
     static = entry["networking"]["static"]
     (folder / "predictors").mkdir(parents=True)
     shutil.copy(REPO / entry["predictor"]["path"], folder / entry["predictor"]["path"])
     shutil.copytree(REPO / static, folder / static)
     (folder / "cortex.yaml").write_text(yaml.safe_dump([entry], sort_keys=False))
     return folder / "cortex.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from itertools import pairwise
 
 from bench import plan
 from bench.baseline_app import load_predictor
@@ -68,7 +69,7 @@ def compose_breakdown(predictor, texts: list[str], new_tokens: int, repeats: int
                 marks.append(time.perf_counter())
             parts["tokenize"].append(t1 - t0)
             parts["prefill"].append(marks[1] - marks[0])
-            parts["decode_step"].extend(b - a for a, b in zip(marks[1:], marks[2:]))
+            parts["decode_step"].extend(b - a for a, b in pairwise(marks[1:]))
             start = time.perf_counter()
             predictor.predict({"text": text, "max_new_tokens": new_tokens})
             parts["predict"].append(time.perf_counter() - start)
@@ -169,8 +170,8 @@ class InProcess:
             if name == "B0-t2":
                 continue
             got = [r["completion"] for r in predictor.predict(payloads)]  # batched, as B3 serves it
-            same = sum(a == b for a, b in zip(reference, got))
-            diffs = [f"{a!r}->{b!r}" for a, b in zip(reference, got) if a != b][:3]
+            same = sum(a == b for a, b in zip(reference, got, strict=True))
+            diffs = [f"{a!r}->{b!r}" for a, b in zip(reference, got, strict=True) if a != b][:3]
             out[name] = f"{same}/{len(reference)} identical" + (f" (e.g. {'; '.join(diffs)})" if diffs else "")
         return out
 

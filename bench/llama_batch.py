@@ -35,7 +35,7 @@ def compose(args, batch_rows):
 
     def run():  # in chunks of what the generator holds, as the predictors do
         return [list(tokens) for start in range(0, len(rows), batch_rows)
-                for tokens in zip(*gen.steps(rows[start:start + batch_rows], NEW_TOKENS))]
+                for tokens in zip(*gen.steps(rows[start:start + batch_rows], NEW_TOKENS), strict=True)]
     return gen, (), run
 
 
@@ -75,7 +75,7 @@ def main() -> None:
             answers[name] = run()
             if repeat:
                 times[name].append(time.perf_counter() - start)
-        same = min(same, sum(a == b for a, b in zip(answers["batched"], answers["one by one"])))
+        same = min(same, sum(a == b for a, b in zip(answers["batched"], answers["one by one"], strict=True)))
     print(f"{args.api}, dtype {args.dtype or 'as stored'}, {args.threads} thread(s): {args.rows} rows, "
           f"{args.repeats} repeats")
     for name, secs in times.items():

@@ -126,8 +126,7 @@ class Client:
                 conn.writer.write(request)
                 async with asyncio.timeout(self.timeout):  # no extra task, unlike wait_for
                     keep = await _read_response(conn, sample)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
-                    asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
                 sample.status = 0
                 sample.error = "timeout" if isinstance(exc, asyncio.TimeoutError) else f"{type(exc).__name__}: {exc}"
                 keep = False

@@ -141,8 +141,8 @@ def main() -> int:
                 for i in range(args.pairs):
                     prompt = PROMPTS[i % len(PROMPTS)]
                     order = ("native", "openai") if i % 2 == 0 else ("openai", "native")
-                    took = {route: timed(lambda r=route: (native if r == "native" else openai)(client, prompt, 3))
-                            for route in order}
+                    call = {"native": native, "openai": openai}
+                    took = {route: timed(lambda f=call[route], p=prompt: f(client, p, 3)) for route in order}
                     for route in order:
                         times[route].append(took[route])
                     paired.append(took["openai"] - took["native"])

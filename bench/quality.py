@@ -80,12 +80,12 @@ def gate(task: str, results: dict) -> list[dict]:
         oks = [lambda o, i=i: compose_ok(o, i["accept"]) for i in items("compose")]
     else:
         oks = [lambda o, i=i: translation_ok(o, i["de"]) for i in items("translate")]
-    base_good = sum(ok(o) for ok, o in zip(oks, base))
+    base_good = sum(ok(o) for ok, o in zip(oks, base, strict=True))
     rows = []
     for setting, (outputs, ms) in results.items():
-        good = sum(ok(o) for ok, o in zip(oks, outputs))
+        good = sum(ok(o) for ok, o in zip(oks, outputs, strict=True))
         rows.append({"task": task, "setting": setting, "n": len(outputs),
-                     "identical": sum(a == b for a, b in zip(outputs, base)), "good": good,
+                     "identical": sum(a == b for a, b in zip(outputs, base, strict=True)), "good": good,
                      "median_ms": round(statistics.median(ms), 1), "p90_ms": round(_p90(ms), 1),
                      "passes": good >= base_good, "outputs": outputs, "ms": ms})
     return rows

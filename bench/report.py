@@ -191,14 +191,13 @@ def plot(results: dict, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.ticker import FuncFormatter
 
     groups = results["groups"]
     names = sorted({v for g in groups.values() for v in g["variants"]})
     colors = {name: f"C{i % 10}" for i, name in enumerate(names)}  # one colour per variant everywhere
     fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 5), squeeze=False)
-    for ax, (name, g) in zip(axes[0], groups.items()):
+    for ax, (_name, g) in zip(axes[0], groups.items(), strict=True):
         for vname, v in g["variants"].items():
             pts = [p for p in v["load"] if p["latency_ms"]["p50"] is not None]
             if not pts:

@@ -116,7 +116,7 @@ def main() -> int:
                     before = user_system_seconds(server)
                     results.setdefault(server.variant.name, []).extend(asyncio.run(c1_ms(server, args.requests)))
                     after, so_far = user_system_seconds(server), cpu.get(server.variant.name, (0.0, 0.0))
-                    cpu[server.variant.name] = tuple(t + a - b for t, a, b in zip(so_far, after, before))
+                    cpu[server.variant.name] = tuple(t + a - b for t, a, b in zip(so_far, after, before, strict=True))
         clients = asyncio.run(clients_ms(pairs[0][0].url, args.requests * 2))
     finally:
         for server in servers:

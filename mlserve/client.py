@@ -14,16 +14,26 @@ mlserve's own (`mlserve.errors`), e.g. PredictionFailed for an API's error answe
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from mlserve.deploy.base import APIStatus, Backend, DeployResult, Progress
-from mlserve.predictions import EVENT_STREAM, Event, EventParser, Prediction, Request, build_request, check, \
-    prediction, unreachable
+from mlserve.predictions import (
+    EVENT_STREAM,
+    Event,
+    EventParser,
+    Prediction,
+    Request,
+    build_request,
+    check,
+    prediction,
+    unreachable,
+)
 
 if TYPE_CHECKING:
     from mlserve.spec import Project
@@ -56,7 +66,6 @@ class Client:
         """Make what runs match the spec (or `project`, when already loaded from it); blocks until every
         API is ready (DeployError if not)."""
         from mlserve.spec import load_project
-
         from mlserve.spec.api_key import read_api_key
 
         project = project or load_project(self.spec)

@@ -159,7 +159,8 @@ class EventParser:
         self.api = api
         self.done = False
         self._data: list[str] = []
-        self._event, self._id = "message", None
+        self._event = "message"
+        self._id: str | None = None
 
     def feed(self, line: str) -> Event | None:
         """The data event a blank line completes, else None."""

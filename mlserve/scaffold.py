@@ -43,7 +43,7 @@ def write_project(folder: str | Path, api: str | None = None) -> list[Path]:
     api = api or api_name(folder)
     folder.mkdir(parents=True, exist_ok=True)
     templates = resources.files("mlserve") / "template"
-    for template, target in zip(FILES, targets):
+    for template, target in zip(FILES, targets, strict=True):
         text = Template(templates.joinpath(template).read_text()).substitute(api=api)
         target.write_text(text)
     return targets

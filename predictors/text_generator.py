@@ -180,7 +180,7 @@ class TextGeneratorPredictor:
         for row, piece in self._pieces(requests, states):
             parts[row].append(piece)
         latency = round((time.perf_counter() - started) * 1000, 1)
-        return [{"completion": "".join(p), "tokens": s.tokens, "latency_ms": latency} for p, s in zip(parts, states)]
+        return [{"completion": "".join(p), "tokens": s.tokens, "latency_ms": latency} for p, s in zip(parts, states, strict=True)]
 
     def _states(self, requests):
         return [_Continuation(self.generator, tokens, self.generator.stop_ids, self.lookahead)
@@ -198,12 +198,12 @@ class TextGeneratorPredictor:
         # Spaces at the end would become their own token, which the model rarely saw before a
         # word; feed the text without them and drop the completion's leading space instead.
         prompts = [text.rstrip(" \t") for text, _ in requests]
-        trimmed = [p != text for p, (text, _) in zip(prompts, requests)]
+        trimmed = [p != text for p, (text, _) in zip(prompts, requests, strict=True)]
         rows = [self.generator.encode(p)[-self.context_tokens:] for p in prompts]
         steps = max(tokens for _, tokens in requests) + int(self.lookahead)
         started = [False] * len(states)
         for next_ids in self.generator.steps(rows, steps):
-            for row, (state, token_id) in enumerate(zip(states, next_ids)):
+            for row, (state, token_id) in enumerate(zip(states, next_ids, strict=True)):
                 piece = state.feed(token_id)
                 if piece and not started[row] and trimmed[row]:
                     piece = piece.lstrip(" \t")

@@ -123,7 +123,7 @@ class TranslatorPredictor:
         with torch.inference_mode():
             ids = self.model.generate(**enc, max_new_tokens=max(limits), num_beams=1, do_sample=False)
         # Row i keeps its first limits[i] tokens (after the decoder's start token).
-        rows = [row[:1 + limit] for row, limit in zip(ids.tolist(), limits)]
+        rows = [row[:1 + limit] for row, limit in zip(ids.tolist(), limits, strict=True)]
         return [t.strip() for t in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
     def _few_shot(self, sentences):

@@ -1,13 +1,13 @@
 """Shared test setup: never reach for a model hub (a failed lookup costs ~50 s of retries); an AWS emulator."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import pytest
+from loopback import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -16,9 +16,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(scope="module")
 def moto_url():
     """A real AWS emulator (moto's server) on a free 127.0.0.1 port, for the S3/ECR/EKS tests."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -14,9 +14,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import httpx
 from pydantic import ValidationError

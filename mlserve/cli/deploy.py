@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +16,7 @@ from mlserve.spec import load_project
 NAME = "deploy"
 
 
-class ManifestFormat(str, Enum):
+class ManifestFormat(StrEnum):
     yaml = "yaml"
     json = "json"
 
@@ -33,7 +33,7 @@ def command(
     """Start, restart or stop APIs so that what runs matches cortex.yaml, and wait until they are ready.
 
     New APIs start; APIs whose spec or predictor code changed restart (same port); unchanged ones are left alone; APIs removed from the file stop. Predictor paths are relative to the file's folder.
-    """
+    """  # noqa: E501 (help shows each docstring line as a line)
     project = load_project(spec)
     if dry_run:
         _print_manifests(project, env, output)

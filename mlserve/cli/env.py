@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -37,7 +37,7 @@ def list_() -> None:
 
 
 @app.command("show")
-def show(name: Annotated[Optional[str], typer.Argument(help="Environment (default: the default one).")] = None
+def show(name: Annotated[str | None, typer.Argument(help="Environment (default: the default one).")] = None
          ) -> None:
     """Print an environment's settings, defaults included."""
     env = envs.get_environment(name)
@@ -60,47 +60,47 @@ def _node_selector(pairs: list[str] | None) -> dict[str, str] | None:
 @app.command("set")
 def set_(
     name: Annotated[str, typer.Argument(help="Environment to create or update.")],
-    provider: Annotated[Optional[str], typer.Option(help="local | kubernetes | aws")] = None,
-    kubeconfig: Annotated[Optional[str], typer.Option(help="Kubeconfig file (aws: overrides the EKS one).")] = None,
-    context: Annotated[Optional[str], typer.Option(help="Kubeconfig context.")] = None,
-    namespace: Annotated[Optional[str], typer.Option(help="Namespace for the APIs (default: default).")] = None,
-    registry: Annotated[Optional[str], typer.Option(
+    provider: Annotated[str | None, typer.Option(help="local | kubernetes | aws")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig file (aws: overrides the EKS one).")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Namespace for the APIs (default: default).")] = None,
+    registry: Annotated[str | None, typer.Option(
         help="Image registry: host, host:port or host:port/path (aws: overrides the ECR host).")] = None,
-    repository: Annotated[Optional[str], typer.Option(help="Image repository name (aws: ECR repository).")] = None,
-    base_image: Annotated[Optional[str], typer.Option(
+    repository: Annotated[str | None, typer.Option(help="Image repository name (aws: ECR repository).")] = None,
+    base_image: Annotated[str | None, typer.Option(
         help=f"Python 3 image the API images start from (default: {envs.DEFAULT_BASE_IMAGE}).")] = None,
-    host_network: Annotated[Optional[bool], typer.Option(
+    host_network: Annotated[bool | None, typer.Option(
         "--host-network/--no-host-network", help="Pods use the node's network (clusters without a pod network).",
         show_default=False)] = None,
-    node_selector: Annotated[Optional[list[str]], typer.Option(
+    node_selector: Annotated[list[str] | None, typer.Option(
         help="KEY=VALUE node label the pods must run on (repeatable).")] = None,
-    service_type: Annotated[Optional[str], typer.Option(help="ClusterIP | NodePort | LoadBalancer.")] = None,
-    ingress_class: Annotated[Optional[str], typer.Option(help="Make an Ingress per API with this class.")] = None,
-    ingress_host: Annotated[Optional[str], typer.Option(help="Make an Ingress per API on this host.")] = None,
-    rollout_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for APIs to be ready.")] = None,
-    splitter_backend_host: Annotated[Optional[str], typer.Option(
+    service_type: Annotated[str | None, typer.Option(help="ClusterIP | NodePort | LoadBalancer.")] = None,
+    ingress_class: Annotated[str | None, typer.Option(help="Make an Ingress per API with this class.")] = None,
+    ingress_host: Annotated[str | None, typer.Option(help="Make an Ingress per API on this host.")] = None,
+    rollout_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for APIs to be ready.")] = None,
+    splitter_backend_host: Annotated[str | None, typer.Option(
         help="Traffic splitters reach APIs at this host and each API's port [Service DNS; 127.0.0.1 with "
              "--host-network].")] = None,
-    istio_gateway: Annotated[Optional[str], typer.Option(
+    istio_gateway: Annotated[str | None, typer.Option(
         help="Istio Gateway (namespace/name) traffic splitters bind to where the cluster has Istio "
              "[istio-system/mlserve-gateway].")] = None,
-    hpa: Annotated[Optional[bool], typer.Option(
+    hpa: Annotated[bool | None, typer.Option(
         "--hpa/--no-hpa", help="Scale with an HPA per API (needs a custom-metrics adapter) instead of "
                                "mlserve's autoscaler.", show_default=False)] = None,
-    autoscaler_api_server: Annotated[Optional[str], typer.Option(
+    autoscaler_api_server: Annotated[str | None, typer.Option(
         help="API server address the autoscaler uses, https://host:port [in-cluster service].")] = None,
-    autoscaler_scrape_cidr: Annotated[Optional[list[str]], typer.Option(
+    autoscaler_scrape_cidr: Annotated[list[str] | None, typer.Option(
         help="Address range of pods the autoscaler may scrape (repeatable) [any].")] = None,
-    autoscaler_node_selector: Annotated[Optional[list[str]], typer.Option(
+    autoscaler_node_selector: Annotated[list[str] | None, typer.Option(
         help="KEY=VALUE node label the autoscaler runs on (repeatable) [--node-selector].")] = None,
-    autoscaler_interval: Annotated[Optional[float], typer.Option(
+    autoscaler_interval: Annotated[float | None, typer.Option(
         help="Seconds between the autoscaler's decisions [10].")] = None,
-    region: Annotated[Optional[str], typer.Option(help="AWS region.")] = None,
-    eks_cluster: Annotated[Optional[str], typer.Option(help="EKS cluster name.")] = None,
-    aws_profile: Annotated[Optional[str], typer.Option(help="AWS profile for credentials.")] = None,
-    aws_endpoint_url: Annotated[Optional[str], typer.Option(
+    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+    eks_cluster: Annotated[str | None, typer.Option(help="EKS cluster name.")] = None,
+    aws_profile: Annotated[str | None, typer.Option(help="AWS profile for credentials.")] = None,
+    aws_endpoint_url: Annotated[str | None, typer.Option(
         help="Another AWS-compatible endpoint (e.g. an emulator).")] = None,
-    unset: Annotated[Optional[list[str]], typer.Option(
+    unset: Annotated[list[str] | None, typer.Option(
         help="Remove a setting, back to its default (repeatable), e.g. --unset context.")] = None,
 ) -> None:
     """Create or update an environment; options not given keep their value.
@@ -134,7 +134,7 @@ def delete(name: Annotated[str, typer.Argument(help="Environment to forget (noth
 
 
 @app.command("default")
-def default(name: Annotated[Optional[str], typer.Argument(help="Make this the default environment.")] = None
+def default(name: Annotated[str | None, typer.Argument(help="Make this the default environment.")] = None
             ) -> None:
     """Print the default environment, or set it."""
     if name is None:

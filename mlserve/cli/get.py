@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -22,7 +22,7 @@ NAME = "get"
 _STYLES = {"live": "green", "updating": "yellow", "restarting": "yellow"}
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     table = "table"
     wide = "wide"
     json = "json"
@@ -104,7 +104,8 @@ def _table(out: Console, statuses: list[APIStatus], wide: bool = False) -> None:
 def _rows(statuses: list[APIStatus], *, endpoints: bool, wide: bool) -> Table:
     scaled = any(s.desired_replicas is not None for s in statuses)  # autoscaled backends: two more columns
     columns = ["api", "status", *(["replicas", "in-flight"] if scaled else []),
-               *(["endpoint"] if endpoints else []), "requests", "2xx/4xx/5xx", "p50", "p99", "last update", *(["replicas"] if wide and not scaled else [])]
+               *(["endpoint"] if endpoints else []), "requests", "2xx/4xx/5xx", "p50", "p99", "last update",
+               *(["replicas"] if wide and not scaled else [])]
     table = Table(*columns, box=None, pad_edge=False)
     for s in statuses:
         table.add_row(s.api, _status_text(s.status), *(_scaling(s) if scaled else ()),

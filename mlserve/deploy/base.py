@@ -6,8 +6,9 @@ behave the same way. Backends raise `mlserve.errors` exceptions; they never exit
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal, Protocol
+from typing import Literal, Protocol
 
 from mlserve.spec import Project
 

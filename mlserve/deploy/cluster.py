@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import HPA_VERSIONS, MANAGED_BY, MANAGER
@@ -179,23 +179,6 @@ class Cluster:
 
     def pods(self, label_selector: str) -> list[dict]:
         return self.list_managed([("v1", "Pod")], label_selector)
-
-    def node_address(self, node: str) -> str | None:
-        obj = self.get_cluster_scoped("v1", "Node", node)
-        for addr in (obj or {}).get("status", {}).get("addresses", []):
-            if addr.get("type") in ("ExternalIP", "InternalIP"):
-                return addr["address"]
-        return None
-
-    def get_cluster_scoped(self, api_version: str, kind: str, name: str) -> dict | None:
-        from kubernetes.dynamic.exceptions import NotFoundError
-
-        res = self.resource(api_version, kind)
-        try:
-            with self.calls(f"reading {kind} {name}", passthrough=(404,)):
-                return res.get(name=name).to_dict()
-        except NotFoundError:
-            return None
 
     def pod_get(self, pod: dict, port: int, path: str, timeout: float = 2.0) -> str | None:
         """GET a pod's HTTP path through the API server's proxy; on the host network (where

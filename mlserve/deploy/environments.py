@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlserve.errors import EnvironmentConfigError
+from mlserve.files import write_text
+from mlserve.spec.loader import error_message
 
 LOCAL = "local"
 Provider = Literal["local", "kubernetes", "aws"]
@@ -150,7 +153,7 @@ def _validate(name: str, settings: object, path: Path) -> Environment:
         return Environment.model_validate({**settings, "name": name})
     except ValidationError as e:
         problems = "; ".join(
-            ": ".join(filter(None, (".".join(str(p) for p in err["loc"]), err["msg"].removeprefix("Value error, "))))
+            ": ".join(filter(None, (".".join(str(p) for p in err["loc"]), error_message(err))))
             for err in e.errors(include_url=False)
         )
         raise EnvironmentConfigError(
@@ -189,14 +192,10 @@ def get_environment(name: str | None = None) -> Environment:
 
 
 def _write(data: dict) -> None:
-    path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    write_text(config_path(), yaml.safe_dump(data, sort_keys=False))
 
 
-def save_environment(name: str, updates: dict, *, unset: list[str] = ()) -> Environment:
+def save_environment(name: str, updates: dict, *, unset: Sequence[str] = ()) -> Environment:
     """Create or update `name` with the given settings (None values are left as they were);
     settings named in `unset` go back to their defaults."""
     if name == LOCAL:

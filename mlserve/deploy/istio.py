@@ -13,6 +13,7 @@ drops the mirror's answers).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.environments import Environment
@@ -50,7 +51,7 @@ def render_virtual_service(splitter: TrafficSplitterSpec, project: Project, env:
     if splitter.shadow:
         route["mirror"] = _destination(splitter.shadow.name, env)
         route["mirrorPercentage"] = {"value": 100.0}
-    obj = {
+    obj: dict[str, Any] = {
         "apiVersion": VIRTUAL_SERVICE_VERSION, "kind": "VirtualService",
         "metadata": {"name": splitter.name, "namespace": env.namespace,
                      "labels": {**labels(splitter.name, project_label(project.file)), COMPONENT: SPLITTER_COMPONENT}},

@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
+from mlserve.deploy.api_keys import secret, secret_name
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
-from mlserve.deploy.istio import VIRTUAL_SERVICE, VIRTUAL_SERVICE_VERSION, routed_endpoint, routed_splitters, routed_status
-from mlserve.deploy.api_keys import secret, secret_name
+from mlserve.deploy.istio import (
+    VIRTUAL_SERVICE,
+    VIRTUAL_SERVICE_VERSION,
+    routed_endpoint,
+    routed_splitters,
+    routed_status,
+)
 from mlserve.deploy.manifests import COMPONENT, NAME, PART_OF, SPEC, labels, project_label, render_manifests
 from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
-from mlserve.deploy.splitter_manifests import COMPONENT_NAME as SPLITTER_COMPONENT
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
 from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
+from mlserve.deploy.splitter_manifests import COMPONENT_NAME as SPLITTER_COMPONENT
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.image.builder import Registry, ensure_image, image_tag
 from mlserve.image.context import build_context, dependencies_digest
@@ -138,7 +144,7 @@ class KubernetesBackend:
         return deployment
 
     def _restart(self, api: str) -> None:
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         self.cluster.patch("apps/v1", "Deployment", api,
                            {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
 
@@ -316,7 +322,7 @@ def _add_scaling(row: APIStatus, deployment: dict, state, detail: bool) -> None:
     row.in_flight = (state.last or {}).get("avg_in_flight")
     if detail:
         for event in reversed(state.events):
-            stamp = datetime.fromtimestamp(event["time"], timezone.utc).isoformat(timespec="seconds")
+            stamp = datetime.fromtimestamp(event["time"], UTC).isoformat(timespec="seconds")
             row.scaling.append(f"{stamp}  {Decision(**event).describe()}")
 
 

@@ -17,11 +17,22 @@ import copy
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from mlserve.deploy.api_keys import key_env
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.labels import (  # noqa: F401  (the names other modules import from here)
-    COMPONENT, CONFIG_HASH, MANAGED_BY, MANAGER, NAME, PART_OF, RUNTIME_HASH, SCALED_BY, SPEC, SPEC_HASH, TEMPLATE_HASH,
+    COMPONENT,
+    CONFIG_HASH,
+    MANAGED_BY,
+    MANAGER,
+    NAME,
+    PART_OF,
+    RUNTIME_HASH,
+    SCALED_BY,
+    SPEC,
+    SPEC_HASH,
+    TEMPLATE_HASH,
 )
 from mlserve.deploy.pins import pinned_env
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
@@ -93,7 +104,7 @@ def _resources(api: APISpec) -> dict:
 
 def _deployment(api: APISpec, project: Project, env: Environment, image: str, port: int,
                 extra_env: dict[str, str]) -> dict:
-    meta = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
+    meta: dict[str, Any] = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
     container = {
         "name": "api",
         "image": image,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlserve.deploy.api_keys import SECRET_KEY, secret_name
 from mlserve.deploy.manifests import CONFIG_HASH, config_hash, labels, selector
 from mlserve.spec import APISpec
@@ -16,7 +18,7 @@ def service_monitor(api: APISpec, project: str, namespace: str) -> dict:
     if api.networking.api_key_env and api.networking.metrics_require_api_key:
         endpoint["authorization"] = {"type": "Bearer",
                                      "credentials": {"name": secret_name(api), "key": SECRET_KEY}}
-    obj = {
+    obj: dict[str, Any] = {
         "apiVersion": SERVICE_MONITOR_VERSION, "kind": "ServiceMonitor",
         "metadata": {"name": api.name, "namespace": namespace, "labels": labels(api.name, project)},
         "spec": {"selector": {"matchLabels": selector(api.name)},

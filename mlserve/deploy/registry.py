@@ -10,8 +10,9 @@ backend lazily so `mlserve deploy` on the local backend never loads cluster SDKs
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mlserve.deploy.base import Backend
 from mlserve.errors import EnvironmentConfigError

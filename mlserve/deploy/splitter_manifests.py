@@ -9,10 +9,19 @@ so (`splitter_backend_host`; 127.0.0.1 on a host network), at that host and each
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import (
-    COMPONENT, CONFIG_HASH, SERVICE_PORT, SPEC, TEMPLATE_HASH, config_hash, labels, project_label, selector,
+    COMPONENT,
+    CONFIG_HASH,
+    SERVICE_PORT,
+    SPEC,
+    TEMPLATE_HASH,
+    config_hash,
+    labels,
+    project_label,
+    selector,
 )
 from mlserve.spec import Project, TrafficSplitterSpec
 from mlserve.splitter.routes import RoutesSource
@@ -66,14 +75,14 @@ def render_splitter(splitter: TrafficSplitterSpec, project: Project, env: Enviro
         pod["nodeSelector"] = dict(env.node_selector)
     # A host port holds one pod per node: the old pod must go before the new one can start.
     rolling = ({"maxSurge": 0, "maxUnavailable": 1} if env.host_network else {"maxSurge": 1, "maxUnavailable": 0})
-    deployment = {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": splitter.name, "labels": meta_labels},
         "spec": {"replicas": 1, "selector": {"matchLabels": selector(splitter.name)},
                  "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling},
                  "template": {"metadata": {"labels": dict(meta_labels)}, "spec": pod}},
     }
-    service = {
+    service: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": splitter.name, "labels": dict(meta_labels)},
         "spec": {"type": env.service_type, "selector": selector(splitter.name),

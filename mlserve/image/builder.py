@@ -6,8 +6,8 @@ pushed again: if the registry already has the tag, nothing happens at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from mlserve.errors import DeployError
 from mlserve.image.context import BuildContext, build_context

@@ -22,7 +22,7 @@ _CHUNK = 1 << 20
 
 def _stamp(paths: Sequence[Path]) -> list[list]:
     stats = [p.stat() for p in paths]
-    return [[str(p), s.st_size, s.st_mtime_ns] for p, s in zip(paths, stats)]
+    return [[str(p), s.st_size, s.st_mtime_ns] for p, s in zip(paths, stats, strict=True)]
 
 
 def content_sha256(

@@ -158,7 +158,7 @@ class PromptCache:
 def shared_start(a: Sequence[int], b: Sequence[int]) -> int:
     """How many tokens `a` and `b` share from their start."""
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # the shorter one ends the shared start
         if x != y:
             break
         n += 1

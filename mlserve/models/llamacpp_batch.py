@@ -46,11 +46,11 @@ class BatchedDecoder:
         seqs = self._assign(prompts)
         if prefix:
             self._bring_prefix(list(prefix), seqs)
-        next_ids = self._run([(seq, self._trim(seq, prompt)) for seq, prompt in zip(seqs, prompts)])
+        next_ids = self._run([(seq, self._trim(seq, prompt)) for seq, prompt in zip(seqs, prompts, strict=True)])
         for step in range(max_steps):
             yield next_ids
             if step + 1 < max_steps:
-                next_ids = self._run([(seq, [token]) for seq, token in zip(seqs, next_ids)])
+                next_ids = self._run([(seq, [token]) for seq, token in zip(seqs, next_ids, strict=True)])
 
     def _assign(self, prompts: list[list[int]]) -> list[int]:
         """A sequence per row: the free one whose KV shares the longest start with it."""

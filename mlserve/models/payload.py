@@ -36,7 +36,7 @@ def text_field(payload: Any, name: str, *, max_chars: int, example: str) -> str:
     return value
 
 
-def int_field(payload: dict, name: str, *, default: int, low: int, high: int) -> int:
+def int_field(payload: Any, name: str, *, default: int, low: int, high: int) -> int:
     payload = as_dict(payload)
     value = payload.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -44,7 +44,8 @@ def int_field(payload: dict, name: str, *, default: int, low: int, high: int) ->
     return value
 
 
-def float_field(payload: dict, name: str, *, default: float, low: float, high: float) -> float:
+def float_field(payload: Any, name: str, *, default: float, low: float, high: float) -> float:
+    payload = as_dict(payload)
     value = payload.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise RequestError(f"field '{name}' must be a number from {low} to {high}, got {value!r}",

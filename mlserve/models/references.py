@@ -98,7 +98,7 @@ def _package_dirs(pattern: str) -> list[tuple[str, Path]]:
         names = sorted({m.name for m in pkgutil.iter_modules() if m.ispkg and fnmatch.fnmatchcase(m.name, pattern)})
     else:
         names = [pattern]
-    found = []
+    found: list = []
     for name in names:
         spec = importlib.util.find_spec(name) if name.isidentifier() else None
         if spec is not None and spec.submodule_search_locations:

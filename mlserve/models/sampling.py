@@ -55,7 +55,8 @@ def sample_steps(model: Any, input_ids: Any, max_steps: int, sampling: Sampling,
     generator = torch.Generator(device=model.device).manual_seed(seed)
     name = _cache_name(model)
     ids = input_ids.to(model.device)
-    seen, state = ids, {}
+    seen = ids
+    state: dict = {}
     for _ in range(max_steps):
         with torch.inference_mode():
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1, **state)

@@ -13,9 +13,10 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -34,9 +35,9 @@ from mlserve.runtime.identity import instance
 from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner
 from mlserve.runtime.loader import Method, PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.mesh import PathAlias, mesh_path
-from mlserve.runtime.openai import error_renderer, openai_routes
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import RequestMiddleware
+from mlserve.runtime.openai import error_renderer, openai_routes
 from mlserve.runtime.payload import ClientGone, query_params, read_body, request_headers, to_json
 from mlserve.runtime.recent import PATH as RECENT_ERRORS
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions

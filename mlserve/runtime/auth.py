@@ -9,7 +9,7 @@ constant time (the OpenAI client sends its api_key as the Bearer token). Probes 
 from __future__ import annotations
 
 import hmac
-from typing import Callable
+from collections.abc import Callable
 
 from starlette.responses import Response
 

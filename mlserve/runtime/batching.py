@@ -109,7 +109,7 @@ class Batcher:
                                    f"the traceback is in the API's logs (request ids: {ids})",
                                    hint="see the API's logs (mlserve logs <api>) for the traceback")
         else:
-            for (_, future, _), result in zip(batch, results):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
                 # An error in a slot (e.g. a RequestError for one bad payload) fails only its request.

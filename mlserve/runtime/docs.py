@@ -31,7 +31,7 @@ def add_docs(app: FastAPI, title: str) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=title,
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "", title=title,
                                    swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{STATIC}/swagger-ui.css",
                                    swagger_favicon_url=f"{STATIC}/favicon.png")

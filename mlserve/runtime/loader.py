@@ -13,10 +13,11 @@ import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from mlserve.errors import MlserveError, PredictorInitError, PredictorLoadError
 from mlserve.extras import missing_extra
@@ -198,7 +199,7 @@ def load_predictor_class(api: APISpec, root: Path) -> PredictorClass:
     predict = _method(cls, "predict", where)
     if predict is None:
         raise PredictorLoadError(f"{where}: has no predict() method")
-    fn = getattr(cls, "predict")
+    fn = cls.predict
     if api.predictor.server_side_batching is not None and (
             inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
         raise PredictorLoadError(f"{where}: predict() is a generator, which server_side_batching cannot split",

@@ -15,7 +15,8 @@ In a stream `finish_reason` is "stop" (the predictor ended the text, or a `stop`
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

@@ -18,7 +18,6 @@ from starlette.responses import Response
 
 from mlserve.errors import MlserveError, Overloaded, PayloadTooLarge, PredictorError, RequestError, RequestTimeout
 
-
 # Seconds a client may take to send its request head, and may stay silent while sending its body (408).
 READ_TIMEOUT = 10.0
 

@@ -15,6 +15,7 @@ The body's read timeout lives in the app (`payload.read_body`), where the body i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -51,9 +52,10 @@ def _head_too_large() -> HeadTooLarge:
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         # uvicorn closes after an answer sent with the body unread (e.g. a 413 on `Connection: close`).
-        super().connection_made(LingeringTransport(transport, self.loop, self._body_unread))
+        self._conn = LingeringTransport(transport, self.loop, self._body_unread)
+        super().connection_made(self._conn)  # type: ignore[arg-type]  # a Transport for all uvicorn uses
         self._rejection: MlserveError | None = None
-        self._head_timer = None
+        self._head_timer: asyncio.TimerHandle | None = None
         self._heads_done = 0  # heads completed on this connection: tells what a chunk of data finished
         self._expect_head()
         self._start_head_timer()  # a connection that sends nothing at all
@@ -86,7 +88,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_done()
         self.logger.warning("rejected a request from %s: %s", self.client, err.message)
         self.transport.write(raw_error(err))
-        self.transport.linger()
+        self._conn.linger()
 
     def _body_unread(self) -> bool:
         return self.cycle is not None and self.cycle.more_body
@@ -96,8 +98,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport.lingering:
-            self.transport.discard(data)
+        if self._conn.lingering:
+            self._conn.discard(data)
             return
         if self.transport.is_closing():
             return

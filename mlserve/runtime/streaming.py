@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mlserve.errors import MlserveError, PredictorError, PredictorTimeout, Superseded
 from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Runner

@@ -59,10 +59,11 @@ def tensors(model: type[BaseModel] | None) -> dict[str, tuple[str, list[int], bo
     """The named tensors of a pydantic model's fields; None unless every field has one."""
     if model is None:
         return None
-    specs = {name: _tensor(field.annotation) for name, field in model.model_fields.items()}
-    if any(spec is None for spec in specs.values()):
+    fields = model.model_fields
+    specs = {name: spec for name, field in fields.items() if (spec := _tensor(field.annotation)) is not None}
+    if len(specs) < len(fields):
         return None
-    return {name: (kind, shape, optional or not model.model_fields[name].is_required())
+    return {name: (kind, shape, optional or not fields[name].is_required())
             for name, (kind, shape, optional) in specs.items()}
 
 
@@ -91,7 +92,10 @@ def _bad(message: str, param: str | None = None) -> UnsupportedParameter:
 
 class V2Wire(Wire):
     def __init__(self, model: str) -> None:
-        self.model, self.id, self.outputs, self.wanted = model, None, {}, None
+        self.model = model
+        self.id: Any = None
+        self.outputs: dict = {}
+        self.wanted: list | None = None
 
     def read(self, body: bytes, headers: dict[str, str], service: Any) -> tuple[Any, bool]:
         declared = _declared(service)

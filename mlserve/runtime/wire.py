@@ -8,7 +8,8 @@ Protocol (v2.py) routes subclass it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import Response
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mlserve.errors import SpecError, SpecErrors
 from mlserve.spec.models import APISpec, Project
@@ -105,7 +105,7 @@ def check_splitters(project: Project, file: str, line_of: Callable[..., int | No
     ports = {api.networking.local_port: api.name for api in project.apis if api.networking.local_port}
     splitter_names = {s.name for s in project.splitters}
     for i, splitter in enumerate(project.splitters):
-        def error(message: str, field: tuple, hint: str) -> None:
+        def error(message: str, field: tuple, hint: str, i: int = i, splitter=splitter) -> None:
             errors.append(SpecError(message, file=file, line=line_of(i, *field), api=splitter.name,
                                     field=".".join(str(f) for f in field), hint=hint))
 

@@ -17,8 +17,9 @@ import ast
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from mlserve.spec.links import CONFIG_HINT, inside, walk
 from mlserve.spec.models import APISpec

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from mlserve.errors import SpecError, SpecErrors
 from mlserve.spec.checks import check_project, check_splitters
-from mlserve.spec.models import APISpec, Project
+from mlserve.spec.models import APISpec, FieldRule, Project
 from mlserve.spec.splitter import TrafficSplitterSpec
 
 KINDS: dict[str, type[BaseModel]] = {"RealtimeAPI": APISpec, "TrafficSplitter": TrafficSplitterSpec}
@@ -80,47 +81,54 @@ def _model_fields(model: type[BaseModel], loc: tuple) -> list[str]:
             return []
         ann = field.annotation
         candidates = [ann, *getattr(ann, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
+        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nested is None:
             return []
+        model = nested
     return list(model.model_fields)
 
 
-def _format_validation_error(err: dict, api_index: int, api_name: str | None,
+def _line_of(path: tuple, lines: Lines) -> int | None:
+    """The line of `path`, or of its nearest parent in the file (a missing field: its mapping)."""
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return None
+
+
+def error_message(err: ErrorDetails) -> str:
+    """A pydantic error's message: our validators' ValueError travels in ctx["error"] (so no
+    "Value error, " prefix to strip); pydantic's own checks have only `msg`."""
+    cause = (err.get("ctx") or {}).get("error")
+    return str(cause) if isinstance(cause, ValueError) else err["msg"]
+
+
+def _format_validation_error(err: ErrorDetails, api_index: int, api_name: str | None,
                              file: str, lines: Lines, model: type[BaseModel] = APISpec) -> SpecError:
+    """One pydantic error as a SpecError, read from its structured parts (`loc`, `type`, `ctx`)."""
     loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-    full = (api_index,) + loc
-    line = None
-    for cut in range(len(full), -1, -1):
-        if full[:cut] in lines:
-            line = lines[full[:cut]]
-            break
-    field = ".".join(str(p) for p in loc) or None
-    kind = err["type"]
-    hint = None
+    kind, ctx = err["type"], err.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, FieldRule):
+        # A rule across fields ("min_replicas (5) must be <= ...") is reported at the field it names.
+        loc += (cause.field,)
+    line = _line_of((api_index,) + loc, lines)
+    path = ".".join(str(p) for p in loc)
+    if isinstance(cause, FieldRule):
+        return SpecError(f"{path} {cause.rule}", file=file, line=line, api=api_name)
     if kind == "extra_forbidden":
         valid = _model_fields(model, loc)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-        message = f"unknown field '{loc[-1]}'"
         hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(valid)}"
-        field = ".".join(str(p) for p in loc[:-1]) or None
-        if field is None:
-            return SpecError(message, file=file, line=line, api=api_name, hint=hint)
-    elif kind == "missing":
-        message = "is required"
-        hint = f"add '{loc[-1]}:' to this api"
-    else:
-        message = err["msg"].removeprefix("Value error, ")
-        value = err.get("input")
-        if kind.endswith("_type") or kind.endswith("_parsing"):
-            message = f"{message} (got {value!r})"
-        # A cross-field rule ("min_replicas (5) must be <= ...") is reported at its first field.
-        first = message.split(" ", 1)[0]
-        if kind == "value_error" and first in _model_fields(model, loc + (first,)):
-            line = lines.get(full + (first,), line)
-            path = ".".join(str(p) for p in loc + (first,))
-            return SpecError(path + message[len(first):], file=file, line=line, api=api_name, hint=hint)
-    return SpecError(message, file=file, line=line, api=api_name, field=field, hint=hint)
+        return SpecError(f"unknown field '{loc[-1]}'", file=file, line=line, api=api_name,
+                         field=".".join(str(p) for p in loc[:-1]) or None, hint=hint)
+    if kind == "missing":
+        return SpecError("is required", file=file, line=line, api=api_name, field=path or None,
+                         hint=f"add '{loc[-1]}:' to this api")
+    message = error_message(err)
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        message = f"{message} (got {err.get('input')!r})"
+    return SpecError(message, file=file, line=line, api=api_name, field=path or None)
 
 
 def load_project(path: str | Path) -> Project:
@@ -158,7 +166,11 @@ def load_project(path: str | Path) -> Project:
         name = item.get("name") if isinstance(item.get("name"), str) else None
         model = _model_of(item)
         try:
-            (splitters if model is TrafficSplitterSpec else apis).append(model.model_validate(item))
+            parsed = model.model_validate(item)
+            if isinstance(parsed, TrafficSplitterSpec):
+                splitters.append(parsed)
+            elif isinstance(parsed, APISpec):
+                apis.append(parsed)
         except ValidationError as e:
             errors.extend(_format_validation_error(err, i, name, shown, lines, model)
                           for err in e.errors(include_url=False))

@@ -24,6 +24,15 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+class FieldRule(ValueError):
+    """A rule across fields, reported at one of them: `loader.py` reads the field from the error's
+    context (pydantic keeps this exception there) and points at that field's line and path."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field} {rule}")
+        self.field, self.rule = field, rule
+
+
 def check_name(v: str) -> str:
     """An API or splitter name: usable as a Kubernetes object name and a URL path."""
     if not _NAME.match(v):
@@ -148,16 +157,12 @@ class Autoscaling(_Strict):
     @model_validator(mode="after")
     def _ranges(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})"
-            )
+            raise FieldRule("min_replicas", f"({self.min_replicas}) must be <= max_replicas ({self.max_replicas})")
         if self.init_replicas is None:
             self.init_replicas = self.min_replicas
         elif not self.min_replicas <= self.init_replicas <= self.max_replicas:
-            raise ValueError(
-                f"init_replicas ({self.init_replicas}) must be between min_replicas "
-                f"({self.min_replicas}) and max_replicas ({self.max_replicas})"
-            )
+            raise FieldRule("init_replicas", f"({self.init_replicas}) must be between min_replicas "
+                                             f"({self.min_replicas}) and max_replicas ({self.max_replicas})")
         return self
 
 
@@ -176,7 +181,7 @@ class UpdateStrategy(_Strict):
     @model_validator(mode="after")
     def _not_both_zero(self) -> UpdateStrategy:
         if self.max_surge in ("0", "0%") and self.max_unavailable in ("0", "0%"):
-            raise ValueError("max_surge and max_unavailable cannot both be 0")
+            raise FieldRule("max_surge", "and max_unavailable cannot both be 0")
         return self
 
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mlserve.spec.models import Networking, _Endpointed, _Strict
+from mlserve.spec.models import FieldRule, Networking, _Endpointed, _Strict
 
 
 class SplitterBackend(_Strict):
@@ -32,10 +32,10 @@ class SplitterBackend(_Strict):
     @model_validator(mode="after")
     def _weight(self) -> SplitterBackend:
         if self.shadow and self.weight not in (None, 0):
-            raise ValueError(f"weight ({self.weight}) must be left out for a shadow api: "
-                             "it gets a copy of every request")
+            raise FieldRule("weight", f"({self.weight}) must be left out for a shadow api: "
+                                      "it gets a copy of every request")
         if not self.shadow and self.weight is None:
-            raise ValueError("weight is required (the percent of requests this api answers)")
+            raise FieldRule("weight", "is required (the percent of requests this api answers)")
         if self.shadow:
             self.weight = 0
         return self
@@ -52,14 +52,14 @@ class TrafficSplitterSpec(_Endpointed):
         names = [a.name for a in self.apis]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"apis lists '{repeated[0]}' more than once: list every api once")
+            raise FieldRule("apis", f"lists '{repeated[0]}' more than once: list every api once")
         shadows = [a.name for a in self.apis if a.shadow]
         if len(shadows) > 1:
-            raise ValueError(f"apis has {len(shadows)} shadow apis ({', '.join(shadows)}): at most one is allowed")
+            raise FieldRule("apis", f"has {len(shadows)} shadow apis ({', '.join(shadows)}): at most one is allowed")
         total = sum(a.weight or 0 for a in self.apis if not a.shadow)
         if total != 100:
-            raise ValueError(f"apis weights add up to {total}, not 100: the non-shadow weights are "
-                             "percentages of the traffic")
+            raise FieldRule("apis", f"weights add up to {total}, not 100: the non-shadow weights are "
+                                    "percentages of the traffic")
         return self
 
     @property

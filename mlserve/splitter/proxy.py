@@ -17,8 +17,8 @@ import uuid
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 from prometheus_client import Counter
+from yarl import URL
 
 from mlserve.errors import MlserveError, Overloaded
 from mlserve.runtime.metrics import SPLITTER_REQUESTS, Metrics
@@ -90,7 +90,7 @@ class Proxy:
                 backend = routes.choose(exclude=tried)
                 path = backend and routes.backend_path(backend, request.path)
                 continue
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            except (TimeoutError, aiohttp.ClientError) as e:
                 self._count(backend, 503, "primary")
                 return self._error(503, f"api '{backend.name}' failed before answering ({type(e).__name__})",
                                    request_id, f"`mlserve logs {backend.name}` shows why", started, backend)
@@ -119,7 +119,7 @@ class Proxy:
                 async for chunk in upstream.content.iter_any():  # as it arrives: SSE events stay separate
                     await response.write(chunk)
                 await response.write_eof()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            except (TimeoutError, aiohttp.ClientError) as e:
                 # The status line is gone already: all the client can learn is a cut-off body.
                 log.warning("api '%s' broke off its answer to request %s: %s", backend.name, request_id, e)
                 if request.transport is not None:
@@ -149,7 +149,7 @@ class Proxy:
             async with self.session.request(method, url, data=body, headers=headers, allow_redirects=False) as answer:
                 await answer.read()
                 code = answer.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             log.warning("shadow api '%s' failed: %s", backend.name, e)
             code = 503
         if code >= 500:

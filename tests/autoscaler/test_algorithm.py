@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from mlserve.autoscaler.algorithm import Decision, History, Observation, Settings, decide
@@ -61,7 +63,7 @@ def test_ramp_follows_the_load_without_overshooting():
     # recommendation of the last 20 s (ceil(window average / 2)), one replica per tick.
     counts, _, _ = replay(FAST, [2 * i for i in range(12)])
     assert counts == [1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8]
-    assert all(b - a <= 1 for a, b in zip(counts, counts[1:]))
+    assert all(b - a <= 1 for a, b in pairwise(counts))
 
 
 def test_flapping_load_does_not_flap_the_replicas():
@@ -69,7 +71,7 @@ def test_flapping_load_does_not_flap_the_replicas():
     # the downscale stabilization, the count settles and stays.
     counts, _, _ = replay(FAST, [10, 2] * 12)
     assert counts[-12:] == [counts[-1]] * 12
-    changes = sum(1 for a, b in zip(counts, counts[1:]) if a != b)
+    changes = sum(1 for a, b in pairwise(counts) if a != b)
     assert changes <= 3, counts
     # Recommendations alternate 4 (mean 10, 2, 10) and 3 (mean 2, 10, 2): up to the lower, never down.
     assert counts[-1] == 3

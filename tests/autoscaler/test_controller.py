@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
+from runtime_harness import Runtime
 
 from mlserve.autoscaler.controller import Config, Controller, allowed, parse_networks, scrape_in_flight
 from mlserve.autoscaler.state import CONTROLLER, load
 from mlserve.deploy.manifests import COMPONENT, MANAGED_BY, NAME, SCALED_BY, SPEC
 from mlserve.errors import DeployError
-from tests.predictors.api_harness import API
 
 FAST = {"min_replicas": 1, "max_replicas": 5, "target_replica_concurrency": 1, "window": "20s",
         "upscale_stabilization_period": "0s", "downscale_stabilization_period": "20s"}
@@ -152,9 +152,9 @@ def test_scrape_reads_a_real_runtimes_in_flight_gauge(tmp_path):
         "        return 'ok'\n")
     (tmp_path / "cortex.yaml").write_text(
         "- name: slow\n  predictor: {path: slow.py, threads_per_process: 4}\n")
-    api = API(tmp_path, "slow")
+    api = Runtime(tmp_path / "cortex.yaml", "slow")
     try:
-        api.wait_ready(60)
+        api.wait(timeout=60)
         assert scrape_in_flight("127.0.0.1", api.port, 2) == 0
         callers = [threading.Thread(target=api.post, args=({"sleep": 3},)) for _ in range(3)]
         for c in callers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 from click.testing import Result
 from typer.testing import CliRunner
@@ -31,8 +32,22 @@ def start_until_ctrl_c(*args: str) -> subprocess.Popen:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
 
+def read_until(proc: subprocess.Popen, wanted: Callable[[str], bool], count: int) -> list[str]:
+    """The first `count` stdout lines for which `wanted` holds; fails if the command's output ends
+    first (it exited), so a command that stops at once cannot pass for one that runs until Ctrl-C."""
+    found: list[str] = []
+    for line in proc.stdout:
+        if wanted(line):
+            found.append(line)
+            if len(found) == count:
+                return found
+    raise AssertionError(f"the command ended (exit {proc.wait()}) after {len(found)} of the {count} lines "
+                         f"expected:\n{proc.stderr.read()}")
+
+
 def ctrl_c_ends_cleanly(proc: subprocess.Popen, timeout: float) -> None:
-    """Send Ctrl-C; the command must exit 0 without a traceback."""
+    """Send Ctrl-C; the command must still be running then, and exit 0 without a traceback."""
+    assert proc.poll() is None, f"the command ended (exit {proc.returncode}) before Ctrl-C:\n{proc.stderr.read()}"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=timeout) == 0
     assert "Traceback" not in proc.stderr.read()

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import pytest
 from cli_harness import invoke
-from local_harness import cleanup, copy_project, edit_spec
+from local_harness import edit_spec, project_copy
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_api_key_local(tmp_path, monkeypatch):
-    folder = copy_project(tmp_path / "project")
-    spec = folder / "cortex.yaml"
-    edit_spec(spec, lambda apis: apis[1].setdefault("networking", {}).update(api_key_env="ECHO_KEY"))
-    payload = tmp_path / "payload.json"
-    payload.write_text('{"name": "Bo"}')
-    try:
+    with project_copy(tmp_path / "project") as folder:
+        spec = folder / "cortex.yaml"
+        edit_spec(spec, lambda apis: apis[1].setdefault("networking", {}).update(api_key_env="ECHO_KEY"))
+        payload = tmp_path / "payload.json"
+        payload.write_text('{"name": "Bo"}')
         monkeypatch.delenv("ECHO_KEY", raising=False)
         result = invoke("deploy", str(spec))
         assert result.exit_code == 1
@@ -32,6 +31,3 @@ def test_api_key_local(tmp_path, monkeypatch):
         assert result.exit_code == 1
         assert "answered 401: no API key was sent" in result.stderr and "X-API-Key" in result.stderr
         assert invoke("predict", "greet", str(payload), "--spec", str(spec)).exit_code == 0  # an open API
-    finally:
-        invoke("delete", "--all", "--spec", str(spec))
-        assert cleanup(folder) == []

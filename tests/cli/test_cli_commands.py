@@ -8,18 +8,16 @@ import threading
 
 import httpx
 import pytest
-from cli_harness import ctrl_c_ends_cleanly, invoke, start_until_ctrl_c
-from local_harness import cleanup, copy_project
+from cli_harness import ctrl_c_ends_cleanly, invoke, read_until, start_until_ctrl_c
+from local_harness import project_copy
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    folder = copy_project(tmp_path_factory.mktemp("cli") / "project")
-    result = invoke("deploy", str(folder / "cortex.yaml"))
-    yield folder, result
-    assert cleanup(folder) == [], "processes were left behind after delete"
+    with project_copy(tmp_path_factory.mktemp("cli") / "project") as folder:
+        yield folder, invoke("deploy", str(folder / "cortex.yaml"))
 
 
 def spec(project) -> str:
@@ -106,16 +104,14 @@ def test_logs_follow_prints_new_lines_until_interrupted(project):
     proc = start_until_ctrl_c("logs", "echo", "-f", "-n", "0", "--spec", spec(project))
     stop = threading.Event()
 
-    def keep_posting():  # until the follower has started and shows one of them
+    def keep_posting():  # until the follower has started and shows two of them
         while not stop.wait(0.2):
             httpx.post(url, json={"follow": 1}, timeout=30)
 
     poster = threading.Thread(target=keep_posting, daemon=True)
     poster.start()
     try:
-        for line in proc.stdout:
-            if '"POST /echo" 200' in line:
-                break
+        read_until(proc, lambda line: '"POST /echo" 200' in line, count=2)  # -n 0: only lines written since
         ctrl_c_ends_cleanly(proc, timeout=60)
     finally:
         stop.set()
@@ -131,8 +127,7 @@ def test_refresh_restarts_and_waits(project):
 
 
 def test_delete_one_api_then_all(tmp_path):
-    folder = copy_project(tmp_path / "project")
-    try:
+    with project_copy(tmp_path / "project") as folder:
         path = str(folder / "cortex.yaml")
         assert invoke("deploy", path).exit_code == 0
         result = invoke("delete", "echo", "--spec", path)
@@ -142,5 +137,3 @@ def test_delete_one_api_then_all(tmp_path):
         assert (result.exit_code, result.stdout) == (0, "greet: deleted\n")
         assert json.loads(invoke("get", "-o", "json", "-f", path).stdout) == []
         assert "no APIs deployed" in invoke("get", "-f", path).stdout
-    finally:
-        assert cleanup(folder) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_harness import command, invoke
-from local_harness import cleanup, copy_project
+from local_harness import project_copy
 
 import mlserve
 
@@ -98,8 +98,7 @@ def test_an_unknown_environment(tmp_path, monkeypatch):
 
 
 def test_a_broken_predictor_fails_deploy_with_its_traceback_and_exit_1(tmp_path):
-    folder = copy_project(tmp_path / "project")
-    try:
+    with project_copy(tmp_path / "project") as folder:
         run = subprocess.run(command("deploy", str(folder / "broken.yaml")), cwd=folder,
                              capture_output=True, text=True, timeout=100)
         assert run.returncode == 1, run.stderr
@@ -112,8 +111,6 @@ def test_a_broken_predictor_fails_deploy_with_its_traceback_and_exit_1(tmp_path)
         assert "hint: fix the error above" in err
         # The user's traceback only: no frames of mlserve's own code or the CLI machinery.
         assert "mlserve/cli" not in err and "mlserve/deploy" not in err and "typer" not in err
-    finally:
-        assert cleanup(folder) == []
 
 
 def test_the_console_script_is_installed():

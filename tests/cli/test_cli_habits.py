@@ -9,18 +9,17 @@ import subprocess
 
 import pytest
 import yaml
-from cli_harness import command, ctrl_c_ends_cleanly, invoke, start_until_ctrl_c
-from local_harness import cleanup, copy_project_with_stream
+from cli_harness import command, ctrl_c_ends_cleanly, invoke, read_until, start_until_ctrl_c
+from local_harness import project_copy
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    folder = copy_project_with_stream(tmp_path_factory.mktemp("habits") / "project")
-    assert invoke("deploy", str(folder)).exit_code == 0
-    yield str(folder / "cortex.yaml")
-    assert cleanup(folder) == []
+    with project_copy(tmp_path_factory.mktemp("habits") / "project", stream=True) as folder:
+        assert invoke("deploy", str(folder)).exit_code == 0
+        yield str(folder / "cortex.yaml")
 
 
 def run(*args: str, columns: int = 80, **env: str) -> subprocess.CompletedProcess:
@@ -49,11 +48,7 @@ def test_yaml_output(spec):
 def test_watch_renders_until_ctrl_c(spec):
     proc = start_until_ctrl_c("get", "-w", "--interval", "0.2", "-f", spec)
     try:
-        renders = 0
-        for line in proc.stdout:
-            renders += line.startswith("--- ")
-            if renders == 3:
-                break
+        read_until(proc, lambda line: line.startswith("--- "), count=3)  # three renders, then Ctrl-C
         ctrl_c_ends_cleanly(proc, timeout=30)
     finally:
         proc.kill()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import typer
-
 from cli_harness import invoke
+
 from mlserve.cli.app import build_app
 
 

@@ -3,31 +3,23 @@ page is served next to the API, and editing the page restarts the API on the nex
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 from cli_harness import invoke
-from local_harness import cleanup, copy_project, edit_spec
+from local_harness import edit_spec, project_copy
+from loopback import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_deploy_and_get_show_the_page_url_and_the_page_is_served(tmp_path):
-    folder = copy_project(tmp_path / "project")
-    (folder / "web").mkdir()
-    (folder / "web" / "index.html").write_text("<!doctype html><p>first</p>")
-    spec = folder / "cortex.yaml"
-    # Ports of their own: parallel deploys on one machine can pick the same lowest free port.
-    edit_spec(spec, lambda apis: [apis[0].update(networking={"local_port": free_port()}),
-                                  apis[1].update(networking={"static": "web", "local_port": free_port()})])
-    try:
+    with project_copy(tmp_path / "project") as folder:
+        (folder / "web").mkdir()
+        (folder / "web" / "index.html").write_text("<!doctype html><p>first</p>")
+        spec = folder / "cortex.yaml"
+        # Ports of their own: parallel deploys on one machine can pick the same lowest free port.
+        edit_spec(spec, lambda apis: [apis[0].update(networking={"local_port": free_port()}),
+                                      apis[1].update(networking={"static": "web", "local_port": free_port()})])
         result = invoke("deploy", str(spec))
         assert result.exit_code == 0, result.output
         pages = [line for line in result.stdout.splitlines() if line.startswith("page of ")]
@@ -49,24 +41,21 @@ def test_deploy_and_get_show_the_page_url_and_the_page_is_served(tmp_path):
         actions = {line.split()[0]: line.split()[1] for line in again.stdout.splitlines()[1:3]}
         assert actions == {"greet": "unchanged", "echo": "updated"}, again.stdout
         assert httpx.get(page, timeout=30).text == "<!doctype html><p>second</p>"
-    finally:
-        assert cleanup(folder) == [], "processes were left behind after delete"
 
 
 def test_deploy_refuses_a_page_link_out_of_the_project_and_serves_no_later_link(tmp_path):
     # The reproduction of a leak: a link to /etc/passwd in the page's folder was copied into the
     # snapshot as a plain file and served with 200. Deploy now refuses it, naming link, target and field.
-    folder = copy_project(tmp_path / "project")
-    site = folder / "web" / "site"
-    site.mkdir(parents=True)
-    (site / "index.html").write_text("hi")
-    (folder / "assets").mkdir()
-    (folder / "assets" / "note.txt").write_text("inside the project")
-    (site / "passwd").symlink_to("/etc/passwd")
-    spec = folder / "cortex.yaml"
-    edit_spec(spec, lambda apis: [apis.pop(0), apis[0].update(networking={"static": "web/site",
-                                                                        "local_port": free_port()})])
-    try:
+    with project_copy(tmp_path / "project") as folder:
+        site = folder / "web" / "site"
+        site.mkdir(parents=True)
+        (site / "index.html").write_text("hi")
+        (folder / "assets").mkdir()
+        (folder / "assets" / "note.txt").write_text("inside the project")
+        (site / "passwd").symlink_to("/etc/passwd")
+        spec = folder / "cortex.yaml"
+        edit_spec(spec, lambda apis: [apis.pop(0), apis[0].update(networking={"static": "web/site",
+                                                                            "local_port": free_port()})])
         refused = invoke("deploy", str(spec))
         assert refused.exit_code == 1, refused.output
         assert ("api 'echo': networking.static: 'web/site/passwd' is a symlink to '/etc/passwd'"
@@ -86,5 +75,3 @@ def test_deploy_refuses_a_page_link_out_of_the_project_and_serves_no_later_link(
         for name in ("passwd", "late.txt"):
             answer = httpx.get(page + name, timeout=30)
             assert answer.status_code == 404 and "root:" not in answer.text, answer.text
-    finally:
-        assert cleanup(folder) == [], "processes were left behind after delete"

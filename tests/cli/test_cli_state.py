@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 from cli_harness import invoke
-from local_harness import alive, cleanup, copy_project, pids
+from local_harness import alive, pids, project_copy
 
 from mlserve.deploy.local.backend import LocalBackend
 
@@ -46,9 +46,8 @@ def test_a_wrong_shape_is_reported_like_invalid_json(tmp_path, monkeypatch, cont
 
 
 def test_nothing_acts_on_a_state_with_a_bad_record(tmp_path, monkeypatch):
-    folder = copy_project(tmp_path / "project")
-    monkeypatch.chdir(folder)
-    try:
+    with project_copy(tmp_path / "project") as folder:
+        monkeypatch.chdir(folder)
         assert invoke("deploy").exit_code == 0
         backend = LocalBackend.for_project(folder)
         running = {api: pids(backend, api) for api in ("greet", "echo")}
@@ -62,5 +61,3 @@ def test_nothing_acts_on_a_state_with_a_bad_record(tmp_path, monkeypatch):
         assert all(alive(pid) for api in running.values() for pid in api.values())
         state_file.write_text(good)
         assert httpx.post(backend.endpoint("greet"), json={"name": "Kim"}, timeout=30).status_code == 200
-    finally:
-        assert cleanup(folder) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from local_harness import cleanup, copy_project_with_stream
+from local_harness import project_copy
 
 import mlserve
 from mlserve.deploy.base import APIStatus, DeployResult
@@ -18,11 +18,10 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    folder = copy_project_with_stream(tmp_path_factory.mktemp("client") / "project")
-    client = mlserve.Client(spec=folder)  # a folder works as well as its cortex.yaml
-    client.results = client.deploy()
-    yield client
-    assert cleanup(folder) == [], "processes were left behind"
+    with project_copy(tmp_path_factory.mktemp("client") / "project", stream=True) as folder:
+        client = mlserve.Client(spec=folder)  # a folder works as well as its cortex.yaml
+        client.results = client.deploy()
+        yield client
 
 
 def test_deploy_returns_what_it_did(client):

@@ -7,10 +7,11 @@ leave supervisors or runtimes behind unnoticed.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import yaml
@@ -24,6 +25,17 @@ def copy_project(dest: Path) -> Path:
     """A fresh copy of the fixture project; returns the folder."""
     shutil.copytree(FIXTURE, dest, ignore=shutil.ignore_patterns(".mlserve", "__pycache__"))
     return dest
+
+
+@contextlib.contextmanager
+def project_copy(dest: Path, *, stream: bool = False) -> Iterator[Path]:
+    """A fresh copy of the fixture project (with the `stream` API if asked) for the `with` block;
+    at its end every API is deleted and no process may be left behind."""
+    folder = copy_project_with_stream(dest) if stream else copy_project(dest)
+    try:
+        yield folder
+    finally:
+        assert cleanup(folder) == [], "processes were left behind after delete"
 
 
 def edit_spec(spec: Path, change: Callable[[list[dict]], object]) -> None:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from mlserve.deploy import aws
-from mlserve.deploy.aws import AwsBackend, TOKEN_PREFIX, aws_client, ecr_credentials, ecr_repository, eks_token
+from mlserve.deploy.aws import TOKEN_PREFIX, AwsBackend, aws_client, ecr_credentials, ecr_repository, eks_token
 from mlserve.deploy.environments import Environment
 from mlserve.errors import DeployError
 

@@ -36,6 +36,20 @@ def test_save_merge_and_reload(config):
     assert envs.get_environment("prod").namespace == "default"
 
 
+def test_a_write_that_fails_keeps_the_old_file_and_leaves_no_temporaries(config, monkeypatch):
+    envs.save_environment("prod", {"provider": "kubernetes", "registry": "reg:5000"})
+    before = config.read_text()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", disk_full)  # the data must reach the disk before the rename
+    with pytest.raises(OSError):
+        envs.save_environment("prod", {"namespace": "apis"})
+    assert config.read_text() == before
+    assert [p.name for p in config.parent.iterdir()] == [config.name]
+
+
 def test_provider_requirements_are_checked(config):
     with pytest.raises(EnvironmentConfigError) as err:
         envs.save_environment("prod", {"provider": "kubernetes"})

@@ -71,8 +71,9 @@ def test_api_pods_answer_on_the_mesh_path_only_in_istio_mode(tmp_path):
         assert pod_env(istio, api)[PATH_ENV] == MESH_PATH
         assert PATH_ENV not in pod_env(plain, api)
     # Elsewhere the pods stay exactly as they were; switching to Istio rolls them once.
-    template_hash = lambda objects: by_kind(objects, "Deployment", "v1")["spec"]["template"]["metadata"][
-        "annotations"][TEMPLATE_HASH]
+    def template_hash(objects):
+        return by_kind(objects, "Deployment", "v1")["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH]
+
     assert template_hash(istio) != template_hash(plain)
     changes = plan(istio, plain, tmp_path.name)
     assert sorted(rollout_needed(changes)) == ["v1", "v2"]

@@ -1,8 +1,7 @@
 """The Kubernetes backend's errors when the cluster cannot be used (the rest runs in tests/e2e)."""
 
-import socket
-
 import pytest
+from loopback import free_port
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.kubernetes import KubernetesBackend
@@ -12,12 +11,6 @@ from mlserve.spec import load_project
 FIXTURE = "tests/fixtures/k8s_project"
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def env(**settings) -> Environment:
     return Environment(name="prod", provider="kubernetes", registry="127.0.0.1:5000", **settings)
 
@@ -25,7 +18,7 @@ def env(**settings) -> Environment:
 def test_an_unreachable_cluster_is_named(tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
-        f"apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{closed_port()}'}}}}]\n"
+        f"apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{free_port()}'}}}}]\n"
         "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
         "current-context: x\n")
     backend = KubernetesBackend(env(kubeconfig=str(kubeconfig)))

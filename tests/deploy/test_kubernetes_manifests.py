@@ -7,8 +7,17 @@ import pytest
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import (
-    CONFIG_HASH, MANAGED_BY, NAME, PART_OF, RUNTIME_HASH, SCALED_BY, SPEC_HASH, TEMPLATE_HASH, assign_ports,
-    project_label, render_manifests,
+    CONFIG_HASH,
+    MANAGED_BY,
+    NAME,
+    PART_OF,
+    RUNTIME_HASH,
+    SCALED_BY,
+    SPEC_HASH,
+    TEMPLATE_HASH,
+    assign_ports,
+    project_label,
+    render_manifests,
 )
 from mlserve.spec import load_project, runtime_hash, spec_hash
 

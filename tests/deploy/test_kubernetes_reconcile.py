@@ -1,7 +1,7 @@
 """Reconcile planning and rollout diagnosis, on objects shaped as the Kubernetes API returns them."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -141,7 +141,7 @@ def test_out_of_memory_says_what_to_raise():
 
 
 def test_unschedulable_after_a_grace_period():
-    since = datetime.fromtimestamp(time.time() - 5, timezone.utc).isoformat()
+    since = datetime.fromtimestamp(time.time() - 5, UTC).isoformat()
     cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
             "message": "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.", "lastTransitionTime": since}
     assert pod_problem(pod(conditions=[cond])) is None

@@ -12,7 +12,8 @@ import socket
 
 import httpx
 import pytest
-from local_harness import alive, cleanup, copy_project, edit_spec, pids, wait_for
+from local_harness import alive, edit_spec, pids, project_copy, wait_for
+from loopback import free_port
 
 from mlserve.deploy.local.backend import LocalBackend
 from mlserve.deploy.local.ports import port_is_free
@@ -24,11 +25,10 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    folder = copy_project(tmp_path_factory.mktemp("local") / "project")
-    backend = LocalBackend.for_project(folder, grace=5)
-    backend.deploy(load_project(folder / "cortex.yaml"), lambda _: None)
-    yield folder, backend
-    assert cleanup(folder) == [], "processes were left behind after delete"
+    with project_copy(tmp_path_factory.mktemp("local") / "project") as folder:
+        backend = LocalBackend.for_project(folder, grace=5)
+        backend.deploy(load_project(folder / "cortex.yaml"), lambda _: None)
+        yield folder, backend
 
 
 def deploy(folder, backend, **kwargs):
@@ -173,9 +173,7 @@ def test_logs_and_detail_show_the_apis_output(project):
 
 def test_a_pinned_port_is_used_and_a_busy_one_is_refused(project, tmp_path):
     folder, backend = project
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        free = s.getsockname()[1]
+    free = free_port()
     assert port_is_free(free)
     edit_spec(folder / "cortex.yaml", lambda apis: apis[1].setdefault("networking", {}).update(local_port=free))
     actions, _ = deploy(folder, backend)

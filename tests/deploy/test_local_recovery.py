@@ -12,7 +12,7 @@ import time
 import httpx
 import psutil
 import pytest
-from local_harness import alive, cleanup, copy_project, edit_spec, pids, processes_mentioning, wait_for
+from local_harness import alive, edit_spec, pids, processes_mentioning, project_copy, wait_for
 
 from mlserve.deploy.local import lifecycle
 from mlserve.deploy.local.backend import LocalBackend
@@ -27,9 +27,8 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 def folder(tmp_path):
-    project = copy_project(tmp_path / "project")
-    yield project
-    assert cleanup(project) == [], "processes were left behind after delete"
+    with project_copy(tmp_path / "project") as project:
+        yield project
 
 
 def backend_for(folder, **options) -> LocalBackend:

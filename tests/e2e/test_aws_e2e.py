@@ -7,7 +7,6 @@ import boto3
 import httpx
 import pytest
 
-
 pytestmark = pytest.mark.e2e
 ENV = "e2e-aws"
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -134,7 +134,9 @@ def test_splitter_is_a_virtual_service_patched_and_pruned(istio, project):
     spec = project / "cortex.yaml"
     base = spec.read_text()
     spec.write_text(base + SPLIT % (50, 50))
-    deploy = lambda: k8s.mlserve("deploy", spec, "--env", ENV)
+    def deploy():
+        return k8s.mlserve("deploy", spec, "--env", ENV)
+
     try:
         assert actions(deploy()) == {"greeter": "created", "greeter-v2": "created", "greet": "created"}
         vs = virtual_service(k8s, "greet")

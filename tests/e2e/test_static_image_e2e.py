@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
 import pytest
+from loopback import free_port
 
 from mlserve.image.builder import Registry, docker_client, ensure_image
 from mlserve.spec import load_project
@@ -22,9 +22,7 @@ def test_the_image_serves_the_page(registry_address, base_image, project):
     spec.write_text(spec.read_text() + "  networking:\n    static: web\n")
     ref = ensure_image(load_project(project), base_image, Registry(registry_address, "mlserve-static-test"),
                        lambda _: None)
-    with socket.socket() as s:  # the engine has no bridge network: the container uses the host's
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # the engine has no bridge network: the container uses the host's
     container = docker_client().containers.run(
         ref, detach=True, network_mode="host",
         environment={"MLSERVE_API": "greeter", "MLSERVE_HOST": "127.0.0.1", "MLSERVE_PORT": str(port)})

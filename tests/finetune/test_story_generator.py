@@ -60,7 +60,8 @@ def test_passage_stops_at_the_next_action_and_ends_at_a_sentence(tiny_model):
     module = predictor_module("story_generator")
     _, tokenizer = load_causal_lm(tiny_model, device="cpu")
     passage = module._Passage(tokenizer, stop_ids=set())
-    pieces = [passage.feed(i) for i in tokenizer("\nThe gate opens.\nA man waits\n> go north", add_special_tokens=False)["input_ids"]]
+    ids = tokenizer("\nThe gate opens.\nA man waits\n> go north", add_special_tokens=False)["input_ids"]
+    pieces = [passage.feed(i) for i in ids]
     assert passage.done and "".join(pieces) == "The gate opens.\nA man waits"  # a line end is an end too
     unfinished = module._Passage(tokenizer, stop_ids=set())
     text = "".join(unfinished.feed(i) for i in tokenizer("It is dark. You hear", add_special_tokens=False)["input_ids"])

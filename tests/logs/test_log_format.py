@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 
 import pytest
 from local_harness import cleanup, copy_project, edit_spec
+from loopback import free_port
 
 import mlserve
 from mlserve.errors import PredictionFailed
@@ -37,12 +37,6 @@ class Noisy:
 '''
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) mlserve\.[a-z.]+ "
                        r"\[\d+\] ")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def deploy(tmp_path, monkeypatch, log_format: str | None):

@@ -3,16 +3,13 @@
 ready, and a model that generates nothing is a failed start with the reason, never a live API
 answering empty completions."""
 
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from runtime_harness import Runtime, make_project, serve
 from tiny_gguf import write_tiny_llama_gguf
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predictors"))
-from api_harness import API, make_project, serve
 
 pytest.importorskip("llama_cpp", reason="the llamacpp engine is not installed: pip install -e '.[llamacpp]'")
 
@@ -23,7 +20,7 @@ def project(folder: Path, model: Path, **config) -> Path:
         "config": {"model": str(model), "engine": "llamacpp", "n_ctx": 128, "context_tokens": 32, **config}}}])
 
 
-def _ready(api: API) -> bool:
+def _ready(api: Runtime) -> bool:
     try:
         return httpx.get(api.url + "/readyz", timeout=2).status_code == 200
     except httpx.TransportError:
@@ -55,7 +52,7 @@ def test_a_damaged_entry_is_rebuilt_when_the_api_starts_again(tmp_path, monkeypa
 def test_a_model_that_generates_nothing_is_a_failed_start_with_the_reason(tmp_path, monkeypatch):
     monkeypatch.setenv("MLSERVE_MODEL_CACHE", str(tmp_path / "cache"))
     silent = write_tiny_llama_gguf(tmp_path / "silent.gguf", silent=True)
-    api = API(project(tmp_path / "p", silent), "text-generator")
+    api = Runtime(project(tmp_path / "p", silent) / "cortex.yaml", "text-generator")
     try:
         deadline = time.monotonic() + 180
         while api.proc.poll() is None:

@@ -61,7 +61,7 @@ def alone(tiny_gguf):
 
 def _batched(gen, rows, n, prefix=()):
     """Each row's tokens, decoded in one `steps` call."""
-    return [list(tokens) for tokens in zip(*gen.steps(rows, n, prefix=prefix))]
+    return [list(tokens) for tokens in zip(*gen.steps(rows, n, prefix=prefix), strict=True)]
 
 
 def test_a_prompt_extending_the_last_one_decodes_like_a_fresh_one(llama, alone):

@@ -16,7 +16,7 @@ def tiny_lm(tiny_gguf, tmp_path_factory):
 def _decode_all(model, enc, steps, **kw):
     rows = [[] for _ in range(enc["input_ids"].shape[0])]
     for ids in greedy_steps(model, enc["input_ids"], enc["attention_mask"], steps, **kw):
-        for row, token in zip(rows, ids.tolist()):
+        for row, token in zip(rows, ids.tolist(), strict=True):
             row.append(token)
     return rows
 
@@ -24,7 +24,7 @@ def _decode_all(model, enc, steps, **kw):
 def test_padded_batch_decodes_like_generate_on_each_prompt(tiny_lm):
     model, tokenizer = tiny_lm
     rows = _decode_all(model, encode_left_padded(tokenizer, PROMPTS, 64), 12)
-    for prompt, row in zip(PROMPTS, rows):
+    for prompt, row in zip(PROMPTS, rows, strict=True):
         single = tokenizer(prompt, return_tensors="pt")
         expected = model.generate(**single, max_new_tokens=12, min_new_tokens=12, do_sample=False,
                                   pad_token_id=tokenizer.eos_token_id)

@@ -4,7 +4,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from api_harness import error_of, make_project, serve
+from runtime_harness import error_of, make_project, serve
 
 
 @pytest.fixture(scope="module")

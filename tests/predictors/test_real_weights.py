@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from api_harness import error_of, make_project, serve
+from runtime_harness import error_of, make_project, serve
 
 from bench.eval_sets import compose_ok, translation_ok
 from bench.eval_sets import items as _eval
@@ -108,7 +108,7 @@ def test_translation_eval_through_server_side_batching(apis, report_score):
     seconds = time.monotonic() - started
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
     score, lines = 0, []
-    for item, response in zip(items, responses):
+    for item, response in zip(items, responses, strict=True):
         german = response.json()["translation"]
         ok = translation_ok(german, item["de"])
         score += ok

@@ -11,10 +11,9 @@ import pytest
 TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS / d) for d in ("predictors", "models")]
 
-from api_harness import make_project, serve  # noqa: E402
 from protocol_constants import KEY, TEMPLATE  # noqa: E402
+from runtime_harness import make_project, serve  # noqa: E402
 from tiny_models import gpt2_tokenizer, tiny_gpt2  # noqa: E402
-
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import gguf
 import openai
 import pytest
-from api_harness import make_project, serve
+from runtime_harness import make_project, serve
 
 from mlserve.models import render_chat
 

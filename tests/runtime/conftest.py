@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from runtime_harness import Server
+from runtime_harness import Runtime, serve_fixture
 
 
 @pytest.fixture
 def start(tmp_path_factory):
-    """start(fixture_file, predictor={...}, api={...}, ready=True) -> a running Server."""
-    servers: list[Server] = []
+    """start(fixture_file, predictor={...}, api={...}, ready=True) -> a running Runtime."""
+    servers: list[Runtime] = []
 
-    def _start(fixture: str, predictor: dict | None = None, api: dict | None = None, ready: bool = True) -> Server:
-        server = Server(tmp_path_factory.mktemp("api"), fixture, predictor or {}, api or {})
+    def _start(fixture: str, predictor: dict | None = None, api: dict | None = None, ready: bool = True) -> Runtime:
+        server = serve_fixture(tmp_path_factory.mktemp("api"), fixture, predictor or {}, api or {})
         servers.append(server)
         if ready:
             server.wait()

@@ -9,7 +9,8 @@ import time
 import httpx
 import pytest
 import uvicorn
-from runtime_harness import FIXTURES, free_port
+from loopback import free_port
+from runtime_harness import FIXTURES
 
 from mlserve.runtime import create_app
 from mlserve.spec import load_project

@@ -9,17 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from runtime_harness import Runtime, serve_fixture
 
 from mlserve.runtime.payload import READ_TIMEOUT
 from mlserve.runtime.protocol import MAX_HEAD_BYTES
-from runtime_harness import Server
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("edges"), "echo.py", {"request_timeout": 5}, {})
+    server = serve_fixture(tmp_path_factory.mktemp("edges"), "echo.py", {"request_timeout": 5}, {})
     server.wait()
     yield server
     server.stop()
@@ -34,7 +34,7 @@ def assert_error_shape(r: httpx.Response, status: int) -> dict:
     return body
 
 
-def connect(server: Server) -> socket.socket:
+def connect(server: Runtime) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=READ_TIMEOUT * 3)
 
 
@@ -54,7 +54,7 @@ def read_response(sock: socket.socket) -> httpx.Response:
     return httpx.Response(int(lines[0].split()[1]), headers=headers, content=body)
 
 
-def raw(server: Server, data: bytes) -> httpx.Response:
+def raw(server: Runtime, data: bytes) -> httpx.Response:
     with connect(server) as sock:
         sock.sendall(data)
         return read_response(sock)

@@ -6,15 +6,14 @@ import re
 
 import httpx
 import pytest
-
-from runtime_harness import Server
+from runtime_harness import serve_fixture
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("echo"), "echo.py",
+    server = serve_fixture(tmp_path_factory.mktemp("echo"), "echo.py",
                     {"config": {"greeting": "hi"}, "request_timeout": 1, "max_body_bytes": 1000,
                      "threads_per_process": 4}, {})
     server.wait()
@@ -178,4 +177,4 @@ def test_health_readiness_and_docs(echo):
 def test_access_log_on_stdout(echo):
     post(echo, json={}, headers={"x-request-id": "logged-1"})
     assert '"POST /t" 200' in echo.stdout_line("request_id=logged-1")
-    assert "Traceback" not in (echo.folder / "stdout.log").read_text()
+    assert "Traceback" not in echo.stdout_path.read_text()

@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from loopback import free_port
 from runtime_harness import REPO
 
 pytestmark = pytest.mark.timeout(120)
@@ -80,7 +81,7 @@ def test_unknown_api_and_missing_args_exit_2(tmp_path):
 
 
 def test_env_vars_configure_the_server(tmp_path):
-    port = __import__("runtime_harness").free_port()
+    port = free_port()
     (tmp_path / "p.py").write_text(
         "import os\nclass P:\n    def predict(self):\n        return os.environ['GREETING'] + ' ' + os.getcwd()\n")
     (tmp_path / "cortex.yaml").write_text("- name: t\n  predictor:\n    path: p.py\n    env: {GREETING: hey}\n")
@@ -132,7 +133,7 @@ def test_worker_processes_share_metrics(start):
             assert fresh.post("/t", json={}).status_code == 200
     text = server.client.get("/metrics").text
     assert 'mlserve_requests_total{api="t",code="200"} 20.0' in text
-    logs = (server.folder / "stdout.log").read_text()
+    logs = server.stdout_path.read_text()
     pids = {line.split("[", 1)[1].split("]", 1)[0] for line in logs.splitlines() if '"POST /t"' in line}
     assert pids  # access lines name the worker pid
     assert server.stop() == 0

@@ -15,16 +15,18 @@ import sys
 
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from runtime_harness import REPO, Runtime, serve_fixture
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, negative_data_rejection, positive_data_acceptance, response_schema_conformance,
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
     status_code_conformance,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-
-from runtime_harness import REPO, Server, free_port, wait_ready
 
 pytestmark = pytest.mark.timeout(600)
 CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -33,23 +35,17 @@ CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conform
 
 @pytest.fixture(scope="module")
 def text_stats(tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("fuzz") / "runtime.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "mlserve.runtime", "--spec", str(REPO / "cortex.yaml"),
-                             "--api", "text-stats", "--port", str(port)], stdout=log, stderr=log, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
+    runtime = Runtime(REPO / "cortex.yaml", "text-stats", logs=tmp_path_factory.mktemp("fuzz"))
     try:
-        wait_ready(proc, url)
-        yield url
+        runtime.wait()
+        yield runtime.url
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        runtime.stop()
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("fuzz-shop"), "typed.py", {}, {})
+    server = serve_fixture(tmp_path_factory.mktemp("fuzz-shop"), "typed.py", {}, {})
     server.wait()
     yield server.url
     server.stop()

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from runtime_harness import Server
+from runtime_harness import Runtime, serve_fixture
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
@@ -30,13 +30,13 @@ def page(tmp_path_factory):
     os.symlink(outside, web / "link.txt")
     # Inside the project: served as what it points to, as `deploy` copies it (mlserve/spec/links.py).
     os.symlink(folder / "secret.txt", web / "inside.txt")
-    server = Server(folder, "echo.py", {}, {"networking": {"endpoint": "/compose", "static": "web"}})
+    server = serve_fixture(folder, "echo.py", {}, {"networking": {"endpoint": "/compose", "static": "web"}})
     server.wait()
     yield server
     server.stop()
 
 
-def raw(server: Server, method: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+def raw(server: Runtime, method: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
     """A request with the path sent exactly as given (httpx would normalise '..')."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
@@ -157,7 +157,7 @@ def test_without_static_the_endpoint_serves_no_files(start):
 def test_a_page_at_the_root_endpoint_leaves_the_runtime_paths_alone(tmp_path):
     (tmp_path / "web").mkdir()
     (tmp_path / "web" / "index.html").write_text("<p>root</p>")
-    server = Server(tmp_path, "echo.py", {}, {"networking": {"endpoint": "/", "static": "web"}})
+    server = serve_fixture(tmp_path, "echo.py", {}, {"networking": {"endpoint": "/", "static": "web"}})
     try:
         server.wait()
         assert server.client.get("/").text == "<p>root</p>"

@@ -5,15 +5,14 @@ offline Swagger page and /metrics documented as text/plain."""
 from __future__ import annotations
 
 import pytest
-
-from runtime_harness import Server
+from runtime_harness import serve_fixture
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("typed"), "typed.py", {}, {})
+    server = serve_fixture(tmp_path_factory.mktemp("typed"), "typed.py", {}, {})
     server.wait()
     yield server
     server.stop()
@@ -21,7 +20,7 @@ def shop(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("untyped"), "echo.py", {"config": {"greeting": "hi"}}, {})
+    server = serve_fixture(tmp_path_factory.mktemp("untyped"), "echo.py", {"config": {"greeting": "hi"}}, {})
     server.wait()
     yield server
     server.stop()

@@ -56,8 +56,9 @@ def test_folder_argument_reads_cortex_yaml(tmp_path):
     assert [a.name for a in load_project(tmp_path).apis] == ["a"]
 
 
-def test_min_greater_than_max_names_line_field_and_api(tmp_path):
-    spec = write(tmp_path, """
+# (cortex.yaml, how the message starts, what else it says); "{spec}" is the file's path.
+ERRORS = [
+    pytest.param("""
         - name: echo
           predictor: {path: p.py}
         - name: qa
@@ -65,50 +66,67 @@ def test_min_greater_than_max_names_line_field_and_api(tmp_path):
           autoscaling:
             max_replicas: 2
             min_replicas: 5
-    """)
-    assert error_of(spec) == f"{spec}:7: api 'qa': autoscaling.min_replicas (5) must be <= max_replicas (2)"
-
-
-def test_unknown_key_suggests_the_right_one(tmp_path):
-    spec = write(tmp_path, """
+    """, "{spec}:7: api 'qa': autoscaling.min_replicas (5) must be <= max_replicas (2)", [], id="min-above-max"),
+    pytest.param("""
+        - name: qa
+          predictor: {path: p.py}
+          autoscaling: {min_replicas: 1, max_replicas: 3, init_replicas: 4}
+    """, "{spec}:3: api 'qa': autoscaling.init_replicas (4) must be between min_replicas (1) and max_replicas (3)",
+        [], id="init-outside-min-max"),
+    pytest.param("""
         - name: qa
           predictor:
             path: p.py
             procesess_per_replica: 2
-    """)
-    message = error_of(spec)
-    assert message.startswith(f"{spec}:4: api 'qa': predictor: unknown field 'procesess_per_replica'")
-    assert "did you mean 'processes_per_replica'?" in message
-
-
-def test_unknown_top_level_key(tmp_path):
-    spec = write(tmp_path, """
+    """, "{spec}:4: api 'qa': predictor: unknown field 'procesess_per_replica'",
+        ["hint: did you mean 'processes_per_replica'?"], id="unknown-nested-key"),
+    pytest.param("""
         - name: qa
           predictor: {path: p.py}
           autoscalling: {min_replicas: 1}
-    """)
-    message = error_of(spec)
-    assert message.startswith(f"{spec}:3: api 'qa': unknown field 'autoscalling'")
-    assert "did you mean 'autoscaling'?" in message
-
-
-def test_wrong_type_shows_the_value(tmp_path):
-    spec = write(tmp_path, """
+    """, "{spec}:3: api 'qa': unknown field 'autoscalling'", ["hint: did you mean 'autoscaling'?"],
+        id="unknown-top-level-key"),
+    pytest.param("""
+        - name: qa
+          predictor: {path: p.py, bogus: 1}
+    """, "{spec}:2: api 'qa': predictor: unknown field 'bogus'", ["hint: valid fields: type, path, class_name"],
+        id="unknown-key-lists-the-valid-ones"),
+    pytest.param("""
         - name: qa
           predictor:
             path: p.py
             threads_per_process: many
-    """)
-    message = error_of(spec)
-    assert message.startswith(f"{spec}:4: api 'qa': predictor.threads_per_process: ")
-    assert "'many'" in message
+    """, "{spec}:4: api 'qa': predictor.threads_per_process: ", ["(got 'many')"], id="wrong-type-shows-the-value"),
+    pytest.param("- name: qa\n", "{spec}:1: api 'qa': predictor: is required", ["hint: add 'predictor:'"],
+                 id="missing-predictor"),
+    pytest.param("""
+        - name: qa
+          predictor:
+            path: p.py
+           config: {a: 1}
+    """, "{spec}:4: invalid YAML", ["hint: check indentation"], id="malformed-yaml"),
+    pytest.param("""
+        - name: qa
+          name: qb
+          predictor: {path: p.py}
+    """, "{spec}:2: duplicate key 'name'", ["hint: remove one of the two entries"], id="duplicate-key"),
+    pytest.param("""
+        - name: gen
+          predictor: {path: p.py}
+          compute: {cpu: lots, mem: 2Gi}
+          update_strategy: {max_surge: 0, max_unavailable: 0%}
+    """, "{spec}:3: api 'gen': compute.cpu: 'lots' is not a CPU quantity",
+        ["{spec}:4: api 'gen': update_strategy.max_surge and max_unavailable cannot both be 0"], id="quantities"),
+]
 
 
-def test_missing_predictor(tmp_path):
-    spec = write(tmp_path, "- name: qa\n")
+@pytest.mark.parametrize("yaml_text, starts, says", ERRORS)
+def test_errors_name_file_line_api_field_and_the_fix(tmp_path, yaml_text, starts, says):
+    spec = write(tmp_path, yaml_text)
     message = error_of(spec)
-    assert message.startswith(f"{spec}:1: api 'qa': predictor: is required")
-    assert "hint: add 'predictor:'" in message
+    assert message.startswith(starts.format(spec=spec)), message
+    for part in says:
+        assert part.format(spec=spec) in message, message
 
 
 def test_several_errors_reported_together(tmp_path):
@@ -125,40 +143,17 @@ def test_several_errors_reported_together(tmp_path):
     assert lines[1] == f"{spec}:4: api 'ok': predictor.path: 'p.txt' must be a .py file holding the Predictor class"
 
 
-def test_malformed_yaml_points_at_the_line(tmp_path):
-    spec = write(tmp_path, """
-        - name: qa
-          predictor:
-            path: p.py
-           config: {a: 1}
-    """)
-    message = error_of(spec)
-    assert message.startswith(f"{spec}:4: invalid YAML")
-    assert "hint:" in message
-
-
-def test_duplicate_keys_are_errors(tmp_path):
-    spec = write(tmp_path, """
-        - name: qa
-          name: qb
-          predictor: {path: p.py}
-    """)
-    assert error_of(spec).startswith(f"{spec}:2: duplicate key 'name'")
-
-
 @pytest.mark.parametrize("text, expected", [
     ("", "the file is empty"),
-    ("name: 3\n", "api item"),
+    # A single mapping is accepted as a one-item list; its fields are then validated.
+    ("name: 3\n", "predictor: is required"),
     ("42\n", "must be a list of APIs"),
+    ("- 42\n", "item 1 must be a mapping"),
 ])
 def test_shape_errors(tmp_path, text, expected):
     spec = tmp_path / "cortex.yaml"
     spec.write_text(text)
-    if expected == "api item":
-        # A single mapping is accepted as a one-item list; its fields are then validated.
-        assert "predictor: is required" in error_of(spec)
-    else:
-        assert expected in error_of(spec)
+    assert expected in error_of(spec)
 
 
 def test_missing_file_says_what_to_do(tmp_path):
@@ -194,18 +189,6 @@ def test_batching_interval_accepts_durations(tmp_path):
     batching = load_project(spec).api("gen").predictor.server_side_batching
     assert batching.max_batch_size == 8
     assert batching.batch_interval == pytest.approx(0.015)
-
-
-def test_invalid_quantities(tmp_path):
-    spec = write(tmp_path, """
-        - name: gen
-          predictor: {path: p.py}
-          compute: {cpu: lots, mem: 2Gi}
-          update_strategy: {max_surge: 0, max_unavailable: 0%}
-    """)
-    text = error_of(spec)
-    assert f"{spec}:3: api 'gen': compute.cpu: 'lots' is not a CPU quantity" in text
-    assert f"{spec}:4: api 'gen': update_strategy.max_surge and max_unavailable cannot both be 0" in text
 
 
 @pytest.mark.parametrize("field, value", [

@@ -7,6 +7,7 @@ import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -119,7 +120,7 @@ def test_sse_passes_through_event_by_event(project):
                     arrivals.append((time.monotonic(), line))
     assert [line.split(" ", 2)[2] for _, line in arrivals] == ["0", "1", "2", "3"]
     # The API sleeps 0.5 s between events; buffered, they would all arrive together at the end.
-    gaps = [b - a for (a, _), (b, _) in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for (a, _), (b, _) in pairwise(arrivals)]
     assert all(gap > 0.3 for gap in gaps), gaps
 
 

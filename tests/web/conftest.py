@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-for folder in (TESTS.parent, TESTS / "deploy", TESTS / "cli", TESTS / "runtime"):
+for folder in (TESTS.parent, TESTS / "deploy", TESTS / "cli"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from runtime_harness import Server
+from runtime_harness import serve_fixture
 
 from bench.browser import browser_page, ghost, wait_for_ghost
 
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def served(tmp_path, browser_ready):
     shutil.copytree(REPO / "web" / "compose", tmp_path / "web")
-    server = Server(tmp_path, "word_suggester.py", {"config": {"init_seconds": 20, "delay": 0.3}},
+    server = serve_fixture(tmp_path, "word_suggester.py", {"config": {"init_seconds": 20, "delay": 0.3}},
                     {"networking": {"endpoint": "/compose", "static": "web"}})
     server.wait("/healthz")
     yield server

@@ -11,9 +11,9 @@ by the next one.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.local import lifecycle, snapshot, splitters

@@ -11,13 +11,12 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mlserve.errors import StateError
-from mlserve.logs import note_line
 from mlserve.files import write_json  # noqa: F401  (re-exported for the backend's modules)
-
+from mlserve.logs import note_line
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -119,7 +118,7 @@ def follow_lines(path: Path, poll: float = 0.2) -> Iterator[str]:
     while True:
         if f is None:
             try:
-                f = open(path, "r", encoding="utf-8", errors="replace")
+                f = open(path, encoding="utf-8", errors="replace")
             except FileNotFoundError:
                 first = False
                 time.sleep(poll)

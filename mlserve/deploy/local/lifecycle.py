@@ -6,14 +6,20 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mlserve.deploy.base import Progress
 from mlserve.deploy.local import snapshot, splitters
 from mlserve.deploy.local.files import open_private, tail_lines
 from mlserve.deploy.local.procs import (
-    CRASH_LOOP_AFTER, SUPERVISOR_MODULE, describe_exit, is_alive, started_at, supervisors_of, terminate,
+    CRASH_LOOP_AFTER,
+    SUPERVISOR_MODULE,
+    describe_exit,
+    is_alive,
+    started_at,
+    supervisors_of,
+    terminate,
 )
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.errors import DeployError

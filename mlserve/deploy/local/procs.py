@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import psutil
@@ -72,14 +73,14 @@ def supervisors_of(state_dir: Path) -> dict[str, list[tuple[int, float]]]:
         cmd = proc.info.get("cmdline") or []
         if SUPERVISOR_MODULE not in cmd or not _has_arg(cmd, "--state-dir", str(state_dir)):
             continue
-        api = next((b for a, b in zip(cmd, cmd[1:]) if a == "--api"), None)
+        api = next((b for a, b in pairwise(cmd) if a == "--api"), None)
         if api and proc.pid != os.getpid() and is_alive(proc.pid, proc.info["create_time"]):
             found.setdefault(api, []).append((proc.pid, proc.info["create_time"]))
     return found
 
 
 def _has_arg(cmd: list[str], flag: str, value: str) -> bool:
-    return any(a == flag and b == value for a, b in zip(cmd, cmd[1:]))
+    return any(a == flag and b == value for a, b in pairwise(cmd))
 
 
 def wait_gone(procs: list[tuple[int, float]], timeout: float) -> list[tuple[int, float]]:

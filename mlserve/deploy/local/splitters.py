@@ -21,9 +21,9 @@ from mlserve.deploy.base import APIStatus, Progress
 from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
+from mlserve.deploy.metrics import scrape, splitter_backends
 from mlserve.errors import DeployError
 from mlserve.files import write_json
-from mlserve.deploy.metrics import scrape, splitter_backends
 from mlserve.spec import Project, TrafficSplitterSpec
 from mlserve.splitter.routes import routes_version
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from mlserve.deploy.local.files import private_dir, read_json, state_hint, write_json
 from mlserve.errors import StateError

@@ -16,15 +16,16 @@ import subprocess
 import threading
 import time
 import traceback
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 from mlserve.deploy.local.files import RotatingLog
 from mlserve.deploy.local.procs import CRASH_LOOP_AFTER, MAX_BACKOFF, describe_exit, started_at
 from mlserve.deploy.local.state import StateDir
 from mlserve.runtime.identity import INSTANCE_ENV
+
 
 class Supervisor:
     def __init__(self, state: StateDir, api: str, port: int, command: list[str], grace: float) -> None:
