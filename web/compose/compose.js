@@ -4,7 +4,9 @@
 // POST {endpoint}. Every request carries this page's X-Session-ID, so the API cancels the older
 // request of the session when a newer keystroke asks (it answers 409, which we ignore); the page
 // also aborts its own stale fetch. Suggestions stream as Server-Sent Events: one `data:` event per
-// word as it becomes final, then `event: end` (or `event: error` with {error, request_id, hint}).
+// word, then `event: end` (or `event: error` with {error, request_id, hint}). The API's confidence
+// gate sends the words only once it has decided to show the suggestion, and none otherwise, so
+// there is nothing to take back; a JSON answer with `shown: false` is likewise never shown.
 "use strict";
 
 (() => {
@@ -101,7 +103,8 @@
       if ((response.headers.get("content-type") || "").startsWith("text/event-stream")) {
         await readEvents(response, mine, current);
       } else {
-        addPiece(mine, (await response.json()).completion || "", current);
+        const answer = await response.json();
+        if (answer.shown !== false) addPiece(mine, answer.completion || "", current); // the gate stopped it
       }
       if (current()) suggestion.done = true;
     } catch (err) {

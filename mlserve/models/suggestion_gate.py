@@ -1,0 +1,102 @@
+"""Whether a suggested continuation is worth showing (Smart Compose shows only confident ones).
+
+    gate = SuggestionGate.from_config({"first_word_prob": 0.1})
+    reason = gate.reason(text, completion, first_word_prob=0.42, token_prob=0.3)  # None: show it
+
+Rules, each off at 0:
+- `min_words`: the completion holds at least this many words (a lone "." is no suggestion);
+- `repeat_words`: it repeats no run of this many words from the end of the text or from itself
+  (the loop "... the latest version of the latest version");
+- `first_word_prob`: the model gave its first word at least this probability (the product of
+  the word's token probabilities). The first word is the branching point after someone's text:
+  the rest is conditioned on it, and it is what the reader judges first;
+- `token_prob`: the geometric mean of all its tokens' probabilities (exp of the mean log-prob).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+from mlserve.errors import ModelNotFound
+
+WORD = re.compile(r"\w+(?:['’]\w+)*")
+TEXT_TAIL_WORDS = 16  # a repeat further back is an ordinary phrase used twice, not a loop
+
+
+@dataclass(frozen=True)
+class SuggestionGate:
+    min_words: int = 1
+    repeat_words: int = 3
+    first_word_prob: float = 0.1
+    token_prob: float = 0.0
+
+    @classmethod
+    def from_config(cls, value: Mapping | bool | None) -> SuggestionGate | None:
+        """The predictor config's `gate`: a mapping of the fields above (others keep their
+        defaults), true or absent for the defaults, false for no gate (None)."""
+        if value is False:
+            return None
+        if value is None or value is True:
+            return cls()
+        names = {f.name for f in fields(cls)}
+        if not isinstance(value, Mapping) or set(value) - names:
+            raise ModelNotFound(f"config gate: expected a mapping of {', '.join(sorted(names))} or false, got {value!r}",
+                                hint="e.g. gate: {first_word_prob: 0.1}; see the predictor's docstring")
+        try:
+            gate = cls(**{k: type(getattr(cls, k))(v) for k, v in value.items()})
+        except (TypeError, ValueError):
+            gate = None
+        if gate is None or not (0 <= gate.first_word_prob <= 1 and 0 <= gate.token_prob <= 1) or gate.min_words < 0 \
+                or gate.repeat_words < 0:
+            raise ModelNotFound(f"config gate: {value!r} is out of range",
+                                hint="probabilities lie in 0..1, word counts are 0 or more (0 turns a rule off)")
+        return gate
+
+    @property
+    def needs_logprobs(self) -> bool:
+        return self.first_word_prob > 0 or self.token_prob > 0
+
+    def reason(self, text: str, completion: str, *, first_word_prob: float | None = None,
+               token_prob: float | None = None) -> str | None:
+        """Why `completion` (of `text`) is not shown, or None when it is."""
+        words = WORD.findall(completion.lower())
+        if len(words) < self.min_words:
+            return f"fewer than {self.min_words} word{'s' * (self.min_words > 1)}"
+        if self.repeat_words and repeats(WORD.findall(text.lower())[-TEXT_TAIL_WORDS:], words, self.repeat_words):
+            return f"repeats {self.repeat_words} words of the text"
+        if first_word_prob is not None and first_word_prob < self.first_word_prob:
+            return f"first word probability {first_word_prob:.2f} < {self.first_word_prob:g}"
+        if token_prob is not None and token_prob < self.token_prob:
+            return f"mean token probability {token_prob:.2f} < {self.token_prob:g}"
+        return None
+
+
+def repeats(before: Sequence[str], words: Sequence[str], n: int) -> bool:
+    """Whether a run of `n` words ending inside `words` occurred earlier in `before` + `words`."""
+    joined = [*before, *words]
+    seen = set()
+    for end in range(n, len(joined) + 1):
+        gram = tuple(joined[end - n:end])
+        if end > len(before) and gram in seen:
+            return True
+        seen.add(gram)
+    return False
+
+
+def first_word_prob(text: str, ends: Sequence[int], logprobs: Sequence[float]) -> float | None:
+    """The probability of the first word of `text`, generated as tokens whose text ends at
+    `ends` (character offsets into `text`) with `logprobs`: the product over the tokens that
+    start before the word ends. None when `text` holds no word."""
+    match = WORD.search(text)
+    if match is None:
+        return None
+    starts = [0, *ends[:-1]]
+    return math.exp(sum(lp for start, lp in zip(starts, logprobs) if start < match.end()))
+
+
+def mean_prob(logprobs: Sequence[float]) -> float | None:
+    """The geometric mean of the tokens' probabilities; None for no tokens."""
+    return math.exp(sum(logprobs) / len(logprobs)) if logprobs else None
