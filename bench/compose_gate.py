@@ -21,8 +21,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.eval_sets import compose_ok, items  # noqa: E402
-from bench.servers import REPO  # noqa: E402
+from bench.eval_sets import compose_ok, items
+from bench.servers import REPO
 
 SETTINGS = {  # name: the predictor config's `gate`
     "off (before)": False,

@@ -6,7 +6,12 @@ import math
 import pytest
 
 from mlserve.errors import ModelNotFound
-from mlserve.models.suggestion_gate import SuggestionGate, first_word_prob, mean_prob, repeats
+from mlserve.models.suggestion_gate import (
+    SuggestionGate,
+    first_word_prob,
+    mean_prob,
+    repeats,
+)
 
 GATE = SuggestionGate()  # the defaults the text-generator ships
 
