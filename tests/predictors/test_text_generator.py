@@ -140,6 +140,29 @@ def test_the_gate_answers_a_batch_like_single_requests(gpt2_dir, gated):
     assert any(r["shown"] for r in batch)  # the loose gate shows some, so both verdicts were compared
 
 
+MORE = [*PROMPTS, "Let me know if", "The meeting is at", "I will be out of the office", "Please review the"]
+
+
+@pytest.mark.parametrize("gate", [{"first_word_prob": 1e-9}, {"first_word_prob": 1e-9, "repeat_words": 1},
+                                  {"first_word_prob": 1e-9, "repeat_words": 1, "min_words": 5},
+                                  {"first_word_prob": 1e-9, "repeat_words": 1, "token_prob": 1e-9}])
+def test_the_stream_joins_to_the_json_completion_whether_whole_cut_or_hidden(gpt2_dir, gate):
+    # repeat_words 1 cuts before any word the text's end or the suggestion already had: the
+    # random model repeats words often enough to cut some suggestions, and min_words 5 then hides some
+    predictor = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 16, "gate": gate})
+    free = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 16, "gate": False})
+    kinds = set()
+    for prompt in MORE:
+        answer = predictor.predict({"text": prompt})
+        pieces = list(predictor.stream({"text": prompt}))
+        assert "".join(pieces) == answer["completion"], (prompt, answer, pieces)
+        assert all(len(piece.split()) == 1 for piece in pieces), pieces  # a word a piece, as without the gate
+        assert answer["completion"] + answer["withheld"] == free.predict({"text": prompt})["completion"]
+        kinds.add("whole" if answer["reason"] is None else "cut" if answer["shown"] else "hidden")
+    if gate.get("repeat_words") == 1:
+        assert "cut" in kinds and ("hidden" in kinds) == ("min_words" in gate), kinds  # the cases occurred
+
+
 def test_a_withheld_suggestion_streams_nothing_a_shown_one_streams_whole(gpt2_dir, gated):
     assert list(gated.stream({"text": PROMPTS[0]})) == []
     loose = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6,
@@ -149,6 +172,26 @@ def test_a_withheld_suggestion_streams_nothing_a_shown_one_streams_whole(gpt2_di
         pieces = list(loose.stream({"text": prompt}))
         assert "".join(pieces) == (answer["completion"] if answer["shown"] else "")
         assert all(pieces)
+
+
+def test_the_stream_sends_a_word_once_two_more_are_known_not_at_the_end(gpt2_dir):
+    predictor = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 16,
+                                                  "gate": {"first_word_prob": 1e-9}})
+    steps, counted = [], predictor.generator.steps
+
+    def counting(*args, **kwargs):
+        for ids in counted(*args, **kwargs):
+            steps.append(len(steps))
+            yield ids
+    predictor.generator.steps = counting
+    stream = predictor.stream({"text": PROMPTS[0]})
+    first = next(stream)
+    at_first = len(steps)
+    rest = list(stream)
+    answer = predictor.predict({"text": PROMPTS[0]})
+    assert answer["shown"] and answer["completion"] == first + "".join(rest)
+    assert len(answer["completion"].split()) >= 8  # a long suggestion (11 words): the stream had a choice
+    assert at_first <= 6 < len(steps)  # 3 words (of 1-2 tokens each) decided the first one, not all 16 steps
 
 
 def test_stream_rejects_bad_input_before_the_first_piece(compose):
