@@ -5,8 +5,9 @@
 // request of the session when a newer keystroke asks (it answers 409, which we ignore); the page
 // also aborts its own stale fetch. Suggestions stream as Server-Sent Events: one `data:` event per
 // word, then `event: end` (or `event: error` with {error, request_id, hint}). The API's confidence
-// gate sends the words only once it has decided to show the suggestion, and none otherwise, so
-// there is nothing to take back; a JSON answer with `shown: false` is likewise never shown.
+// gate sends a word only once nothing can take it back (two words later, or at the end; a repeat
+// is cut before it is sent, a hidden suggestion sends none); a JSON answer with `shown: false` is
+// likewise never shown.
 "use strict";
 
 (() => {
