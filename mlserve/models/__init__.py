@@ -13,7 +13,7 @@ Importing this package imports neither torch nor transformers.
 from mlserve.models.cache import CacheEntry, cache_dir, clear, ensure_converted, list_entries
 from mlserve.models.chat import render_chat
 from mlserve.models.embedding import embed
-from mlserve.models.engines import ENGINES, Generator, load_generator, prepare_model, tokenizer_chat_prompt
+from mlserve.models.engines import ENGINES, Generator, NextTokens, load_generator, prepare_model, tokenizer_chat_prompt
 from mlserve.models.generation import Prefix, PromptCache, encode_left_padded, greedy_steps, prefill
 from mlserve.models.loaders import (
     load_causal_lm,
@@ -30,6 +30,7 @@ __all__ = [
     "ENGINES",
     "CacheEntry",
     "Generator",
+    "NextTokens",
     "Prefix",
     "PromptCache",
     "ResolvedModel",

@@ -34,6 +34,15 @@ LLAMACPP_DTYPES = ("float16", "float32")  # the GGUF's weights widened once into
 SMOKE_PROMPT, SMOKE_TOKENS = "The capital of France is", 3  # a load's check that the model says something
 
 
+class NextTokens(list):
+    """One step's greedy next token id per row (a plain list of ints), and, when `steps` was
+    asked for them, each id's log-probability under the model (`logprobs`, else None)."""
+
+    def __init__(self, ids: Sequence[int] = (), logprobs: Sequence[float] | None = None):
+        super().__init__(ids)
+        self.logprobs = None if logprobs is None else list(logprobs)
+
+
 class Generator(Protocol):
     engine: str
     max_rows: int | None  # rows one `steps` call decodes together; None: any number
@@ -47,9 +56,11 @@ class Generator(Protocol):
         """Chat messages as one prompt in the model's chat template (models/chat.py)."""
 
     def steps(self, rows: Sequence[Sequence[int]], max_steps: int, *,
-              prefix: Sequence[int] = ()) -> Iterator[list[int]]:
+              prefix: Sequence[int] = (), logprobs: bool = False) -> Iterator[NextTokens]:
         """The next token id of every row, at most `max_steps` times; `prefix` (ids) comes
-        before every row and is computed once for all calls that pass the same one."""
+        before every row and is computed once for all calls that pass the same one. With
+        `logprobs`, each step also carries every chosen id's log-probability (a confidence
+        signal; the same interface on every engine, computed only when asked)."""
 
     def forget(self) -> None:
         """Drop the caches of earlier prompts: the next rows run in full."""
@@ -183,7 +194,7 @@ class TorchGenerator:
     def chat_prompt(self, messages: Sequence[dict]) -> str:
         return tokenizer_chat_prompt(self.tokenizer, messages)
 
-    def steps(self, rows, max_steps, *, prefix=()):
+    def steps(self, rows, max_steps, *, prefix=(), logprobs=False):
         from mlserve.models.generation import greedy_steps, pad_id, pad_left, prefill_ids
 
         enc = pad_left(rows, pad_id(self.tokenizer))
@@ -192,16 +203,18 @@ class TorchGenerator:
             key = tuple(prefix)
             if key not in self._prefixes:  # a few fixed prompt starts (few-shot examples) per process
                 self._prefixes[key] = prefill_ids(self.model, key)
-            for next_ids in greedy_steps(self.model, input_ids, mask, max_steps, prefix=self._prefixes[key]):
-                yield next_ids.tolist()
+            for step in greedy_steps(self.model, input_ids, mask, max_steps, prefix=self._prefixes[key],
+                                     logprobs=logprobs):
+                yield _next_tokens(step, logprobs)
             return
         # Single rows reuse the KV cache of a recent prompt they extend (someone typing on).
         cached = self.prompt_cache.lookup(rows[0]) if self.prompt_cache and len(rows) == 1 else None
         if cached is not None:
             input_ids, mask = input_ids[:, cached.length:], mask[:, cached.length:]
         try:
-            for next_ids in greedy_steps(self.model, input_ids, mask, max_steps, prefix=cached, own_prefix=True):
-                yield next_ids.tolist()
+            for step in greedy_steps(self.model, input_ids, mask, max_steps, prefix=cached, own_prefix=True,
+                                     logprobs=logprobs):
+                yield _next_tokens(step, logprobs)
         finally:
             if cached is not None:
                 self.prompt_cache.store(list(rows[0]), cached.cache)
@@ -213,6 +226,11 @@ def tokenizer_chat_prompt(tokenizer: Any, messages: Sequence[dict]) -> str:
 
     return render_chat(getattr(tokenizer, "chat_template", None), messages,
                        bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
+
+
+def _next_tokens(step, logprobs: bool) -> NextTokens:
+    """greedy_steps' output (ids, or (ids, logprobs) when asked) as lists."""
+    return NextTokens(step[0].tolist(), step[1].tolist()) if logprobs else NextTokens(step.tolist())
 
 
 def _as_list(value):

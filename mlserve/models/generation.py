@@ -73,9 +73,10 @@ def prefill_ids(model: Any, ids: Sequence[int]) -> Prefix:
 
 def greedy_steps(
     model: Any, input_ids: Any, attention_mask: Any, max_steps: int, *, prefix: Prefix | None = None,
-    own_prefix: bool = False,
+    own_prefix: bool = False, logprobs: bool = False,
 ) -> Iterator[Any]:
-    """Yield the next token id of every row (a 1-D tensor), at most `max_steps` times.
+    """Yield the next token id of every row (a 1-D tensor), at most `max_steps` times; with
+    `logprobs`, a pair (ids, their log-probabilities) instead.
 
     `prefix` is copied for each call, unless `own_prefix`: then the caller hands its cache over
     and it is extended in place (afterwards it holds the prompt and what was generated).
@@ -102,8 +103,12 @@ def greedy_steps(
         with torch.inference_mode():
             out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
                         use_cache=True, logits_to_keep=1, **state)
-        next_ids = out.logits[:, -1, :].argmax(dim=-1)
-        yield next_ids
+        logits = out.logits[:, -1, :]
+        next_ids = logits.argmax(dim=-1)
+        if logprobs:
+            yield next_ids, logits.float().log_softmax(dim=-1).gather(-1, next_ids[:, None])[:, 0]
+        else:
+            yield next_ids
         state[name] = getattr(out, name)
         input_ids = next_ids[:, None]
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((rows, 1))], dim=-1)

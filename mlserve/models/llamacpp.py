@@ -18,6 +18,7 @@ from mlserve.errors import ModelNotFound, RequestError
 from mlserve.models.cache import Progress, _log_progress, cache_dir, prepare_entry
 from mlserve.models.chat import render_chat
 from mlserve.models.digest import content_sha256
+from mlserve.models.engines import NextTokens
 from mlserve.models.references import ResolvedModel
 
 INSTALL_HINT = "install the engine: pip install 'mlserve[llamacpp]' (it compiles llama.cpp, about 6 minutes on 2 cores)"
@@ -125,7 +126,8 @@ class LlamaCppGenerator:
         # Half a UTF-8 character becomes U+FFFD, as with transformers, so callers can hold it back.
         return self._model.detokenize(list(ids), special=not skip_special_tokens).decode("utf-8", errors="replace")
 
-    def steps(self, rows: Sequence[Sequence[int]], max_steps: int, *, prefix: Sequence[int] = ()) -> Iterator[list[int]]:
+    def steps(self, rows: Sequence[Sequence[int]], max_steps: int, *, prefix: Sequence[int] = (),
+              logprobs: bool = False) -> Iterator[NextTokens]:
         if not 1 <= len(rows) <= self.max_rows:
             raise ValueError(f"the llamacpp engine decodes 1 to {self.max_rows} rows at a time (batch_rows), "
                              f"got {len(rows)}")
@@ -137,4 +139,4 @@ class LlamaCppGenerator:
                 raise RequestError(f"the text is {tokens} tokens; with {max_steps} new ones it exceeds the "
                                    f"model context of {self.n_ctx}", hint="send less text, or raise n_ctx in the config")
         with self._lock:
-            yield from self._decoder.steps(rows, max_steps, prefix)
+            yield from self._decoder.steps(rows, max_steps, prefix, logprobs=logprobs)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlserve.errors import PredictorError
+from mlserve.models.engines import NextTokens
 from mlserve.models.generation import shared_start
 
 
@@ -37,20 +38,22 @@ class BatchedDecoder:
         self._held: list[list[int]] = [[] for _ in range(rows + 1)]  # the tokens each sequence's KV holds
         self.evaluated = 0  # tokens run through the model so far: what KV reuse saves shows here
 
-    def steps(self, rows: Sequence[Sequence[int]], max_steps: int, prefix: Sequence[int] = ()) -> Iterator[list[int]]:
-        """The greedy next id of every row (`prefix` + row), `max_steps` times. Every row goes on
-        to the last step, as in torch; the caller ignores a row it has finished."""
+    def steps(self, rows: Sequence[Sequence[int]], max_steps: int, prefix: Sequence[int] = (), *,
+              logprobs: bool = False) -> Iterator[NextTokens]:
+        """The greedy next id of every row (`prefix` + row), `max_steps` times (with their
+        log-probabilities when asked). Every row goes on to the last step, as in torch; the caller
+        ignores a row it has finished."""
         if max_steps <= 0:
             return
         prompts = [[*prefix, *row] for row in rows]
         seqs = self._assign(prompts)
         if prefix:
             self._bring_prefix(list(prefix), seqs)
-        next_ids = self._run([(seq, self._trim(seq, prompt)) for seq, prompt in zip(seqs, prompts, strict=True)])
+        next_ids = self._run([(seq, self._trim(seq, prompt)) for seq, prompt in zip(seqs, prompts, strict=True)], logprobs)
         for step in range(max_steps):
             yield next_ids
             if step + 1 < max_steps:
-                next_ids = self._run([(seq, [token]) for seq, token in zip(seqs, next_ids, strict=True)])
+                next_ids = self._run([(seq, [token]) for seq, token in zip(seqs, next_ids, strict=True)], logprobs)
 
     def _assign(self, prompts: list[list[int]]) -> list[int]:
         """A sequence per row: the free one whose KV shares the longest start with it."""
@@ -89,12 +92,12 @@ class BatchedDecoder:
         del self._held[seq][keep:]
         return tokens[keep:]
 
-    def _run(self, parts: list[tuple[int, list[int]]]) -> list[int]:
+    def _run(self, parts: list[tuple[int, list[int]]], logprobs: bool = False) -> NextTokens:
         """Append each part's tokens to its sequence (in as many `llama_decode` calls as the batch
-        size needs); the greedy next id after each part's last token."""
+        size needs); the greedy next id after each part's last token (and its log-probability)."""
         entries = [(seq, token, len(self._held[seq]) + i, i == len(tokens) - 1, part)
                    for part, (seq, tokens) in enumerate(parts) for i, token in enumerate(tokens)]
-        next_ids = [0] * len(parts)
+        next_ids = NextTokens([0] * len(parts), [0.0] * len(parts) if logprobs else None)
         batch = self._batch.batch
         for start in range(0, len(entries), self._n_batch):
             chunk = entries[start:start + self._n_batch]
@@ -113,9 +116,17 @@ class BatchedDecoder:
                 if last:
                     logits = np.ctypeslib.as_array(self._ll.llama_get_logits_ith(self._ctx, k), shape=(self._n_vocab,))
                     next_ids[part] = int(logits.argmax())
+                    if next_ids.logprobs is not None:
+                        next_ids.logprobs[part] = _logprob(logits, next_ids[part])
         return next_ids
 
     def forget(self) -> None:
         """Drop every sequence's KV cache (after a failed decode its contents are unknown)."""
         self._ll.llama_memory_clear(self._memory, True)
         self._held = [[] for _ in self._held]
+
+
+def _logprob(logits: np.ndarray, token: int) -> float:
+    """log softmax(logits)[token], shifted by the maximum so exp cannot overflow."""
+    top = float(logits.max())
+    return float(logits[token]) - top - float(np.log(np.exp(logits - top, dtype=np.float64).sum()))

@@ -214,3 +214,23 @@ def test_real_weights_decode_the_same_in_a_batch_as_alone():
     gen.forget()
     assert _batched(gen, rows[:8], 8) == expected[:8]
     assert _batched(gen, rows[8:], 8) == expected[8:]  # the sequences take other rows
+
+
+def _scored(gen, rows, n, prefix=()):
+    """Each row's (ids, log-probabilities), decoded in one `steps` call with logprobs."""
+    steps = list(gen.steps(rows, n, prefix=prefix, logprobs=True))
+    return [([s[r] for s in steps], [s.logprobs[r] for s in steps]) for r in range(len(rows))]
+
+
+def test_log_probabilities_agree_across_engines_and_with_batching(llama, torch_gen, alone):
+    rows = [llama.encode(text, special=False) for text in PROMPTS]
+    batched = _scored(llama, rows, 5)
+    for row, (ids, logprobs) in zip(rows, batched, strict=True):
+        assert ids == alone(row, 5)  # asking for them changes no token
+        single_ids, single = _scored(llama, [row], 5)[0]
+        torch_ids, by_torch = _scored(torch_gen, [row], 5)[0]
+        assert single_ids == torch_ids == ids
+        assert all(lp <= 0 for lp in logprobs)
+        assert logprobs == pytest.approx(single, abs=1e-4)  # batched rows score as each alone
+        assert logprobs == pytest.approx(by_torch, abs=0.01)  # the same weights, other arithmetic
+    assert next(llama.steps(rows, 1)).logprobs is None  # computed only when asked

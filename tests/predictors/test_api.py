@@ -12,7 +12,7 @@ def apis(tmp_path_factory, gpt2_dir, bert_encoder_dir, marian_dir):
     project = make_project(tmp_path_factory.mktemp("project"), [
         {"name": "text-generator",
          "predictor": {"type": "python", "path": "predictors/text_generator.py",
-                       "config": {"model": str(gpt2_dir), "max_new_tokens": 6},
+                       "config": {"model": str(gpt2_dir), "max_new_tokens": 6, "gate": False},  # plumbing: no gate
                        # A long window, so requests sent together land in one batch.
                        "server_side_batching": {"max_batch_size": 4, "batch_interval": "500ms"}}},
         {"name": "question-answerer",

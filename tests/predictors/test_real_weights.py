@@ -60,14 +60,33 @@ def test_compose_sanity(apis):
 
 
 def test_compose_eval(apis, report_score):
-    api, score, lines, items = apis["text-generator"], 0, [], _eval("compose")
+    api, score, shown, good_shown, lines, items = apis["text-generator"], 0, 0, 0, [], _eval("compose")
     for item in items:
-        completion = api.post({"text": item["text"]}).json()["completion"]
-        ok = compose_ok(completion, item["accept"])
-        score += ok
-        lines.append(f"  {'ok' if ok else '--'} {item['text']!r} -> {completion!r}")
-    report_score(f"smart compose (SmolLM2-135M): {score}/{len(items)} plausible continuations")
-    assert score >= 0.7 * len(items), "\n".join(lines)
+        answer = api.post({"text": item["text"]}).json()
+        model = answer["completion"] + answer["withheld"]  # the model's text, before the gate cut or hid it
+        ok = compose_ok(model, item["accept"])
+        ok_shown = answer["shown"] and compose_ok(answer["completion"], item["accept"])
+        score, shown, good_shown = score + ok, shown + answer["shown"], good_shown + ok_shown
+        assert "".join(api.stream({"text": item["text"]})) == answer["completion"], item["text"]  # sent early, same
+        lines.append(f"  {'ok' if ok else '--'} {'shown ' if answer['shown'] else 'hidden'} {item['text']!r} -> "
+                     f"{answer['completion']!r} + withheld {answer['withheld']!r}")
+    report_score(f"smart compose (SmolLM2-135M): {score}/{len(items)} plausible continuations; the gate shows "
+                 f"{shown}, {good_shown} of them plausible")
+    assert score >= 0.7 * len(items), "\n".join(lines)  # the model, before the gate
+    assert shown >= 0.5 * len(items) and good_shown >= 0.9 * shown, "\n".join(lines)
+
+
+def test_the_gate_hides_the_poor_suggestions_and_keeps_a_good_one(apis):
+    api = apis["text-generator"]
+    loop = api.post({"text": "Could you please send me the latest version of"}).json()
+    assert loop["shown"] is False and loop["completion"] == "" and loop["reason"] == "repeats 3 words of the text"
+    assert loop["withheld"].startswith(" the latest version of the latest version")
+    dot = api.post({"text": "Please find attached the slides from this morning's meeting"}).json()
+    assert dot["shown"] is False and dot["reason"] == "fewer than 1 word" and dot["withheld"] == "."
+    good = api.post({"text": "Hi John, I hope you are"}).json()
+    assert good["shown"] is True and good["completion"] == " doing well." and good["reason"] is None
+    assert "".join(api.stream({"text": "Could you please send me the latest version of"})) == ""  # no piece
+    assert "".join(api.stream({"text": "Hi John, I hope you are"})) == " doing well."
 
 
 def test_compose_stream_matches_the_completion(apis):

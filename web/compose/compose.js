@@ -4,7 +4,10 @@
 // POST {endpoint}. Every request carries this page's X-Session-ID, so the API cancels the older
 // request of the session when a newer keystroke asks (it answers 409, which we ignore); the page
 // also aborts its own stale fetch. Suggestions stream as Server-Sent Events: one `data:` event per
-// word as it becomes final, then `event: end` (or `event: error` with {error, request_id, hint}).
+// word, then `event: end` (or `event: error` with {error, request_id, hint}). The API's confidence
+// gate sends a word only once nothing can take it back (two words later, or at the end; a repeat
+// is cut before it is sent, a hidden suggestion sends none); a JSON answer with `shown: false` is
+// likewise never shown.
 "use strict";
 
 (() => {
@@ -101,7 +104,8 @@
       if ((response.headers.get("content-type") || "").startsWith("text/event-stream")) {
         await readEvents(response, mine, current);
       } else {
-        addPiece(mine, (await response.json()).completion || "", current);
+        const answer = await response.json();
+        if (answer.shown !== false) addPiece(mine, answer.completion || "", current); // the gate stopped it
       }
       if (current()) suggestion.done = true;
     } catch (err) {
