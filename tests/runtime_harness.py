@@ -75,8 +75,9 @@ class Runtime:
         return items
 
     def logs(self) -> str:
-        self.stdout.flush()
-        self.stderr.flush()
+        for log in (self.stdout, self.stderr):
+            if not log.closed:  # also readable after stop()
+                log.flush()
         return self.stdout_path.read_text() + self.stderr_path.read_text()
 
     def stdout_line(self, needle: str, timeout: float = 10) -> str:

@@ -105,7 +105,8 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
 
 # The parts of mlserve a serving image runs (user predictors may import errors and models);
 # the CLI and the deploy backends stay out, so changing them restarts no API.
-RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "spec", "runtime", "models",
+RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "completions.py", "spec", "runtime",
+                 "models",
                  "autoscaler", "splitter")
 # ...and the few deploy modules the autoscaler's controller (run from the same image) imports.
 AUTOSCALER_FILES = ("deploy/__init__.py", "deploy/labels.py", "deploy/metrics.py")

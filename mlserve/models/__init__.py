@@ -22,7 +22,7 @@ from mlserve.models.loaders import (
     load_seq2seq,
     materialize,
 )
-from mlserve.models.payload import float_field, int_field, run_batched, text_field
+from mlserve.models.payload import bool_field, float_field, int_field, run_batched, text_field
 from mlserve.models.references import ResolvedModel, find_path, hub_offline, resolve
 from mlserve.models.sampling import Sampling, sample_steps
 
@@ -35,6 +35,7 @@ __all__ = [
     "PromptCache",
     "ResolvedModel",
     "Sampling",
+    "bool_field",
     "cache_dir",
     "clear",
     "embed",

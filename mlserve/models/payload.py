@@ -53,6 +53,14 @@ def float_field(payload: Any, name: str, *, default: float, low: float, high: fl
     return float(value)
 
 
+def bool_field(payload: Any, name: str, *, default: bool) -> bool:
+    value = as_dict(payload).get(name, default)
+    if not isinstance(value, bool):
+        raise RequestError(f"field '{name}' must be true or false, got {value!r}",
+                           hint=f"leave '{name}' out for the default ({str(default).lower()})")
+    return value
+
+
 def run_batched(payload: Any, parse: Callable[[Any], T], run: Callable[[list[T]], list]) -> Any:
     """One payload: `run([parse(payload)])[0]`, a bad payload raises its RequestError.
 

@@ -47,7 +47,7 @@ def test_good_request(apis, name):
     ({"FIELD": " "}, {}, 400, r"field '(text|question)' is empty"),
     ({"FIELD": 7}, {}, 422, r"payload\.(text|question): Input should be a valid string"),
     ({"FIELD": None}, {}, 422, r"payload\.(text|question): Input should be a valid string"),
-    (b"\xff\xfe\xfa not utf-8", {"content-type": "application/octet-stream"}, 422, r"Input should be a valid dict"),
+    (b"\xff\xfe\xfa not utf-8", {"content-type": "application/octet-stream"}, 422, r"Input should be an object"),
     (b"\xff\xfe\xfa not utf-8", {"content-type": "application/json"}, 400, r"not valid JSON"),
     (b"\xff\xfe", {"content-type": "text/plain"}, 400, r"cannot be decoded as utf-8"),
     ({"FIELD": "x" * 100_000}, {}, 413, r"100000 characters; this API accepts at most"),

@@ -29,10 +29,15 @@ def test_metadata_names_the_typed_fields(client):
     meta = client.get_model_metadata(MODEL, headers=AUTH)
     assert meta["name"] == MODEL
     assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [1]},
-                              {"name": "max_new_tokens", "datatype": "INT64", "shape": [1]}]
+                              {"name": "max_new_tokens", "datatype": "INT64", "shape": [1]},
+                              {"name": "gate", "datatype": "BOOL", "shape": [1]}]
     assert meta["outputs"] == [{"name": "completion", "datatype": "BYTES", "shape": [1]},
                                {"name": "tokens", "datatype": "INT64", "shape": [1]},
-                               {"name": "latency_ms", "datatype": "FP32", "shape": [1]}]
+                               {"name": "latency_ms", "datatype": "FP32", "shape": [1]},
+                               {"name": "shown", "datatype": "BOOL", "shape": [1]},
+                               {"name": "reason", "datatype": "BYTES", "shape": [1]},
+                               {"name": "withheld", "datatype": "BYTES", "shape": [1]},
+                               {"name": "first_word_prob", "datatype": "FP32", "shape": [1]}]
 
 
 @pytest.mark.parametrize("binary", [True, False])  # True: the client's default binary tensor extension
