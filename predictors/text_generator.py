@@ -3,6 +3,7 @@
 POST {"text": "Hi John, I hope you are", "max_new_tokens": 8}
   -> {"completion": " doing well.", "tokens": 4, "latency_ms": 60.5, "shown": true, "reason": null,
       "withheld": "", "first_word_prob": 0.25}
+  ("gate": false in the payload: the model's text as it is, without the confidence gate below)
 
 The completion is what to append to the text: it never repeats the prompt, ends at a newline
 or a sentence end, and never ends in half a word. Greedy decoding, so the same text always
