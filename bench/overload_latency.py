@@ -48,7 +48,8 @@ class Sleeper:
 
 # name -> predictor fields: the default, the count-bounded default it replaced, an unbounded queue
 SETTINGS = {
-    "default (max_queue_wait 1s)": {},
+    "default (max_queue_wait 2s)": {},
+    "max_queue_wait 1s": {"max_queue_wait": "1s"},
     "count: max_queue_length 2": {"max_queue_length": 2, "max_queue_wait": 3600},
     "unbounded": {"max_queue_wait": 3600},
 }
@@ -170,8 +171,8 @@ def main() -> None:
               f"{p(accepted, 50) * 1000:7.0f}ms {p(accepted, 90) * 1000:7.0f}ms {len(refused):5d} "
               f"{p([t for t, _ in refused], 90) * 1000:7.1f}ms {retry:10.0f}s | {steady_ok:11d} "
               f"{steady_errors + drill['errors'] + others:6d}")
-    print("targets (default): goodput >= 95% of capacity; accepted p90 <= max_queue_wait + one service time "
-          f"({1000 + ms:g} ms); 503s fast; 8 clients on 100 ms: 0 errors")
+    print("targets: goodput >= 95% of capacity; accepted p90 <= max_queue_wait + one service time "
+          f"({2000 + ms:g} ms for the default); 503s fast; 8 clients on 100 ms: 0 errors")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ class Predictor(_Strict):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
     # A request that would wait longer than this for a slot (queued work x recent service time
     # per slot) gets 503 with Retry-After; "1s", "500ms" or a number of seconds.
-    max_queue_wait: Duration = 1.0
+    max_queue_wait: Duration = 2.0
     # An optional hard cap on the number of requests waiting for a slot (503 beyond it).
     max_queue_length: int | None = Field(default=None, ge=0)
 

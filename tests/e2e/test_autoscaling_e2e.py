@@ -26,7 +26,7 @@ TICK = 2  # seconds between the controller's decisions
 SLOW = "import time\n\n\nclass Slow:\n    def predict(self, payload):\n        time.sleep(0.5)\n        return 'ok'\n"
 SPEC = """\
 - name: slow
-  # Queue every caller: the in-flight count, not the default waiting budget (1s), is under test here.
+  # Queue every caller: the in-flight count, not the default waiting budget (2s), is under test here.
   predictor: {path: slow.py, max_queue_wait: 60s}
   autoscaling:
     min_replicas: 1
