@@ -70,8 +70,8 @@ class Limiter:
             ahead = self.batch_waiting // self.batch_size + (0 if self.free else 1)
         elif self.free and not self._waiters:
             return 0.0
-        else:  # every waiter and then this request need a slot to come free
-            ahead = len(self._waiters) + 1
+        else:  # every admitted request not in a slot (waiting, or about to) and then this one need a slot
+            ahead = max(len(self._waiters), self.in_flight - (self.slots - self.free)) + 1
         return ahead * service / self.slots
 
     def admit(self) -> None:
