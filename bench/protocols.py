@@ -52,7 +52,8 @@ def timed(fn) -> float:
 
 
 def native(client: httpx.Client, prompt: str, tokens: int) -> str:
-    response = client.post(f"/{API}", json={"text": prompt, "max_new_tokens": tokens})
+    # gate off as on the OpenAI route, so both routes do the same work
+    response = client.post(f"/{API}", json={"text": prompt, "max_new_tokens": tokens, "gate": False})
     response.raise_for_status()
     return response.json()["completion"]
 
@@ -66,7 +67,7 @@ def openai(client: httpx.Client, prompt: str, tokens: int) -> str:
 def first_piece(client: httpx.Client, route: str, prompt: str) -> float:
     """Milliseconds to the first `data:` line carrying text."""
     if route == "native":
-        args = dict(url=f"/{API}", json={"text": prompt}, headers={"accept": "text/event-stream"})
+        args = dict(url=f"/{API}", json={"text": prompt, "gate": False}, headers={"accept": "text/event-stream"})
     else:
         args = dict(url=f"/{API}/v1/completions", json={"model": API, "prompt": prompt, "stream": True})
     start = time.perf_counter()
