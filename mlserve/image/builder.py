@@ -84,6 +84,8 @@ def build(client, ctx: BuildContext, ref: str, base_image: str, progress: Progre
         line = (chunk.get("stream") or "").strip()
         if line.startswith("Step "):
             progress(f"  {line}")
+        elif line == "---> Using cache":
+            progress("    reused (layer cache)")
 
     with ctx.write_tar(wheels) as tar:
         chunks = client.api.build(fileobj=tar, custom_context=True, tag=ref, rm=True, forcerm=True,

