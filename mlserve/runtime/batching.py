@@ -15,9 +15,10 @@ import logging
 from typing import Any
 
 from mlserve.errors import MlserveError, PredictorError, PredictorTimeout
-from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Limiter, Runner
+from mlserve.runtime.limits import Limiter
 from mlserve.runtime.loader import Method, user_traceback
 from mlserve.runtime.metrics import Metrics
+from mlserve.runtime.runner import PREDICTOR_EXCEPTIONS, Runner
 
 log = logging.getLogger("mlserve.runtime")
 
@@ -25,10 +26,9 @@ Item = tuple[dict, asyncio.Future, str]
 
 
 class Batcher:
-    def __init__(self, runner: Runner, limiter: Limiter, metrics: Metrics, instance: Any, method: Method,
+    def __init__(self, runner: Runner, limiter: Limiter, metrics: Metrics, method: Method,
                  max_batch_size: int, interval: float, timeout: float) -> None:
         self.runner, self.limiter, self.metrics = runner, limiter, metrics
-        self.fn = getattr(instance, method.name)
         self.method = method
         self.max_batch_size, self.interval, self.timeout = max_batch_size, interval, timeout
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
@@ -43,7 +43,7 @@ class Batcher:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         while not self.queue.empty():
             _, future, _ = self.queue.get_nowait()
-            self.limiter.batch_waiting -= 1
+            self.limiter.batch_leave()
             if not future.done():
                 future.set_exception(PredictorError("the server shut down before this request ran",
                                                       hint="send the request again once the API is back"))
@@ -51,7 +51,7 @@ class Batcher:
     async def submit(self, values: dict, request_id: str) -> Any:
         future = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((values, future, request_id))
-        self.limiter.batch_waiting += 1
+        self.limiter.batch_enter()
         return await future
 
     async def _collect(self) -> list[Item]:
@@ -71,7 +71,7 @@ class Batcher:
                     break
             else:
                 batch.append(self.queue.get_nowait())
-        self.limiter.batch_waiting -= len(batch)
+        self.limiter.batch_leave(len(batch))
         return batch
 
     async def _work(self) -> None:
@@ -87,7 +87,7 @@ class Batcher:
         ids = ", ".join(rid for _, _, rid in batch)
         try:
             async with asyncio.timeout(self.timeout):
-                results = await self.runner.call(self.fn, self.method.is_async, **kwargs)
+                results = await self.runner.run(self.method, kwargs)
             if not isinstance(results, (list, tuple)) or len(results) != n:
                 got = f"{len(results)} results" if isinstance(results, (list, tuple)) \
                     else f"a {type(results).__name__}"

@@ -7,26 +7,16 @@ ahead of it times the recent service time per slot: a count of waiting requests 
 An explicit `max_queue_length` remains as a hard cap on the count.
 
 A slot is one of `threads_per_process` units of predictor work (a call, a batch, one streamed
-item). `Runner.call` is the one helper that runs a predictor method: `async def` methods on the
-event loop, plain ones in the thread pool. A sync call that its caller abandoned (timeout,
-superseded) keeps its slot until the thread really finishes, so the pool is never oversubscribed.
+item), taken and given back by the Runner (runner.py), the one caller of predictor code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from mlserve.errors import Overloaded
-
-# What predictor code may raise that must become a 500 and never stop the server: sys.exit()
-# and a stray KeyboardInterrupt included (uvicorn handles the real signals itself).
-PREDICTOR_EXCEPTIONS = (Exception, SystemExit, KeyboardInterrupt)
 
 # Weight of the newest sample in the service-time average: about the last ten calls count.
 SERVICE_TIME_WEIGHT = 0.2
@@ -54,12 +44,24 @@ class Limiter:
         self.max_queue = None if max_queue is None else max_queue + batch_size
         self.service = ServiceTime()
         self.in_flight = 0
-        self.batch_waiting = 0  # requests handed to the Batcher and not yet in a batch
+        self._batch_waiting = 0  # requests handed to the Batcher and not yet in a batch
         self._waiters: deque[asyncio.Future] = deque()
 
     @property
+    def batch_waiting(self) -> int:
+        return self._batch_waiting
+
+    def batch_enter(self, n: int = 1) -> None:
+        """`n` admitted requests now wait for a batch to form (the Batcher's queue)."""
+        self._batch_waiting += n
+
+    def batch_leave(self, n: int = 1) -> None:
+        """`n` requests left the Batcher's queue (into a batch, or dropped at shutdown)."""
+        self._batch_waiting -= n
+
+    @property
     def queued(self) -> int:
-        return len(self._waiters) + self.batch_waiting
+        return len(self._waiters) + self._batch_waiting
 
     def expected_wait(self) -> float:
         """Seconds a request admitted now would wait before its predictor work starts."""
@@ -67,7 +69,7 @@ class Limiter:
         if service is None:
             return 0.0  # nothing measured yet: max_in_flight (and max_queue_length) still bound it
         if self.batch_size:  # the batches formed ahead of it, plus the one running if no slot is free
-            ahead = self.batch_waiting // self.batch_size + (0 if self.free else 1)
+            ahead = self._batch_waiting // self.batch_size + (0 if self.free else 1)
         elif self.free and not self._waiters:
             return 0.0
         else:  # every admitted request not in a slot (waiting, or about to) and then this one need a slot
@@ -121,41 +123,3 @@ class Limiter:
                 waiter.set_result(None)
                 return
         self.free += 1
-
-
-class Runner:
-    def __init__(self, limiter: Limiter, threads: int) -> None:
-        self.limiter = limiter
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="predict")
-        self.loop = asyncio.get_running_loop()
-
-    async def call(self, fn: Callable, is_async: bool, /, *args: Any, **kwargs: Any) -> Any:
-        """Run `fn` in a slot: awaited if `is_async`, else in the thread pool."""
-        limiter = self.limiter
-        await limiter.acquire()
-        started = time.perf_counter()
-        if is_async:
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                limiter.release(time.perf_counter() - started)
-        try:
-            future = self.executor.submit(fn, *args, **kwargs)
-        except BaseException:
-            limiter.release()
-            raise
-        try:
-            return await asyncio.wrap_future(future)
-        finally:
-            if future.done():
-                limiter.release(time.perf_counter() - started)
-            else:  # abandoned while running: free the slot when the thread is done
-                future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(
-                    limiter.release, time.perf_counter() - started))
-
-    def submit(self, fn: Callable, *args: Any) -> None:
-        """Fire-and-forget work in the pool (e.g. closing an abandoned generator)."""
-        self.executor.submit(fn, *args)
-
-    def shutdown(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)

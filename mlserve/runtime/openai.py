@@ -1,7 +1,7 @@
 """OpenAI-compatible routes for text-generation predictors (the contract: mlserve/completions.py).
 
 `POST <endpoint>/v1/completions` and `POST <endpoint>/v1/chat/completions` become the predictor's
-own payloads (`openai_payload`) and run through `Service.handle` like the native route: the same
+own payloads (`openai_payload`) and run through `DataPlane.handle` like the native route: the same
 admission, API key, metrics, request ids, sessions, typed check and server-side batching. The
 result comes back through `openai_result`; `stream: true` streams the predictor's `stream()` pieces
 as `data: {chunk}` events ending with `data: [DONE]`. `GET <endpoint>/v1/models` lists the API.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,9 +25,14 @@ from starlette.routing import Route
 from mlserve.completions import TextRequest
 from mlserve.errors import MlserveError, NotFound, UnsupportedParameter
 from mlserve.models.chat import render_chat
+from mlserve.runtime.http import PredictEndpoint
 from mlserve.runtime.openai_request import parse_request
 from mlserve.runtime.payload import decode, error_response, to_json
-from mlserve.runtime.wire import PredictEndpoint, Wire
+from mlserve.runtime.wire import Wire
+
+if TYPE_CHECKING:
+    from mlserve.runtime.dataplane import DataPlane
+    from mlserve.runtime.runner import Runner
 
 _TYPES = {401: "authentication_error", 404: "not_found_error", 409: "conflict_error", 503: "service_unavailable"}
 
@@ -58,24 +63,27 @@ class OpenAIWire(Wire):
         self.id = ("chatcmpl-" if chat else "cmpl-") + request_id
         self.created = int(time.time())
         self.request: TextRequest | None = None
-        self.instance: Any = None
+        self.runner: Runner | None = None
         self.stops: tuple[str, ...] = ()
         self.held = ""  # streamed text held back: it may be the start of a stop sequence
         self.role_sent = False
 
-    def read(self, body: bytes, headers: dict[str, str], service: Any) -> tuple[Any, bool]:
-        if not service.predictor.openai:
-            raise NotFound(f"{service.api.name} does not answer OpenAI requests: its predictor has no openai_payload()",
+    def read(self, body: bytes, headers: dict[str, str], plane: DataPlane) -> tuple[Any, bool]:
+        predictor = plane.host.predictor
+        assert predictor is not None  # the data plane reads requests only once the predictor is ready
+        if not predictor.openai:
+            raise NotFound(f"{plane.host.api.name} does not answer OpenAI requests: its predictor has no "
+                           "openai_payload()",
                            hint="see README#openai-compatible-routes for the two methods a predictor adds")
         data = decode(body, "application/json")
-        instance = service.instance
-        chat_prompt = getattr(instance, "chat_prompt", None) or (lambda messages: render_chat(None, messages))
+        runner = plane.runner
+        chat_prompt = runner.hook("chat_prompt") or (lambda messages: render_chat(None, messages))
         self.request, self.stops, streamed = parse_request(data, self.chat, self.model, chat_prompt)
-        if streamed and service.predictor.stream is None:
+        if streamed and predictor.stream is None:
             raise UnsupportedParameter(f"{self.model} does not stream: its predictor has no stream()",
                                        param="stream", hint="send stream: false")
-        self.instance = instance
-        return instance.openai_payload(self.request), streamed
+        self.runner = runner
+        return runner.translate("openai_payload", self.request), streamed
 
     def _cut(self, text: str) -> tuple[str, bool]:
         """`text` up to its first stop sequence, and whether one was there."""
@@ -83,7 +91,8 @@ class OpenAIWire(Wire):
         return (text[:min(ends)], True) if ends else (text, False)
 
     def answer(self, result: Any) -> Response:
-        done = self.instance.openai_result(result, self.request)
+        assert self.runner is not None  # read() came first
+        done = self.runner.translate("openai_result", result, self.request)
         text, stopped = self._cut(done.text)
         choice: dict = {"index": 0, "finish_reason": "stop" if stopped else done.finish_reason, "logprobs": None}
         if self.chat:
@@ -128,9 +137,9 @@ class OpenAIWire(Wire):
         return b"data: " + to_json(error_object(err, request_id)) + b"\n\n"
 
 
-def openai_routes(service: Any, base: str) -> list[Route]:
+def openai_routes(plane: DataPlane, base: str) -> list[Route]:
     """The routes under `base` (the API's endpoint without its trailing slash)."""
-    name = service.api.name
+    name = plane.host.api.name
     created = int(time.time())
 
     async def models(request: Request) -> Response:
@@ -138,7 +147,7 @@ def openai_routes(service: Any, base: str) -> list[Route]:
             {"id": name, "object": "model", "created": created, "owned_by": "mlserve"}]})
 
     def endpoint(chat: bool) -> PredictEndpoint:
-        return PredictEndpoint(service, lambda request_id: OpenAIWire(name, chat, request_id))
+        return PredictEndpoint(plane, lambda request_id: OpenAIWire(name, chat, request_id))
 
     return [Route(f"{base}/v1/completions", endpoint(False), methods=["POST"]),
             Route(f"{base}/v1/chat/completions", endpoint(True), methods=["POST"]),

@@ -14,6 +14,7 @@ import math
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from mlserve.errors import MlserveError, Overloaded, PayloadTooLarge, PredictorError, RequestError, RequestTimeout
@@ -156,3 +157,10 @@ def error_response(err: MlserveError, request_id: str, body: bytes | None = None
     headers = {"retry-after": str(err.retry_after)} if isinstance(err, Overloaded) else None
     return Response(error_body(err, request_id) if body is None else body, status_code=err.http_status,
                     headers=headers, media_type="application/json")
+
+
+def http_exception_response(exc: HTTPException, request_id: str) -> Response:
+    """An HTTPException a predictor written for FastAPI raised: its status, detail and headers, in the error shape."""
+    return Response(to_json({"error": exc.detail, "request_id": request_id,
+                             "hint": "see GET /docs for what this API accepts"}),
+                    status_code=exc.status_code, headers=exc.headers, media_type="application/json")

@@ -12,41 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
-from typing import Any
 
 from mlserve.errors import MlserveError, PredictorError, PredictorTimeout, Superseded
-from mlserve.runtime.limits import PREDICTOR_EXCEPTIONS, Runner
 from mlserve.runtime.loader import user_traceback
+from mlserve.runtime.runner import DONE, PREDICTOR_EXCEPTIONS, Stream
 from mlserve.runtime.sessions import DISCONNECTED, SUPERSEDED, RequestControl
 from mlserve.runtime.wire import Wire
 
 log = logging.getLogger("mlserve.runtime")
 
-_DONE = object()
 _HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # tell proxies not to buffer the stream
 ]
-
-
-def _step(gen, lock: threading.Lock) -> Any:
-    with lock:
-        return next(gen, _DONE)
-
-
-def _close(gen, lock: threading.Lock) -> None:
-    with lock:  # waits for a step still running in another thread
-        gen.close()
-
-
-async def _anext(gen) -> Any:
-    try:
-        return await gen.__anext__()
-    except StopAsyncIteration:
-        return _DONE
 
 
 async def _watch_disconnect(receive, control: RequestControl) -> None:
@@ -56,14 +36,12 @@ async def _watch_disconnect(receive, control: RequestControl) -> None:
 
 
 class EventStream:
-    """An ASGI response that streams `gen`; `finish` runs once when the stream is over."""
+    """An ASGI response that streams the predictor's `items`; `finish` runs once when the stream is over."""
 
-    def __init__(self, gen, runner: Runner, control: RequestControl, timeout: float,
+    def __init__(self, items: Stream, control: RequestControl, timeout: float,
                  finish: Callable[[], None], wire: Wire) -> None:
-        self.gen, self.runner, self.control, self.timeout, self.finish = gen, runner, control, timeout, finish
+        self.items, self.control, self.timeout, self.finish = items, control, timeout, finish
         self.wire = wire
-        self.is_async = hasattr(gen, "__anext__")
-        self.lock = threading.Lock()
 
     async def __call__(self, scope, receive, send) -> None:
         watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, self.control))
@@ -75,18 +53,13 @@ class EventStream:
             await self._close()
             self.finish()
 
-    async def _next(self) -> Any:
-        if self.is_async:
-            return await self.runner.call(_anext, True, self.gen)
-        return await self.runner.call(_step, False, self.gen, self.lock)
-
     async def _pump(self, send) -> None:
         control, loop, wire = self.control, asyncio.get_running_loop(), self.wire
         scope = None
         try:
             async with asyncio.timeout(self.timeout) as scope:
                 control.attach(scope)
-                while not wire.done and (item := await self._next()) is not _DONE:
+                while not wire.done and (item := await self.items.next()) is not DONE:
                     chunk = wire.event(item)
                     if chunk:  # a wire may hold text back (the start of a possible stop sequence)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -123,9 +96,6 @@ class EventStream:
 
     async def _close(self) -> None:
         try:
-            if self.is_async:
-                await self.gen.aclose()
-            else:
-                self.runner.submit(_close, self.gen, self.lock)
+            await self.items.close()
         except Exception as e:
             log.warning("request %s: closing the stream raised\n%s", self.control.request_id, user_traceback(e))

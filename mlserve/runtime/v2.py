@@ -4,7 +4,7 @@
     GET  /v2/health/live, /v2/health/ready
     GET  /v2/models/<api>             model metadata: named inputs and outputs
     GET  /v2/models/<api>/ready
-    POST /v2/models/<api>/infer       through Service.handle, as the native route
+    POST /v2/models/<api>/infer       through DataPlane.handle, as the native route
 
 Named inputs and outputs come from a typed predictor's pydantic models (runtime/typed.py): each
 field of the payload model is an input, each field of the returned model an output, with
@@ -23,7 +23,7 @@ import struct
 import types
 import typing
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -31,9 +31,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mlserve.errors import RequestError, UnsupportedParameter
+from mlserve.runtime.host import PredictorHost
+from mlserve.runtime.http import PredictEndpoint
 from mlserve.runtime.middleware import REQUEST_ID_KEY
 from mlserve.runtime.payload import decode, error_response, to_json
-from mlserve.runtime.wire import PredictEndpoint, Wire
+from mlserve.runtime.wire import Wire
+
+if TYPE_CHECKING:
+    from mlserve.runtime.dataplane import DataPlane
 
 DATATYPES = {str: "BYTES", int: "INT64", float: "FP32", bool: "BOOL"}
 _STRUCT = {"INT64": "q", "FP32": "f", "BOOL": "?"}
@@ -67,8 +72,9 @@ def tensors(model: type[BaseModel] | None) -> dict[str, tuple[str, list[int], bo
             for name, (kind, shape, optional) in specs.items()}
 
 
-def _declared(service: Any) -> tuple[dict, dict] | None:
-    predict = service.predictor.predict
+def _declared(host: PredictorHost) -> tuple[dict, dict] | None:
+    assert host.predictor is not None  # asked only once the predictor is ready
+    predict = host.predictor.predict
     inputs, outputs = tensors(predict.payload_model), tensors(predict.response_model)
     return (inputs, outputs) if inputs is not None and outputs is not None else None
 
@@ -97,8 +103,8 @@ class V2Wire(Wire):
         self.outputs: dict = {}
         self.wanted: list | None = None
 
-    def read(self, body: bytes, headers: dict[str, str], service: Any) -> tuple[Any, bool]:
-        declared = _declared(service)
+    def read(self, body: bytes, headers: dict[str, str], plane: DataPlane) -> tuple[Any, bool]:
+        declared = _declared(plane.host)
         if declared is None:
             raise RequestError(f"{self.model} declares no named inputs and outputs",
                                hint="annotate predict() with pydantic models of str/int/float/bool (or lists) "
@@ -143,8 +149,9 @@ class V2Wire(Wire):
         return Response(to_json(body), media_type="application/json")
 
 
-def v2_routes(service: Any, version: str) -> list[Route]:
-    name = service.api.name
+def v2_routes(plane: DataPlane, version: str) -> list[Route]:
+    host = plane.host
+    name = host.api.name
     model = f"/v2/models/{name}"
 
     def tensor_list(specs: dict | None) -> list[dict]:
@@ -157,16 +164,17 @@ def v2_routes(service: Any, version: str) -> list[Route]:
         return JSONResponse({"live": True})
 
     async def ready(request: Request) -> Response:
-        return JSONResponse({"name": name, "ready": service.ready}, status_code=200 if service.ready else 503)
+        return JSONResponse({"name": name, "ready": host.ready}, status_code=200 if host.ready else 503)
 
     async def metadata(request: Request) -> Response:
-        if not service.ready:  # the tensors are known once the predictor has loaded
-            return error_response(service.unready(), request.scope[REQUEST_ID_KEY])
-        inputs, outputs = _declared(service) or (None, None)
+        unready = host.unready()
+        if unready is not None:  # the tensors are known once the predictor has loaded
+            return error_response(unready, request.scope[REQUEST_ID_KEY])
+        inputs, outputs = _declared(host) or (None, None)
         return JSONResponse({"name": name, "versions": [], "platform": "mlserve",
                              "inputs": tensor_list(inputs), "outputs": tensor_list(outputs)})
 
     return [Route("/v2", server, methods=["GET"]), Route("/v2/health/live", live, methods=["GET"]),
             Route("/v2/health/ready", ready, methods=["GET"]), Route(model, metadata, methods=["GET"]),
             Route(f"{model}/ready", ready, methods=["GET"]),
-            Route(f"{model}/infer", PredictEndpoint(service, lambda request_id: V2Wire(name)), methods=["POST"])]
+            Route(f"{model}/infer", PredictEndpoint(plane, lambda request_id: V2Wire(name)), methods=["POST"])]

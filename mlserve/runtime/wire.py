@@ -1,21 +1,22 @@
 """How a route reads its request and writes its answer: mlserve's own format, or a protocol's.
 
-`Service.handle` runs every prediction route the same way (admission, sessions, the typed check,
-server-side batching, timeouts, streaming in slots); a `Wire` only translates at the edges. This
-base class is mlserve's own format (payload.py); the OpenAI (openai.py) and Open Inference
-Protocol (v2.py) routes subclass it.
+`DataPlane.handle` (dataplane.py) runs every prediction route the same way (admission, sessions,
+the typed check, server-side batching, timeouts, streaming in slots); a `Wire` only translates at
+the edges. This base class is mlserve's own format (payload.py); the OpenAI (openai.py) and Open
+Inference Protocol (v2.py) routes subclass it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
 from mlserve.errors import MlserveError
-from mlserve.runtime.middleware import REQUEST_ID_KEY
 from mlserve.runtime.payload import decode, encode, error_body, error_response, to_json
+
+if TYPE_CHECKING:
+    from mlserve.runtime.dataplane import DataPlane
 
 
 def event(item: Any) -> bytes:
@@ -31,7 +32,7 @@ class Wire:
 
     done = False  # a stream's wire may end it early (an OpenAI stop sequence): no more items are pulled
 
-    def read(self, body: bytes, headers: dict[str, str], service: Any) -> tuple[Any, bool]:
+    def read(self, body: bytes, headers: dict[str, str], plane: DataPlane) -> tuple[Any, bool]:
         """The predictor's payload, and whether the answer is to stream."""
         return decode(body, headers.get("content-type", "")), "text/event-stream" in headers.get("accept", "")
 
@@ -52,18 +53,3 @@ class Wire:
 
 
 NATIVE = Wire()
-
-
-class PredictEndpoint:
-    """The ASGI app behind `POST <endpoint>` (`service.handle` in mlserve's own format), and behind a
-    protocol's prediction routes given a `wire(request_id)` factory: one wire per request, since a
-    wire may hold a request's state."""
-
-    def __init__(self, service: Any, wire: Callable[[str], Wire] | None = None) -> None:
-        self.service, self.wire = service, wire
-
-    async def __call__(self, scope, receive, send) -> None:
-        request_id = scope[REQUEST_ID_KEY]
-        wire = NATIVE if self.wire is None else self.wire(request_id)
-        response = await self.service.handle(scope, receive, request_id, wire)
-        await response(scope, receive, send)

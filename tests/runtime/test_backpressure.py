@@ -30,66 +30,6 @@ def call(server, payload: dict, session: str | None = None, **kwargs) -> httpx.R
     return httpx.post(server.url + "/t", json=payload, headers=headers, timeout=30, **kwargs)
 
 
-def test_in_flight_above_max_replica_concurrency_is_503(start, pool, tmp_path):
-    log = tmp_path / "calls.log"
-    server = start("async_calls.py", {"config": {"log": str(log)}, "threads_per_process": 2},
-                   {"autoscaling": {"max_replica_concurrency": 2}})
-    running = [pool.submit(call, server, {"id": i, "sleep": 1}) for i in range(2)]
-    wait_for(lambda: len(read_lines(log)) == 2)
-    r = call(server, {"id": "extra"})
-    assert r.status_code == 503
-    assert r.headers["retry-after"] == "1"
-    assert "max_replica_concurrency" in r.json()["error"]
-    assert [f.result().status_code for f in running] == [200, 200]
-    assert call(server, {"id": "later"}).status_code == 200
-
-
-def test_queue_above_max_queue_length_is_503(start, pool, tmp_path):
-    log = tmp_path / "calls.log"
-    server = start("sync_calls.py", {"config": {"log": str(log)}, "max_queue_length": 1})
-    running = pool.submit(call, server, {"id": "a", "sleep": 1})
-    wait_for(lambda: read_lines(log) == ["start a"])
-    queued = pool.submit(call, server, {"id": "b"})
-    wait_for(lambda: 'mlserve_in_flight_requests{api="t"} 2.0' in server.client.get("/metrics").text)
-    r = call(server, {"id": "c"})
-    assert r.status_code == 503 and r.headers["retry-after"] == "1"
-    assert "already queued (predictor.max_queue_length)" in r.json()["error"]
-    assert running.result().status_code == 200 and queued.result().json() == {"id": "b"}
-    assert "start c" not in read_lines(log)
-
-
-def test_superseded_queued_request_never_reaches_the_predictor(start, pool, tmp_path):
-    log = tmp_path / "calls.log"
-    server = start("sync_calls.py", {"config": {"log": str(log)}})
-    blocker = pool.submit(call, server, {"id": "blocker", "sleep": 1})
-    wait_for(lambda: read_lines(log) == ["start blocker"])
-    old = pool.submit(call, server, {"id": "old"}, session="typing-1")
-    wait_for(lambda: 'mlserve_in_flight_requests{api="t"} 2.0' in server.client.get("/metrics").text)
-    new = pool.submit(call, server, {"id": "new"}, session="typing-1")
-    r = old.result()
-    assert r.status_code == 409
-    assert r.json()["error"] == "a newer request of session 'typing-1' replaced this one"
-    assert new.result().json() == {"id": "new"} and blocker.result().status_code == 200
-    assert read_lines(log) == ["start blocker", "done blocker", "start new", "done new"]
-    assert 'mlserve_superseded_total{api="t"} 1.0' in server.client.get("/metrics").text
-    assert 'mlserve_requests_total{api="t",code="409"} 1.0' in server.client.get("/metrics").text
-
-
-def test_superseded_running_async_request_is_cancelled(start, pool, tmp_path):
-    log = tmp_path / "calls.log"
-    server = start("async_calls.py", {"config": {"log": str(log)}, "threads_per_process": 3})
-    other = pool.submit(call, server, {"id": "other", "sleep": 2}, session="another-session")
-    # The session key may also come as a query parameter.
-    first = pool.submit(call, server, {"id": "s1", "sleep": 30}, params={"session_id": "abc"})
-    wait_for(lambda: {"start other", "start s1"} <= set(read_lines(log)))
-    second = call(server, {"id": "s2"}, params={"session_id": "abc"})
-    assert second.json() == {"id": "s2"}
-    assert first.result().status_code == 409
-    wait_for(lambda: "cancelled s1" in read_lines(log))
-    assert "done s1" not in read_lines(log)
-    assert other.result().json() == {"id": "other"}  # other sessions are untouched
-
-
 def test_superseded_running_sync_call_result_is_discarded(start, pool, tmp_path):
     log = tmp_path / "calls.log"
     server = start("sync_calls.py", {"config": {"log": str(log)}})

@@ -9,9 +9,10 @@ import pytest
 
 from mlserve.errors import PredictorError, PredictorTimeout, RequestError
 from mlserve.runtime.batching import Batcher
-from mlserve.runtime.limits import Limiter, Runner
+from mlserve.runtime.limits import Limiter
 from mlserve.runtime.loader import Method
 from mlserve.runtime.metrics import Metrics
+from mlserve.runtime.runner import Runner
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
 
 PREDICT = Method(name="predict", params=("payload",), is_async=False, is_generator=False)
@@ -35,7 +36,8 @@ async def batched(predictor: Recorder, payloads: list, *, size: int = 4, interva
     """Submit `payloads` at once to a Batcher over `predictor`; each outcome (result or error)."""
     limiter = Limiter(slots=1, max_in_flight=100, max_wait=60, batch_size=size)
     runner = Runner(limiter, threads=1)
-    batcher = Batcher(runner, limiter, Metrics("t"), predictor, PREDICT, size, interval, timeout)
+    runner.bind(predictor)
+    batcher = Batcher(runner, limiter, Metrics("t"), PREDICT, size, interval, timeout)
     batcher.start(1)
     try:
         calls = [asyncio.ensure_future(batcher.submit({"payload": p}, f"r{i}")) for i, p in enumerate(payloads)]

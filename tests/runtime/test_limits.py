@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from mlserve.errors import Overloaded
-from mlserve.runtime.limits import Limiter, Runner
+from mlserve.runtime.limits import Limiter
 from mlserve.spec.models import Predictor
 
 
@@ -81,11 +80,11 @@ def test_a_wait_over_the_budget_is_refused_with_an_honest_retry_after():
 def test_batches_ahead_count_in_whole_batches():
     limiter = Limiter(slots=1, max_in_flight=1024, max_wait=1.0, batch_size=8)
     limiter.service.observe(0.3)
-    limiter.batch_waiting = 7
+    limiter.batch_enter(7)
     assert limiter.expected_wait() == 0.0  # joins the batch forming on a free slot
     limiter.free = 0
     assert limiter.expected_wait() == pytest.approx(0.3)  # the running batch first
-    limiter.batch_waiting = 24
+    limiter.batch_enter(17)
     assert limiter.expected_wait() == pytest.approx(1.2)
     with pytest.raises(Overloaded):
         limiter.admit()
@@ -109,24 +108,3 @@ def test_max_in_flight_is_refused_first():
         limiter.admit()
     limiter.leave()
     limiter.admit()
-
-
-def test_the_runner_measures_the_service_time_of_sync_and_async_calls():
-    async def scenario():
-        limiter = Limiter(slots=1, max_in_flight=10, max_wait=1.0)
-        runner = Runner(limiter, threads=1)
-
-        async def async_work():
-            await asyncio.sleep(0.05)
-            return "a"
-
-        try:
-            assert await runner.call(time.sleep, False, 0.05) is None
-            first = limiter.service.mean
-            assert await runner.call(async_work, True) == "a"
-            return first, limiter.service.mean, limiter.free
-        finally:
-            runner.shutdown()
-    first, second, free = run(scenario())
-    assert first >= 0.05 and second >= 0.05
-    assert free == 1
