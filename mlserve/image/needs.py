@@ -61,6 +61,7 @@ class ImageNeeds:
     packages: list[Need]  # installed with their dependencies
     weights: list[Need]  # installed with --no-deps
     notes: list[str]  # imports that could not be matched to an installed package
+    accelerator: str = "cpu"  # "cuda" when an API asks for a GPU (compute.gpu)
 
     @staticmethod
     def text(needs: list[Need]) -> str:
@@ -74,10 +75,14 @@ class ImageNeeds:
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, gpu: bool) -> None:
         self.needs: dict[str, Need] = {}
+        self.gpu = gpu
 
     def add(self, requirement: str, reason: str) -> None:
+        if self.gpu and "+cpu" in requirement:
+            # The CPU build installed here (torch==2.13.0+cpu) becomes the index's default, CUDA, build.
+            requirement, reason = requirement.replace("+cpu", ""), f"{reason} (CUDA build: compute.gpu)"
         need = Need(requirement)
         existing = self.needs.setdefault(need.name, need)
         if reason not in existing.reasons:
@@ -85,7 +90,8 @@ class _Collector:
 
 
 def image_needs(project: Project, project_requirements: str | None) -> ImageNeeds:
-    packages, weights, notes = _Collector(), _Collector(), []
+    gpu = any(api.compute.gpu for api in project.apis)
+    packages, weights, notes = _Collector(gpu), _Collector(gpu), []
     for line in runtime_requirements():
         packages.add(line, "mlserve runtime")
     for api in project.apis:
@@ -112,7 +118,8 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
                 packages.add(pinned(dist), where)
     listed = _requirement_names(project_requirements)
     keep = [n for n in packages.needs.values() if n.name not in listed]
-    return ImageNeeds(keep, [n for n in weights.needs.values() if n.name not in listed], notes)
+    return ImageNeeds(keep, [n for n in weights.needs.values() if n.name not in listed], notes,
+                      "cuda" if gpu else "cpu")
 
 
 def pinned(dist: str) -> str:

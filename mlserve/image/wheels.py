@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlserve.errors import DeployError
@@ -38,6 +38,7 @@ class Target:
     python: str  # "3.11"
     glibc: str  # "2.36"
     machine: str  # "x86_64"
+    accelerator: str = "cpu"  # "cuda" when an API asks for a GPU: source builds enable it (GPU_BUILD_ENV)
 
     def pip_args(self) -> list[str]:
         """`pip download` options that select wheels for this interpreter and platform."""
@@ -97,6 +98,8 @@ _NO_WHEEL = re.compile(r"No matching distribution found for ([^\s;]+)")
 # pool instead of OpenMP, so the image needs no libgomp (README#performance has what it costs).
 _LISTED = " (`mlserve deploy --dry-run --env ENV` lists what the image installs and why)"
 PORTABLE_BUILD_ENV = {"llama-cpp-python": {"CMAKE_ARGS": "-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF"}}
+# ...and for an image whose APIs ask for a GPU: llama.cpp's CUDA backend (needs the CUDA toolkit here).
+GPU_BUILD_ENV = {"llama-cpp-python": {"CMAKE_ARGS": "-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF -DGGML_CUDA=on"}}
 
 
 def download_wheels(requirements: str, target: Target, progress, *, deps: bool = True) -> list[Path]:
@@ -133,7 +136,8 @@ def download_wheels(requirements: str, target: Target, progress, *, deps: bool =
 
 def built_dir(target: Target) -> Path:
     """Where wheels built from source for `target` are kept (one per package and version)."""
-    folder = cache_dir() / "built" / f"cp{target.python.replace('.', '')}-glibc{target.glibc}-{target.machine}"
+    folder = cache_dir() / "built" / (f"cp{target.python.replace('.', '')}-glibc{target.glibc}-{target.machine}"
+                                      + ("" if target.accelerator == "cpu" else f"-{target.accelerator}"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -149,14 +153,15 @@ def host_target() -> Target:
 def build_from_source(requirement: str, target: Target, progress) -> Path:
     """Build `requirement` (a package that ships no wheel for `target`) into the built-wheel cache."""
     name = re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0]
-    if host_target() != target:
+    if host_target() != replace(target, accelerator="cpu"):
         raise DeployError(
             f"'{requirement}' ships no wheel for the image's Python {target.python} (glibc {target.glibc}, "
             f"{target.machine}), and this machine cannot build one for it (it has {host_target()})",
             hint=f"build the wheel on a machine like the image (`pip wheel --no-deps '{requirement}'`) and "
                  f"put it in {built_dir(target)}, or use a base image that matches this machine")
     folder = built_dir(target)
-    env = {**os.environ, **PORTABLE_BUILD_ENV.get(name.lower().replace("_", "-"), {})}
+    flags = GPU_BUILD_ENV if target.accelerator == "cuda" else PORTABLE_BUILD_ENV
+    env = {**os.environ, **flags.get(name.lower().replace("_", "-"), {})}
     progress(f"'{requirement}' ships no wheel: building it from source once (cached in {folder})")
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-cache-dir",

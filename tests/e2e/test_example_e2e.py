@@ -96,65 +96,67 @@ def seed_env(cluster, example):
 
 def test_the_example_deploys_unchanged_and_answers_as_locally(seed_env, example, local_answers, capsys):
     cluster, figures = seed_env, []
-    registry = Registry(cluster.registry, "mlserve")
-    client = docker_client()
+    try:
+        registry = Registry(cluster.registry, "mlserve")
+        client = docker_client()
 
-    # The image: built (cold here unless this machine built it before) and pushed, as deploy would.
-    started = time.monotonic()
-    lines: list[str] = []
-    ref = ensure_image(load_project(example), cluster.base_image, registry, lines.append, client=client)
-    figures.append(f"image {ref}: {client.images.get(ref).attrs['Size'] / 1e6:.0f} MB, "
-                   f"built and pushed in {time.monotonic() - started:.0f} s "
-                   f"({sum('reused' in line for line in lines)} steps reused)")
+        # The image: built (cold here unless this machine built it before) and pushed, as deploy would.
+        started = time.monotonic()
+        lines: list[str] = []
+        ref = ensure_image(load_project(example), cluster.base_image, registry, lines.append, client=client)
+        figures.append(f"image {ref}: {client.images.get(ref).attrs['Size'] / 1e6:.0f} MB, "
+                       f"built and pushed in {time.monotonic() - started:.0f} s "
+                       f"({sum('reused' in line for line in lines)} steps reused)")
 
-    started = time.monotonic()
-    out = cluster.mlserve("deploy", example / "cortex.yaml", "--env", ENV)
-    figures.append(f"deploy of the 5 APIs (image already pushed): {time.monotonic() - started:.0f} s")
-    assert "up to date in the registry" in out.stderr + out.stdout
-    for api in PAYLOADS:
-        pods = _pods(cluster, api)
-        assert len(pods) == 1, api
-        figures.append(f"{api}: pod start -> ready {_start_to_ready(pods[0]):.0f} s")
+        started = time.monotonic()
+        out = cluster.mlserve("deploy", example / "cortex.yaml", "--env", ENV)
+        figures.append(f"deploy of the 5 APIs (image already pushed): {time.monotonic() - started:.0f} s")
+        assert "up to date in the registry" in out.stderr + out.stdout
+        for api in PAYLOADS:
+            pods = _pods(cluster, api)
+            assert len(pods) == 1, api
+            figures.append(f"{api}: pod start -> ready {_start_to_ready(pods[0]):.0f} s")
 
-    for api, payloads in PAYLOADS.items():
-        endpoint = _endpoint(cluster, api, example)
-        first = time.monotonic()
-        answers = [_answer(httpx.post(endpoint, json=p, timeout=120)) for p in payloads]
-        figures.append(f"{api}: {len(payloads)} answers in {time.monotonic() - first:.1f} s")
-        assert answers == local_answers[api], api
+        for api, payloads in PAYLOADS.items():
+            endpoint = _endpoint(cluster, api, example)
+            first = time.monotonic()
+            answers = [_answer(httpx.post(endpoint, json=p, timeout=120)) for p in payloads]
+            figures.append(f"{api}: {len(payloads)} answers in {time.monotonic() - first:.1f} s")
+            assert answers == local_answers[api], api
 
-    # Each pod's memory once its model is loaded and has answered: within what compute.mem asks for.
-    spec = load_project(example)
-    for api in PAYLOADS:
-        used = _memory(client, _pods(cluster, api)[0].metadata.name)
-        asked = _bytes(spec.api(api).compute.mem)
-        figures.append(f"{api}: {used / 2**20:.0f} MiB in use, compute.mem {spec.api(api).compute.mem}")
-        assert used <= asked, f"{api} uses {used / 2**20:.0f} MiB, more than compute.mem asks for"
+        # Each pod's memory once its model is loaded and has answered: within what compute.mem asks for.
+        spec = load_project(example)
+        for api in PAYLOADS:
+            used = _memory(client, _pods(cluster, api)[0].metadata.name)
+            asked = _bytes(spec.api(api).compute.mem)
+            figures.append(f"{api}: {used / 2**20:.0f} MiB in use, compute.mem {spec.api(api).compute.mem}")
+            assert used <= asked, f"{api} uses {used / 2**20:.0f} MiB, more than compute.mem asks for"
 
-    # The compose page, served from the pod.
-    page = httpx.get(_endpoint(cluster, "text-generator", example) + "/", timeout=30)
-    assert page.status_code == 200 and "<html" in page.text.lower()
+        # The compose page, served from the pod.
+        page = httpx.get(_endpoint(cluster, "text-generator", example) + "/", timeout=30)
+        assert page.status_code == 200 and "<html" in page.text.lower()
 
-    # A code-only edit: only the project's layer is rebuilt, only that API restarts.
-    before = {api: {p.metadata.name for p in _pods(cluster, api)} for api in PAYLOADS}
-    predictor = example / "predictors" / "text_stats.py"
-    predictor.write_text(predictor.read_text() + "\n# edited after the first deploy\n")
-    started, lines = time.monotonic(), []
-    warm = ensure_image(load_project(example), cluster.base_image, registry, lines.append, client=client)
-    figures.append(f"warm build after a code-only edit: {time.monotonic() - started:.0f} s")
-    assert warm != ref
-    steps = [line.strip() for line in lines if line.strip().startswith(("Step ", "reused"))]
-    rebuilt = [step for step, following in zip(steps, [*steps[1:], ""], strict=True) if step.startswith("Step ")
-               and following != "reused (layer cache)" and " RUN " in step]
-    assert not [s for s in rebuilt if "pip install" in s], f"the packages were installed again:\n{lines}"
-    cluster.mlserve("deploy", example / "cortex.yaml", "--env", ENV)
-    after = {api: {p.metadata.name for p in _pods(cluster, api)} for api in PAYLOADS}
-    assert after["text-stats"] != before["text-stats"]
-    assert {a: after[a] for a in after if a != "text-stats"} == {a: before[a] for a in before if a != "text-stats"}
-    assert _answer(httpx.post(_endpoint(cluster, "text-stats", example), json=PAYLOADS["text-stats"][0],
-                              timeout=30)) == local_answers["text-stats"][0]
-    with capsys.disabled():
-        print("\n" + "\n".join(f"  example on the cluster: {f}" for f in figures))
+        # A code-only edit: only the project's layer is rebuilt, only that API restarts.
+        before = {api: {p.metadata.name for p in _pods(cluster, api)} for api in PAYLOADS}
+        predictor = example / "predictors" / "text_stats.py"
+        predictor.write_text(predictor.read_text() + "\n# edited after the first deploy\n")
+        started, lines = time.monotonic(), []
+        warm = ensure_image(load_project(example), cluster.base_image, registry, lines.append, client=client)
+        figures.append(f"warm build after a code-only edit: {time.monotonic() - started:.0f} s")
+        assert warm != ref
+        steps = [line.strip() for line in lines if line.strip().startswith(("Step ", "reused"))]
+        rebuilt = [step for step, following in zip(steps, [*steps[1:], ""], strict=True) if step.startswith("Step ")
+                   and following != "reused (layer cache)" and " RUN " in step]
+        assert not [s for s in rebuilt if "pip install" in s], f"the packages were installed again:\n{lines}"
+        cluster.mlserve("deploy", example / "cortex.yaml", "--env", ENV)
+        after = {api: {p.metadata.name for p in _pods(cluster, api)} for api in PAYLOADS}
+        assert after["text-stats"] != before["text-stats"]
+        assert {a: after[a] for a in after if a != "text-stats"} == {a: before[a] for a in before if a != "text-stats"}
+        assert _answer(httpx.post(_endpoint(cluster, "text-stats", example), json=PAYLOADS["text-stats"][0],
+                                  timeout=30)) == local_answers["text-stats"][0]
+    finally:  # the figures so far, also when a step fails
+        with capsys.disabled():
+            print("\n" + "\n".join(f"  example on the cluster: {f}" for f in figures))
 
 
 def _memory(client, pod: str) -> int:

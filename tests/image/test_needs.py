@@ -99,3 +99,22 @@ def test_the_repositorys_example_gets_its_engines_torch_and_weights():
         == set(weights)
     assert "AS weights" in ctx.dockerfile
     assert not ctx.needs.notes
+
+
+def test_an_api_asking_for_a_gpu_gets_the_cuda_builds(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MLSERVE_CACHE", str(tmp_path / "cache"))
+    root = _project(tmp_path, {"engine": "llamacpp"})
+    spec = yaml.safe_load((root / "cortex.yaml").read_text())
+    spec[0]["compute"] = {"gpu": 1}
+    (root / "cortex.yaml").write_text(yaml.safe_dump(spec))
+    needs = image_needs(load_project(root), None)
+    torch = _by_name(needs.packages)["torch"]
+    assert "+cpu" not in torch.requirement and torch.requirement.startswith("torch==")
+    assert torch.reasons[0].endswith("(CUDA build: compute.gpu)")
+    assert needs.accelerator == "cuda"
+    # llama.cpp is built from source with its CUDA backend, cached apart from the CPU build
+    from mlserve.image.wheels import GPU_BUILD_ENV, Target, built_dir
+
+    assert "-DGGML_CUDA=on" in GPU_BUILD_ENV["llama-cpp-python"]["CMAKE_ARGS"]
+    cpu, cuda = Target("3.11", "2.36", "x86_64"), Target("3.11", "2.36", "x86_64", accelerator="cuda")
+    assert built_dir(cuda) != built_dir(cpu) and built_dir(cuda).name.endswith("-cuda")
