@@ -42,12 +42,12 @@ def test_a_pending_pod_is_explained_by_get_and_logs(k8s, project):
 
         listed = k8s.mlserve("get", "--env", NOWHERE, "--spec", spec).stdout
         (row,) = [line for line in listed.splitlines() if line.startswith("greeter ")]
-        assert "pending" in row and "Unschedulable" in row and "node selector" in row, listed
+        assert "pending" in row and "Unschedulable" in row and "didn't match" in row, listed
 
         logs = k8s.mlserve("logs", "greeter", "--env", NOWHERE, "--spec", spec, check=False)
         assert logs.returncode == 1, logs.stdout + logs.stderr
         assert "Traceback" not in logs.stderr
-        assert "is Pending" in logs.stderr and "node selector" in logs.stderr, logs.stderr
+        assert "is Pending" in logs.stderr and "didn't match" in logs.stderr, logs.stderr
         assert "hint:" in logs.stderr
     finally:
         k8s.mlserve("delete", "--all", "--env", NOWHERE, "--spec", spec, check=False)
