@@ -22,6 +22,8 @@ UNSCHEDULABLE_GRACE_S = 90.0
 LOG_LINES = 30
 _PULL = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 _CREATE = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+UNSCHEDULABLE_HINT = ("lower compute (cpu, mem, gpu) in cortex.yaml, add nodes, or check the environment's "
+                      "node_selector; on the host network a node runs one replica of each API")
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,6 @@ def pod_problem(pod: dict, now: float | None = None) -> PodProblem | None:
         return PodProblem(name, f"no node can run it: {cond.get('message')}", UNSCHEDULABLE_HINT,
                           reason=f"Unschedulable: {cond.get('message')}")
     return None
-
-
-UNSCHEDULABLE_HINT = ("lower compute (cpu, mem, gpu) in cortex.yaml or add nodes; on the host network a node "
-                      "runs one replica of each API")
 
 
 def _unschedulable(status: dict) -> dict | None:

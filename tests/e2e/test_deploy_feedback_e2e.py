@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import need
+from tests.e2e.custom_resources import until
 from tests.e2e.test_kubernetes_e2e import actions
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +65,47 @@ def test_compute_larger_than_every_node_is_refused_before_anything_runs(k8s, pro
     assert k8s.node in err and "2 CPUs" in err, err  # the largest node the API may run on
     assert "hint:" in err and "compute.cpu" in err.split("hint:")[1]
     assert "building" not in err and k8s.objects("greeter") == []
+
+
+def test_the_capacity_check_is_skipped_with_a_note_where_nodes_cannot_be_listed(k8s, project):
+    """A ServiceAccount with no role: the API server answers 403 to `list nodes`."""
+    import base64
+
+    from kubernetes import client
+
+    from mlserve.deploy.capacity import check_capacity
+    from mlserve.deploy.cluster import Cluster
+    from mlserve.deploy.environments import Environment
+    from mlserve.errors import SpecError
+    from mlserve.spec import load_project
+
+    spec = project / "cortex.yaml"
+    _set(spec, compute={"cpu": 64})
+    admin = k8s.api_client()
+    core = client.CoreV1Api(admin)
+    try:
+        core.create_namespace({"metadata": {"name": k8s.namespace}})
+    except client.exceptions.ApiException as e:
+        if e.status != 409:
+            raise
+    core.create_namespaced_service_account(k8s.namespace, {"metadata": {"name": "no-nodes"}})
+
+    def token() -> str | None:
+        account = core.read_namespaced_service_account("no-nodes", k8s.namespace)
+        if not account.secrets:
+            return None
+        secret = core.read_namespaced_secret(account.secrets[0].name, k8s.namespace)
+        return base64.b64decode(secret.data["token"]).decode()
+
+    conf = client.Configuration()
+    conf.host, conf.ssl_ca_cert = admin.configuration.host, admin.configuration.ssl_ca_cert
+    conf.verify_ssl = admin.configuration.verify_ssl
+    conf.api_key = {"authorization": "Bearer " + until(token, "the ServiceAccount's token")}
+    env, project_spec, notes = Environment(name="k", provider="kubernetes", registry=k8s.registry), load_project(spec), []
+    check_capacity(Cluster(client.ApiClient(conf), k8s.namespace), project_spec, env, notes.append)
+    assert notes == ["not checking compute against the nodes' capacity: this kubeconfig may not list nodes"]
+    with pytest.raises(SpecError, match="compute.cpu"):  # the same request, where nodes can be listed
+        check_capacity(Cluster(admin, k8s.namespace), project_spec, env, notes.append)
 
 
 def test_host_network_rolls_one_pod_at_a_time_and_try_lines_name_the_env(k8s, project):

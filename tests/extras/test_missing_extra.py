@@ -59,24 +59,7 @@ def test_the_client_names_the_aws_extra(tmp_path, config):
                                      "pip install 'mlserve[aws]' (or 'mlserve[all]')"), result.stderr
 
 
-def test_a_predictor_importing_torch_gets_the_llm_hint(tmp_path):
-    (tmp_path / "p.py").write_text("import torch\n\nclass P:\n    def predict(self, payload):\n        return 1\n")
-    code = """
-        from pathlib import Path
-        from mlserve.spec import load_project
-        from mlserve.runtime.loader import load_predictor_class
-        from mlserve.errors import PredictorLoadError
-        Path("cortex.yaml").write_text("- name: p\\n  predictor:\\n    path: p.py\\n")
-        try:
-            load_predictor_class(load_project("cortex.yaml").api("p"), Path("."))
-        except PredictorLoadError as e:
-            print(e.hint)
-    """
-    result = run(code, {"torch"}, tmp_path)
-    assert result.stdout.strip() == "pip install 'mlserve[llm]' (or 'mlserve[all]')", result.stderr
-
-
-IN_IMAGE = {"MLSERVE_IN_IMAGE": "1"}  # what the Deployment's pods carry (manifests.py)
+# Loads the predictor p.py and prints the hint of the error it raises.
 LOAD_P = """
     from pathlib import Path
     from mlserve.spec import load_project
@@ -88,6 +71,15 @@ LOAD_P = """
     except PredictorLoadError as e:
         print(e.hint)
 """
+
+
+def test_a_predictor_importing_torch_gets_the_llm_hint(tmp_path):
+    (tmp_path / "p.py").write_text("import torch\n\nclass P:\n    def predict(self, payload):\n        return 1\n")
+    result = run(LOAD_P, {"torch"}, tmp_path)
+    assert result.stdout.strip() == "pip install 'mlserve[llm]' (or 'mlserve[all]')", result.stderr
+
+
+IN_IMAGE = {"MLSERVE_IN_IMAGE": "1"}  # what the Deployment's pods carry (manifests.py)
 
 
 @pytest.mark.parametrize("module", ["torch", "sklearn"])  # an extra's package, and any other
