@@ -67,6 +67,7 @@ def check_capacity(cluster: Cluster, project: Project, env: Environment, progres
                 f"asks for {shown(amount)}, more than any node it may run on has: the largest, {node}, "
                 f"has {shown(largest)} allocatable",
                 hint=f"lower compute.{field} in cortex.yaml to at most {shown(largest)}, or add a larger node"
-                     + (" (or pick its nodes with `mlserve env set --node-selector`)" if env.node_selector else "")))
+                     + (f" (or select other nodes: mlserve env set {env.name} --node-selector KEY=VALUE)"
+                        if env.node_selector else "")))
     if errors:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)

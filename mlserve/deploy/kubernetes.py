@@ -274,7 +274,7 @@ class KubernetesBackend:
         for pod in pods:
             prefix = f"[{pod['metadata']['name']}] " if len(pods) > 1 else ""
             if pod in silent:
-                yield f"{prefix}({waiting_text(pod)})"
+                yield f"{prefix}({waiting_text(pod)}; no log yet)"
                 continue
             for line in self.cluster.log(pod["metadata"]["name"], tail=tail).splitlines():
                 yield prefix + line

@@ -94,10 +94,10 @@ def pod_reason(pod: dict, now: float | None = None) -> str | None:
 
 
 def waiting_text(pod: dict) -> str:
-    """'pod x is Pending: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu., no log yet'"""
+    """'pod x is Pending: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.'"""
     why = pod_reason(pod)
     phase = (pod.get("status") or {}).get("phase") or "Pending"
-    return f"pod {pod['metadata']['name']} is {phase}" + (f": {why}" if why else "") + ", no log yet"
+    return f"pod {pod['metadata']['name']} is {phase}" + (f": {why}" if why else "")
 
 
 def has_log(pod: dict) -> bool:
@@ -141,6 +141,13 @@ def explain(cluster: Cluster, api: str, problem: PodProblem) -> str:
     return text
 
 
+def _why_waiting(cluster: Cluster, api: str) -> str:
+    """' (pod x is Pending: Unschedulable: …)' for an API whose rollout ran out of time, if a pod says."""
+    deployment = cluster.get("apps/v1", "Deployment", api)
+    pods = [p for p in current_pods(cluster, deployment) if pod_reason(p)] if deployment else []
+    return f" ({waiting_text(pods[0])})" if pods else ""
+
+
 def wait_for_rollouts(cluster: Cluster, apis: list[str], progress: Progress, timeout: float,
                       poll: float = 1.0) -> None:
     """Block until every API's Deployment is rolled out; DeployError naming each that failed."""
@@ -176,7 +183,7 @@ def wait_for_rollouts(cluster: Cluster, apis: list[str], progress: Progress, tim
         parts, hints = [], []
         for api, problem in failures:
             if problem is None:
-                parts.append(f"api '{api}': not ready after {timeout:.0f}s")
+                parts.append(f"api '{api}': not ready after {timeout:.0f}s" + _why_waiting(cluster, api))
                 hints.append("see `mlserve logs` for the API; raise the environment's rollout_timeout if it is slow")
             else:
                 parts.append(explain(cluster, api, problem))

@@ -164,8 +164,7 @@ def test_reasons_get_shows_for_pods_that_do_not_serve():
     assert pod_reason(waiting) == "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
     assert not has_log(waiting)
     waiting["status"]["phase"] = "Pending"
-    assert waiting_text(waiting) == ("pod a-1 is Pending: Unschedulable: 0/3 nodes are available: "
-                                     "3 Insufficient cpu., no log yet")
+    assert waiting_text(waiting) == "pod a-1 is Pending: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
     crashing = pod({"restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                     "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}})
     assert pod_reason(crashing) == "CrashLoopBackOff: exit code 3 (Error)" and has_log(crashing)

@@ -4,6 +4,8 @@ network, and the `try:` lines after a deploy."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -39,7 +41,8 @@ def test_a_pending_pod_is_explained_by_get_and_logs(k8s, project):
     spec = project / "cortex.yaml"
     try:
         deployed = k8s.mlserve("deploy", spec, "--env", NOWHERE, check=False)
-        assert deployed.returncode == 1, deployed.stdout + deployed.stderr  # not ready within 5 s
+        assert deployed.returncode == 1, deployed.stdout + deployed.stderr  # not ready within 5 s...
+        assert "is Pending: Unschedulable" in deployed.stderr, deployed.stderr  # ...and why
 
         listed = k8s.mlserve("get", "--env", NOWHERE, "--spec", spec).stdout
         (row,) = [line for line in listed.splitlines() if line.startswith("greeter ")]
@@ -57,11 +60,12 @@ def test_a_pending_pod_is_explained_by_get_and_logs(k8s, project):
 def test_compute_larger_than_every_node_is_refused_before_anything_runs(k8s, project):
     need("MLSERVE_TEST_NODE")  # pinned to it: the largest node the API may run on is known
     spec = project / "cortex.yaml"
-    _set(spec, compute={"cpu": 64, "mem": "128Mi"})
+    _set(spec, compute={"cpu": 64, "mem": "999Gi"})
     result = k8s.mlserve("deploy", spec, "--env", ENV, check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     err = result.stderr
-    assert "api 'greeter'" in err and "compute.cpu" in err and "64" in err, err
+    assert "api 'greeter'" in err and "compute.cpu: asks for 64 CPUs" in err, err
+    assert re.search(r"compute\.mem: asks for 999Gi, .* has [\d.]+Gi allocatable", err), err  # both, at once
     assert k8s.node in err and "2 CPUs" in err, err  # the largest node the API may run on
     assert "hint:" in err and "compute.cpu" in err.split("hint:")[1]
     assert "building" not in err and k8s.objects("greeter") == []
