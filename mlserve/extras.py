@@ -8,8 +8,12 @@ need `llm`, cluster deploys `kubernetes`, AWS deploys and `s3://` models `aws`, 
 from __future__ import annotations
 
 import importlib
+import os
 
 from mlserve.errors import MissingExtra
+
+# Set in the pods of an image (manifests.py): there pip extras are not the fix, the image's packages are.
+IN_IMAGE_ENV = "MLSERVE_IN_IMAGE"
 
 # top-level module -> the extra that installs it
 EXTRA_OF = {
@@ -28,7 +32,15 @@ def missing_extra(error: ModuleNotFoundError, feature: str | None = None) -> Mis
         return None
     needs = f"{feature} needs" if feature else "this needs"
     return MissingExtra(f"{needs} the '{module}' package, which is not installed",
-                        hint=f"pip install 'mlserve[{extra}]' (or 'mlserve[all]')")
+                        hint=install_hint(module, f"pip install 'mlserve[{extra}]' (or 'mlserve[all]')"))
+
+
+def install_hint(package: str, outside: str) -> str:
+    """How to get a missing package: `outside` (a pip command) on a machine; in an image, the
+    project's requirements.txt, which the next deploy builds into the image."""
+    if os.environ.get(IN_IMAGE_ENV) == "1":
+        return f"the image lacks the '{package}' package: add it to the project's requirements.txt and deploy again"
+    return outside
 
 
 def require(feature: str, *modules: str) -> None:

@@ -51,9 +51,18 @@ def command(
             out.print(f"\npage of {result.api}: {page}", markup=False, soft_wrap=True)
     live = [r for r in results if r.endpoint]
     if live:
-        out.print(f"\ntry: mlserve predict {live[0].api} payload.json"
+        where = _env_flag(env)
+        out.print(f"\ntry: mlserve predict {live[0].api}{where} payload.json"
                   f"\n     curl -X POST {live[0].endpoint} -H 'content-type: application/json' -d @payload.json"
-                  "\n     mlserve get", markup=False, soft_wrap=True)
+                  f"\n     mlserve get{where}", markup=False, soft_wrap=True)
+
+
+def _env_flag(env_name: str | None) -> str:
+    """' --env NAME' where the commands that follow would otherwise reach another environment."""
+    from mlserve.deploy.environments import get_environment, load_environments
+
+    name = get_environment(env_name).name
+    return "" if name == load_environments()[1] else f" --env {name}"
 
 
 def _print_manifests(project, env_name: str | None, output: ManifestFormat) -> None:

@@ -19,7 +19,7 @@ from mlserve.client import Client
 from mlserve.deploy.base import APIStatus
 
 NAME = "get"
-_STYLES = {"live": "green", "updating": "yellow", "restarting": "yellow"}
+_STYLES = {"live": "green", "updating": "yellow", "restarting": "yellow", "pending": "yellow"}
 
 
 class Output(StrEnum):
@@ -103,16 +103,17 @@ def _table(out: Console, statuses: list[APIStatus], wide: bool = False) -> None:
 
 def _rows(statuses: list[APIStatus], *, endpoints: bool, wide: bool) -> Table:
     scaled = any(s.desired_replicas is not None for s in statuses)  # autoscaled backends: two more columns
+    reasons = any(s.reason for s in statuses)  # why an API is not live: last, where it may wrap
     columns = ["api", "status", *(["replicas", "in-flight"] if scaled else []),
                *(["endpoint"] if endpoints else []), "requests", "2xx/4xx/5xx", "p50", "p99", "last update",
-               *(["replicas"] if wide and not scaled else [])]
+               *(["replicas"] if wide and not scaled else []), *(["reason"] if reasons else [])]
     table = Table(*columns, box=None, pad_edge=False)
     for s in statuses:
         table.add_row(s.api, _status_text(s.status), *(_scaling(s) if scaled else ()),
                       *([s.endpoint or "-"] if endpoints else []), str(s.requests),
                       f"{s.responses_2xx}/{s.responses_4xx}/{s.responses_5xx}",
                       milliseconds(s.p50_ms), milliseconds(s.p99_ms), ago(s.last_update),
-                      *([s.replicas or "-"] if wide and not scaled else []))
+                      *([s.replicas or "-"] if wide and not scaled else []), *([s.reason or ""] if reasons else []))
     return table
 
 
@@ -142,6 +143,7 @@ def _detail(out: Console, s: APIStatus) -> None:
     facts = Table.grid(padding=(0, 2))
     page = page_url(s.endpoint, ((s.spec or {}).get("networking") or {}).get("static"))
     for label, value in (("endpoint", s.endpoint or "-"), *((("page", page),) if page else ()),
+                         *((("reason", s.reason),) if s.reason else ()),
                          ("replicas", s.replicas or "-"),
                          ("requests", f"{s.requests} (2xx {s.responses_2xx}, 4xx {s.responses_4xx}, "
                                       f"5xx {s.responses_5xx})"),

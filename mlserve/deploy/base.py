@@ -26,7 +26,7 @@ class DeployResult:
 @dataclass
 class APIStatus:
     api: str
-    status: str  # live | updating | error | error (crash loop) | stopped | ...
+    status: str  # live | updating | pending | error | error (crash loop) | stopped | ...
     endpoint: str | None = None
     replicas: str = ""  # e.g. "1/1" (ready/requested) or "2 processes"
     requests: int = 0
@@ -36,6 +36,7 @@ class APIStatus:
     p50_ms: float | None = None
     p99_ms: float | None = None
     last_update: float | None = None  # unix time of the last deploy/refresh
+    reason: str | None = None  # why it is not live, e.g. "Unschedulable: 0/3 nodes are available: …"
     spec: dict | None = None  # detail view only
     # Detail view: one row per process/pod, e.g. {"role": "runtime", "pid": 123, "restarts": 0}.
     processes: list[dict] = field(default_factory=list)

@@ -177,6 +177,18 @@ class Cluster:
         with contextlib.suppress(NotFoundError), self.calls(f"deleting {kind} {name}", passthrough=(404,)):
             res.delete(name=name, namespace=self.namespace, body={"propagationPolicy": "Background"})
 
+    def nodes(self) -> list[dict] | None:
+        """The cluster's nodes; None where the credentials may not list them (RBAC)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            with self.calls("listing nodes", passthrough=(401, 403)):
+                items = client.CoreV1Api(self.api_client).list_node().items
+        except ApiException:
+            return None
+        return [self.api_client.sanitize_for_serialization(n) for n in items]
+
     def pods(self, label_selector: str) -> list[dict]:
         return self.list_managed([("v1", "Pod")], label_selector)
 
@@ -209,8 +221,9 @@ class Cluster:
 
         core = client.CoreV1Api(self.api_client)
         try:
+            # An empty log comes back as None.
             return core.read_namespaced_pod_log(pod, self.namespace, container="api", previous=previous,
-                                                tail_lines=tail)
+                                                tail_lines=tail) or ""
         except ApiException as e:
             return f"(no log: {e.reason})"
 

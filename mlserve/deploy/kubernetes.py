@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mlserve.deploy.api_keys import secret, secret_name
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
+from mlserve.deploy.capacity import check_capacity
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import (
@@ -27,8 +28,18 @@ from mlserve.deploy.istio import (
 from mlserve.deploy.manifests import COMPONENT, NAME, PART_OF, SPEC, labels, project_label, render_manifests
 from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
-from mlserve.deploy.rollout import current_pods, pod_problem, rollout_state, wait_for_rollouts
+from mlserve.deploy.rollout import (
+    UNSCHEDULABLE_HINT,
+    current_pods,
+    has_log,
+    pod_problem,
+    pod_reason,
+    rollout_state,
+    wait_for_rollouts,
+    waiting_text,
+)
 from mlserve.deploy.splitter_manifests import COMPONENT_NAME as SPLITTER_COMPONENT
+from mlserve.deploy.strategy import host_network_note
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.image.builder import Registry, ensure_image, image_tag
 from mlserve.image.context import build_context, dependencies_digest
@@ -74,6 +85,7 @@ class KubernetesBackend:
 
     def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
         progress(f"checking {self.cluster.server}, namespace {self.env.namespace}")
+        check_capacity(self.cluster, project, self.env, progress)
         hpa_version = self.cluster.hpa_version()
         registry = self.registry()
         context = build_context(project, self.env.base_image)
@@ -85,6 +97,9 @@ class KubernetesBackend:
         live = self.cluster.list_managed(self._kinds(hpa_version))
         changes = plan(desired, live, project_label(project.file), namespace=self.env.namespace, force=force)
         to_roll = rollout_needed(changes, force=force)
+        changed = {c.api for c in changes if c.verb in ("create", "update")}
+        for note in filter(None, (host_network_note(api, self.env) for api in project.apis if api.name in changed)):
+            progress(note)
         control = self._control_plane_changes(project, image, context)
         if to_roll or control:
             ensure_image(project, self.env.base_image, registry, progress, context=context)
@@ -173,16 +188,19 @@ class KubernetesBackend:
             done, state = rollout_state(deployment)
             pods = current_pods(self.cluster, deployment)
             problems = [p for p in (pod_problem(pod) for pod in pods) if p]
+            reason = next(filter(None, (pod_reason(pod) for pod in pods)), None)
             want = (deployment.get("spec") or {}).get("replicas", 0)
             status = ("stopped" if want == 0 else "live" if done else
                       "error (crash loop)" if any("crash loop" in p.message for p in problems) else
-                      "error" if problems else "updating")
+                      "error" if problems else "pending" if reason and reason.startswith("Unschedulable")
+                      else "updating")
             annotations = deployment["metadata"].get("annotations") or {}
             template = deployment["spec"]["template"]["metadata"].get("annotations") or {}
             stamps = [deployment["metadata"].get("creationTimestamp"), template.get(RESTARTED_AT),
                       *(c.get("lastUpdateTime") for c in (deployment.get("status") or {}).get("conditions") or [])]
             row = APIStatus(api=name, status=status, endpoint=self._endpoint_or_none(name),
-                            replicas=f"{state} ({want} requested)", last_update=_latest(stamps))
+                            replicas=f"{state} ({want} requested)", last_update=_latest(stamps),
+                            reason=None if done else reason)
             self._add_metrics(row, deployment, pods)
             _add_scaling(row, deployment, scaling.get(name), detail)
             if detail:
@@ -247,8 +265,17 @@ class KubernetesBackend:
             # The newest pod: after a rollout that is the one serving the new version.
             yield from self.cluster.follow_log(pods[0]["metadata"]["name"], tail=tail)
             return
+        silent = [pod for pod in pods if not has_log(pod)]
+        if len(silent) == len(pods):  # not one line to show: say why instead
+            pending = [pod for pod in silent if (pod_reason(pod) or "").startswith("Unschedulable")]
+            raise DeployError(f"api '{api}' has no log yet: " + "; ".join(map(waiting_text, silent)),
+                              hint=UNSCHEDULABLE_HINT if pending else
+                              f"its container has not started: `mlserve get {api} --env {self.env.name}` shows why")
         for pod in pods:
             prefix = f"[{pod['metadata']['name']}] " if len(pods) > 1 else ""
+            if pod in silent:
+                yield f"{prefix}({waiting_text(pod)}; no log yet)"
+                continue
             for line in self.cluster.log(pod["metadata"]["name"], tail=tail).splitlines():
                 yield prefix + line
 

@@ -35,6 +35,8 @@ from mlserve.deploy.labels import (  # noqa: F401  (the names other modules impo
     TEMPLATE_HASH,
 )
 from mlserve.deploy.pins import pinned_env
+from mlserve.deploy.strategy import rolling_update
+from mlserve.extras import IN_IMAGE_ENV
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
 from mlserve.spec import APISpec, Project, parse_duration, runtime_hash, spec_hash
 
@@ -85,10 +87,6 @@ def quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
 
 
-def _int_or_percent(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
-
-
 def _resources(api: APISpec) -> dict:
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
@@ -114,6 +112,7 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
             {"name": "MLSERVE_API", "value": api.name},
             {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
             {"name": "MLSERVE_PORT", "value": str(port)},
+            {"name": IN_IMAGE_ENV, "value": "1"},  # errors then say how to add a package to the image
             *({"name": k, "value": v} for k, v in sorted({**api.predictor.env, **extra_env}.items())),
             *key_env(api),
         ],
@@ -150,10 +149,7 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
         "spec": {
             "replicas": api.autoscaling.init_replicas,
             "selector": {"matchLabels": selector(api.name)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {
-                "maxSurge": _int_or_percent(api.update_strategy.max_surge),
-                "maxUnavailable": _int_or_percent(api.update_strategy.max_unavailable),
-            }},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling_update(api, project, env)},
             "template": {"metadata": {"labels": dict(meta["labels"])}, "spec": pod},
         },
     }

@@ -2,6 +2,8 @@
 
 `pod_problem` reads a pod (as the API returns it) and names what stops it: an image that
 cannot be pulled, a container that exits (with its last log lines), or no node to run it on.
+`pod_reason` is the short form `mlserve get` shows, for waiting pods too ("Unschedulable: 0/3
+nodes are available: 3 Insufficient cpu.").
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ UNSCHEDULABLE_GRACE_S = 90.0
 LOG_LINES = 30
 _PULL = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 _CREATE = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+UNSCHEDULABLE_HINT = ("lower compute (cpu, mem, gpu) in cortex.yaml, add nodes, or check the environment's "
+                      "node_selector; on the host network a node runs one replica of each API")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class PodProblem:
     hint: str
     logs: bool = False  # the container ran: its log explains more
     previous: bool = False  # ...and the log is the previous (crashed) container's
+    reason: str = ""  # Kubernetes' word for it, e.g. "CrashLoopBackOff: exit code 3 (Error)"
 
 
 def _since(timestamp: str | None, now: float) -> float:
@@ -47,26 +52,61 @@ def pod_problem(pod: dict, now: float | None = None) -> PodProblem | None:
         reason = waiting.get("reason") or ""
         if reason in _PULL:
             return PodProblem(name, f"cannot pull image {cs.get('image')}: {waiting.get('message') or reason}",
-                              "check that the cluster's nodes can reach the registry and that the image was pushed")
+                              "check that the cluster's nodes can reach the registry and that the image was pushed",
+                              reason=f"{reason}: {cs.get('image')}")
         if reason in _CREATE:
             return PodProblem(name, f"the container cannot start ({reason}): {waiting.get('message', '')}",
-                              "check the predictor's env and the environment's settings")
+                              "check the predictor's env and the environment's settings", reason=reason)
         ended = terminated if terminated and terminated.get("exitCode") else last if last and last.get("exitCode") else None
         if ended:
             why = ended.get("reason") or "Error"
             looping = " and keeps restarting (crash loop)" if cs.get("restartCount", 0) > 1 else ""
             hint = ("the API ran out of memory: raise compute.mem in cortex.yaml" if why == "OOMKilled"
                     else "fix the cause shown in the log above and run `mlserve deploy` again")
+            short = f"{reason or why}: exit code {ended.get('exitCode')}" + (f" ({why})" if reason else "")
             return PodProblem(name, f"the container exited with code {ended.get('exitCode')} ({why}){looping}",
-                              hint, logs=True, previous=not terminated)
-    for cond in status.get("conditions") or []:
-        if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
-                and cond.get("reason") == "Unschedulable"
-                and _since(cond.get("lastTransitionTime"), now) >= UNSCHEDULABLE_GRACE_S):
-            return PodProblem(name, f"no node can run it: {cond.get('message')}",
-                              "lower compute (cpu, mem, gpu) in cortex.yaml or add nodes; on the host "
-                              "network a node runs one replica of each API")
+                              hint, logs=True, previous=not terminated, reason=short)
+    cond = _unschedulable(status)
+    if cond and _since(cond.get("lastTransitionTime"), now) >= UNSCHEDULABLE_GRACE_S:
+        return PodProblem(name, f"no node can run it: {cond.get('message')}", UNSCHEDULABLE_HINT,
+                          reason=f"Unschedulable: {cond.get('message')}")
     return None
+
+
+def _unschedulable(status: dict) -> dict | None:
+    """The scheduler's PodScheduled=False condition of a pod no node can take (yet)."""
+    return next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"
+                 and c.get("status") == "False" and c.get("reason") == "Unschedulable"), None)
+
+
+def pod_reason(pod: dict, now: float | None = None) -> str | None:
+    """Why a pod does not serve, in a few words: its problem, or why it still waits (no node yet,
+    ContainerCreating); None for a running pod."""
+    problem = pod_problem(pod, now)
+    if problem:
+        return problem.reason
+    status = pod.get("status") or {}
+    if cond := _unschedulable(status):
+        return f"Unschedulable: {cond.get('message')}"
+    waiting = (((cs.get("state") or {}).get("waiting") or {}).get("reason")
+               for cs in status.get("containerStatuses") or [])
+    return next(filter(None, waiting), None)
+
+
+def waiting_text(pod: dict) -> str:
+    """'pod x is Pending: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.'"""
+    why = pod_reason(pod)
+    phase = (pod.get("status") or {}).get("phase") or "Pending"
+    return f"pod {pod['metadata']['name']} is {phase}" + (f": {why}" if why else "")
+
+
+def has_log(pod: dict) -> bool:
+    """Whether a container of the pod ever started (a Pending pod has no log to read)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        if state.get("running") or state.get("terminated") or (cs.get("lastState") or {}).get("terminated"):
+            return True
+    return False
 
 
 def rollout_state(deployment: dict) -> tuple[bool, str]:
@@ -99,6 +139,13 @@ def explain(cluster: Cluster, api: str, problem: PodProblem) -> str:
         if log:
             text += f"\n--- last log lines of {problem.pod} ---\n{log}"
     return text
+
+
+def _why_waiting(cluster: Cluster, api: str) -> str:
+    """' (pod x is Pending: Unschedulable: …)' for an API whose rollout ran out of time, if a pod says."""
+    deployment = cluster.get("apps/v1", "Deployment", api)
+    pods = [p for p in current_pods(cluster, deployment) if pod_reason(p)] if deployment else []
+    return f" ({waiting_text(pods[0])})" if pods else ""
 
 
 def wait_for_rollouts(cluster: Cluster, apis: list[str], progress: Progress, timeout: float,
@@ -136,7 +183,7 @@ def wait_for_rollouts(cluster: Cluster, apis: list[str], progress: Progress, tim
         parts, hints = [], []
         for api, problem in failures:
             if problem is None:
-                parts.append(f"api '{api}': not ready after {timeout:.0f}s")
+                parts.append(f"api '{api}': not ready after {timeout:.0f}s" + _why_waiting(cluster, api))
                 hints.append("see `mlserve logs` for the API; raise the environment's rollout_timeout if it is slow")
             else:
                 parts.append(explain(cluster, api, problem))

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mlserve.errors import ModelNotFound, RequestError
+from mlserve.extras import install_hint
 from mlserve.models.cache import Progress, _log_progress, cache_dir, prepare_entry
 from mlserve.models.chat import render_chat
 from mlserve.models.digest import content_sha256
@@ -60,7 +61,7 @@ def _import_llama_cpp():
         import llama_cpp
     except ImportError as exc:
         raise ModelNotFound(f"the llamacpp engine needs the llama-cpp-python package ({exc})",
-                            hint=INSTALL_HINT + ", or set engine: torch") from None
+                            hint=install_hint("llama-cpp-python", INSTALL_HINT) + ", or set engine: torch") from None
     return llama_cpp
 
 

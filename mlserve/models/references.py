@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from mlserve.errors import ModelNotFound
+from mlserve.extras import install_hint
 
 PKG_SCHEME = "pkg://"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
@@ -114,7 +115,7 @@ def _resolve_package(ref: str) -> ResolvedModel:
     dirs = _package_dirs(package)
     if not dirs:
         raise ModelNotFound(f"model '{ref}' not found: no installed Python package '{package}'",
-                            hint=_INSTALL_HINT)
+                            hint=install_hint(package, _INSTALL_HINT))
     matches = sorted({Path(m).resolve() for _, d in dirs for m in glob.glob(str(d / inner))},
                      key=lambda p: (p.name, str(p)))
     if not matches:

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from mlserve.errors import MlserveError, PredictorInitError, PredictorLoadError
-from mlserve.extras import missing_extra
+from mlserve.extras import install_hint, missing_extra
 from mlserve.runtime import typed
 from mlserve.spec import APISpec
 
@@ -141,10 +141,12 @@ def _import(path: Path, shown: str) -> ModuleType:
         sys.modules.pop(module_name, None)
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        extra = missing_extra(e) if isinstance(e, ModuleNotFoundError) else None
+        missing = isinstance(e, ModuleNotFoundError)
+        extra = missing_extra(e) if missing else None
+        fix = "fix the error above (a missing package belongs in your image or environment)"
         raise PredictorLoadError(
             f"{shown}: importing it raised {type(e).__name__}\n{user_traceback(e)}",
-            hint=extra.hint if extra else "fix the error above (a missing package belongs in your image or environment)",
+            hint=extra.hint if extra else install_hint((e.name or "").split(".")[0], fix) if missing else fix,
         ) from e
     return module
 

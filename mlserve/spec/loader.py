@@ -186,3 +186,20 @@ def load_project(path: str | Path) -> Project:
     check_project(project, shown, line_of(APISpec))
     check_splitters(project, shown, line_of(TrafficSplitterSpec))
     return project
+
+
+def field_error(project: Project, api: str, field: str, message: str, hint: str) -> SpecError:
+    """A SpecError at an API's field (dotted path) of a loaded project, its line found again in the file:
+    for checks that need the environment or the cluster, made after loading."""
+    line = None
+    try:
+        data, lines = parse_yaml(project.file.read_text(encoding="utf-8"), str(project.file))
+    except (OSError, UnicodeDecodeError, SpecError):
+        data, lines = None, {}
+    if isinstance(data, dict):
+        data, lines = [data], {(0,) + k: v for k, v in lines.items()}
+    if isinstance(data, list):
+        index = next((i for i, item in enumerate(data) if isinstance(item, dict) and item.get("name") == api), None)
+        if index is not None:
+            line = _line_of((index, *field.split(".")), lines)
+    return SpecError(message, file=str(project.file), line=line, api=api, field=field, hint=hint)

@@ -39,6 +39,8 @@ FULL = """\
   predictor: {path: p.py}
   autoscaling: {min_replicas: 0, max_replicas: 3}
 """
+# On the host network a surge cannot work (strategy.py): the same project, replacing pods in place.
+HOST_FULL = FULL.replace("max_surge: 1, max_unavailable: 0", "max_surge: 0, max_unavailable: 1")
 KUBE = Environment(name="prod", provider="kubernetes", registry="registry.example.com/team", namespace="serving")
 HPA = KUBE.model_copy(update=dict(hpa=True))  # opt-in: an HPA per API instead of mlserve's autoscaler
 
@@ -61,7 +63,8 @@ def by_kind(objects, kind, name):
 ], ids=["plain", "hpa", "host-network-ingress"])
 @pytest.mark.parametrize("hpa_version", ["autoscaling/v2", "autoscaling/v2beta2"])
 def test_every_object_is_valid(tmp_path, env, hpa_version):
-    objects = render_manifests(make_project(tmp_path), env, hpa_version=hpa_version)
+    objects = render_manifests(make_project(tmp_path, HOST_FULL if env.host_network else FULL), env,
+                               hpa_version=hpa_version)
     kinds = sorted({o["kind"] for o in objects})
     expected = ({"Deployment", "Service"} | ({"HorizontalPodAutoscaler"} if env.hpa else set())
                 | ({"Ingress"} if env.ingress_host else set()))
@@ -95,7 +98,7 @@ def test_deployment_follows_the_spec(tmp_path):
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {"MLSERVE_SPEC": "/app/cortex.yaml", "MLSERVE_API": "qa", "MLSERVE_HOST": "0.0.0.0",
-                   "MLSERVE_PORT": "8080", "LOG_LEVEL": "debug"}
+                   "MLSERVE_PORT": "8080", "MLSERVE_IN_IMAGE": "1", "LOG_LEVEL": "debug"}
     assert pod["terminationGracePeriodSeconds"] >= 60  # the default request_timeout can finish
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert "hostNetwork" not in pod
@@ -123,14 +126,14 @@ def test_hpa_follows_autoscaling(tmp_path):
 
 def test_host_network_gets_distinct_stable_ports(tmp_path):
     env = KUBE.model_copy(update=dict(host_network=True, node_selector={"kubernetes.io/hostname": "n1"}))
-    objects = render_manifests(make_project(tmp_path), env)
+    objects = render_manifests(make_project(tmp_path, HOST_FULL), env)
     pods = {n: by_kind(objects, "Deployment", n)["spec"]["template"]["spec"] for n in ("qa", "tiny")}
     ports = {n: p["containers"][0]["ports"][0]["containerPort"] for n, p in pods.items()}
     assert ports["qa"] != ports["tiny"]
     assert all(p["hostNetwork"] and p["nodeSelector"] == {"kubernetes.io/hostname": "n1"} for p in pods.values())
     assert ports == {n: int(next(e["value"] for e in pods[n]["containers"][0]["env"] if e["name"] == "MLSERVE_PORT"))
                      for n in ports}
-    assert render_manifests(make_project(tmp_path), env) == objects
+    assert render_manifests(make_project(tmp_path, HOST_FULL), env) == objects
 
 
 def test_port_assignment():

@@ -7,7 +7,14 @@ import pytest
 
 from mlserve.deploy.manifests import CONFIG_HASH, MANAGED_BY, NAME, PART_OF, TEMPLATE_HASH
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
-from mlserve.deploy.rollout import UNSCHEDULABLE_GRACE_S, pod_problem, rollout_state
+from mlserve.deploy.rollout import (
+    UNSCHEDULABLE_GRACE_S,
+    has_log,
+    pod_problem,
+    pod_reason,
+    rollout_state,
+    waiting_text,
+)
 from mlserve.errors import DeployError
 
 
@@ -147,6 +154,27 @@ def test_unschedulable_after_a_grace_period():
     assert pod_problem(pod(conditions=[cond])) is None
     problem = pod_problem(pod(conditions=[cond]), now=time.time() + UNSCHEDULABLE_GRACE_S)
     assert "Insufficient nvidia.com/gpu" in problem.message and "compute" in problem.hint
+
+
+def test_reasons_get_shows_for_pods_that_do_not_serve():
+    unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                     "message": "0/3 nodes are available: 3 Insufficient cpu.",
+                     "lastTransitionTime": datetime.now(UTC).isoformat()}
+    waiting = pod(conditions=[unschedulable])  # within the grace period: no problem yet, but a reason
+    assert pod_reason(waiting) == "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
+    assert not has_log(waiting)
+    waiting["status"]["phase"] = "Pending"
+    assert waiting_text(waiting) == "pod a-1 is Pending: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
+    crashing = pod({"restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}})
+    assert pod_reason(crashing) == "CrashLoopBackOff: exit code 3 (Error)" and has_log(crashing)
+    oom = pod({"restartCount": 1, "state": {"running": {}},
+               "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}})
+    assert pod_reason(oom) == "OOMKilled: exit code 137"
+    pulling = pod({"image": "reg/x:1", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "..."}}})
+    assert pod_reason(pulling) == "ImagePullBackOff: reg/x:1" and not has_log(pulling)
+    assert pod_reason(pod({"state": {"waiting": {"reason": "ContainerCreating"}}})) == "ContainerCreating"
+    assert pod_reason(pod({"state": {"running": {}}, "restartCount": 0})) is None
 
 
 def deployment(want, ready, updated, total, generation=2, observed=2):

@@ -7,7 +7,9 @@
                               (for clusters without a pod network, like .ci/e2e.sh's)
     MLSERVE_TEST_AWS_ENDPOINT an AWS emulator (moto server) for the aws provider test
     MLSERVE_TEST_CUSTOM_RESOURCES=1  the API server stores custom resources without crashing, even
-                              where its version says otherwise (test_istio_e2e.py)
+                              where its version says otherwise (the CRD-backed tests: Istio,
+                              ServiceMonitor; .ci/e2e.sh sets it when the build's PATCHES list
+                              reflect2-go1.18-map-iteration)
 
 Without them the tests skip; `.ci/e2e.sh` brings everything up on one machine and runs them.
 """

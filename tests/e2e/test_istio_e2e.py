@@ -9,14 +9,12 @@ the end, so the other e2e tests see a cluster without Istio.
 from __future__ import annotations
 
 import json
-import os
-import re
-import time
 
 import httpx
 import pytest
 
 from mlserve.runtime.mesh import MESH_PATH
+from tests.e2e.custom_resources import installed
 from tests.e2e.test_kubernetes_e2e import actions
 from tests.e2e.test_splitter_e2e import SPLIT
 
@@ -37,74 +35,13 @@ CRD = {
 }
 
 
-def _until(check, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"not within {timeout:.0f}s: {what}"
-        time.sleep(0.5)
-    return result
-
-
-def _served(api_client) -> bool:
-    from kubernetes import client
-
-    groups = client.ApisApi(api_client).get_api_versions().groups
-    return f"{GROUP}/{VERSION}" in {f"{g.name}/{v.version}" for g in groups for v in g.versions}
-
-
-def _custom_resources_crash(api_client) -> str | None:
-    """Why this API server would crash on the first custom resource it stores, if it would.
-
-    Kubernetes before 1.24 vendors reflect2 v1.0.1, whose map iteration does not match Go 1.18+'s
-    runtime: built with a newer Go (as Debian builds 1.20), the API server dies with SIGSEGV in
-    mapiterinit when it encodes a custom resource. MLSERVE_TEST_CUSTOM_RESOURCES=1 says the server
-    at hand was built with reflect2 v1.0.2's iteration (or is otherwise known to be fine).
-    """
-    from kubernetes import client
-
-    if os.environ.get("MLSERVE_TEST_CUSTOM_RESOURCES") == "1":
-        return None
-    v = client.VersionApi(api_client).get_code()
-    minor = int(re.match(r"\d*", v.minor).group() or 0)
-    go = tuple(int(n) for n in re.findall(r"\d+", v.go_version)[:2])
-    if v.major == "1" and minor < 24 and go >= (1, 18):
-        return (f"the cluster's API server (Kubernetes {v.git_version} built with {v.go_version}) crashes on the "
-                "first custom resource it stores (reflect2 v1.0.1 under Go 1.18+); set "
-                "MLSERVE_TEST_CUSTOM_RESOURCES=1 for a server built with reflect2 v1.0.2's map iteration")
-    return None
-
-
 @pytest.fixture(scope="module")
 def istio(cluster):
     """The cluster with the VirtualService CRD, and an environment on it that binds to GATEWAY."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    api_client = cluster.api_client()
-    crash = _custom_resources_crash(api_client)
-    if crash:
-        pytest.skip(crash)
-    crds = client.ApiextensionsV1Api(api_client)
-    try:
-        crds.create_custom_resource_definition(CRD)
-    except ApiException as e:
-        if e.status != 409:  # left by an interrupted run: this one removes it
-            raise
-    try:
-        _until(lambda: _served(api_client), "the API server serves the VirtualService CRD")
+    with installed(cluster.api_client(), CRD):
         cluster.mlserve("env", "set", ENV, "--provider", "kubernetes", *cluster.env_args(),
                         "--istio-gateway", GATEWAY)
         yield cluster
-    finally:
-        crds.delete_custom_resource_definition(CRD_NAME)
-
-        def gone() -> bool:
-            try:
-                crds.read_custom_resource_definition(CRD_NAME)
-                return False
-            except ApiException as e:
-                return e.status == 404
-        _until(lambda: gone() and not _served(api_client), "the CRD is gone", timeout=120)
 
 
 def virtual_service(k8s, name: str) -> dict | None:

