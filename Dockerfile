@@ -21,7 +21,7 @@ COPY mlserve/ /opt/mlserve/mlserve/
 WORKDIR /app
 # Not root (numeric, as Kubernetes' runAsNonRoot needs); HOME holds the caches.
 RUN mkdir -p /home/mlserve && chown 10001:10001 /home/mlserve
-ENV MLSERVE_SPEC=/app/cortex.yaml MLSERVE_PORT=8080 MLSERVE_HOST=0.0.0.0 HOME=/home/mlserve
+ENV MLSERVE_SPEC=/app/cortex.yaml MLSERVE_PORT=8080 MLSERVE_HOST=0.0.0.0 HOME=/home/mlserve MLSERVE_IN_IMAGE=1
 USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "mlserve.runtime"]

@@ -36,7 +36,6 @@ from mlserve.deploy.labels import (  # noqa: F401  (the names other modules impo
 )
 from mlserve.deploy.pins import pinned_env
 from mlserve.deploy.strategy import rolling_update
-from mlserve.extras import IN_IMAGE_ENV
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
 from mlserve.spec import APISpec, Project, parse_duration, runtime_hash, spec_hash
 
@@ -112,7 +111,6 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
             {"name": "MLSERVE_API", "value": api.name},
             {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
             {"name": "MLSERVE_PORT", "value": str(port)},
-            {"name": IN_IMAGE_ENV, "value": "1"},  # errors then say how to add a package to the image
             *({"name": k, "value": v} for k, v in sorted({**api.predictor.env, **extra_env}.items())),
             *key_env(api),
         ],

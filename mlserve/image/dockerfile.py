@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 
+from mlserve.extras import IN_IMAGE_ENV
+
 APP_DIR = "/app"
 CONTAINER_PORT = 8080
 # The runtime runs as this user (numeric, so Kubernetes can check runAsNonRoot); its HOME holds
@@ -66,7 +68,8 @@ COPY --from=packages /opt/venv /opt/venv
 COPY app/ {APP_DIR}/
 WORKDIR {APP_DIR}
 RUN mkdir -p {HOME_DIR} && chown {RUNTIME_UID}:{RUNTIME_UID} {HOME_DIR}
-ENV MLSERVE_SPEC={spec_path} MLSERVE_PORT={CONTAINER_PORT} MLSERVE_HOST=0.0.0.0 HOME={HOME_DIR}
+# MLSERVE_IN_IMAGE: a missing package's error says to add it to requirements.txt, not to pip install it.
+ENV MLSERVE_SPEC={spec_path} MLSERVE_PORT={CONTAINER_PORT} MLSERVE_HOST=0.0.0.0 HOME={HOME_DIR} {IN_IMAGE_ENV}=1
 USER {RUNTIME_UID}:{RUNTIME_UID}
 EXPOSE {CONTAINER_PORT}
 ENTRYPOINT {json.dumps(ENTRYPOINT)}

@@ -98,7 +98,7 @@ def test_deployment_follows_the_spec(tmp_path):
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {"MLSERVE_SPEC": "/app/cortex.yaml", "MLSERVE_API": "qa", "MLSERVE_HOST": "0.0.0.0",
-                   "MLSERVE_PORT": "8080", "MLSERVE_IN_IMAGE": "1", "LOG_LEVEL": "debug"}
+                   "MLSERVE_PORT": "8080", "LOG_LEVEL": "debug"}
     assert pod["terminationGracePeriodSeconds"] >= 60  # the default request_timeout can finish
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert "hostNetwork" not in pod

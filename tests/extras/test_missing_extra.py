@@ -79,7 +79,7 @@ def test_a_predictor_importing_torch_gets_the_llm_hint(tmp_path):
     assert result.stdout.strip() == "pip install 'mlserve[llm]' (or 'mlserve[all]')", result.stderr
 
 
-IN_IMAGE = {"MLSERVE_IN_IMAGE": "1"}  # what the Deployment's pods carry (manifests.py)
+IN_IMAGE = {"MLSERVE_IN_IMAGE": "1"}  # what the serving image sets (image/dockerfile.py)
 
 
 @pytest.mark.parametrize("module", ["torch", "sklearn"])  # an extra's package, and any other

@@ -45,6 +45,7 @@ def test_entrypoint_and_spec_location():
     assert f"ENTRYPOINT {json.dumps(ENTRYPOINT)}" in text
     assert "MLSERVE_SPEC=/app/other.yaml" in text
     assert "MLSERVE_HOST=0.0.0.0" in text  # reachable from outside the container
+    assert "MLSERVE_IN_IMAGE=1" in text  # errors about a missing package speak of the image
     assert "COPY app/ /app/" in text and "COPY mlserve/ /opt/mlserve/mlserve/" in text
 
 
