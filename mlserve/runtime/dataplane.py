@@ -107,7 +107,11 @@ class DataPlane:
         answer = await self._answer(body, headers, query, request_id, wire)
         if isinstance(answer, EventStream):
             finish = answer.finish
-            answer.finish = lambda: (finish(), models.close(lease, started, 200))  # type: ignore[method-assign]
+
+            def finish_and_unpin() -> None:
+                finish()
+                models.close(lease, started, 200)
+            answer.finish = finish_and_unpin
         else:
             models.close(lease, started, answer.status_code)
         return answer

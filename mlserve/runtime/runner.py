@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import threading
 import time
@@ -106,7 +107,7 @@ class Runner:
                 limiter.release(time.perf_counter() - started)
         try:
             # The request's context goes along: get_model pins models to the request (multimodel/lease.py).
-            future = self.executor.submit(contextvars.copy_context().run, fn, **kwargs)
+            future = self.executor.submit(contextvars.copy_context().run, functools.partial(fn, **kwargs))
         except BaseException:
             limiter.release()
             raise

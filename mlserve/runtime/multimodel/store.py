@@ -44,7 +44,7 @@ class Loaded:
 
 
 class ModelStore:
-    def __init__(self, load: Callable[[Path], Any], metrics: ModelMetrics, cache: Path, *,
+    def __init__(self, load: Callable[[str], Any], metrics: ModelMetrics, cache: Path, *,
                  cache_size: int | None = None, disk_cache_size: int | None = None, wait: float = 60.0) -> None:
         self.load, self.metrics, self.cache = load, metrics, cache
         self.cache_size, self.disk_cache_size, self.wait = cache_size, disk_cache_size, wait
@@ -170,7 +170,7 @@ class ModelStore:
         key = (v.model, v.number)
         started = time.perf_counter()
         try:
-            value = self.load(self._fetch(v))
+            value = self.load(str(self._fetch(v)))
         except PREDICTOR_EXCEPTIONS as e:
             seconds = time.perf_counter() - started
             log.error("model %s version %d: load_model failed\n%s", v.model, v.number, user_traceback(e))
