@@ -114,12 +114,13 @@ class Client:
     # -- predictions -----------------------------------------------------------------------
 
     def predict(self, api: str, payload: Any, *, stream: bool = False, content_type: str | None = None,
-                headers: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT
-                ) -> Prediction | Iterator[Event]:
-        """POST `payload` (dict/list/pydantic model: JSON, str: text, bytes: as is).
+                headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+                timeout: float = DEFAULT_TIMEOUT) -> Prediction | Iterator[Event]:
+        """POST `payload` (dict/list/pydantic model: JSON, str: text, bytes: as is), with `params` as
+        the query string (the predictor's query_params, e.g. {"model": "iris", "version": 2}).
         Returns a Prediction, or with stream=True an iterator of the answer's Server-Sent Events.
         An error answer raises PredictionFailed (its status_code says which)."""
-        request = build_request(payload, content_type=content_type, stream=stream, headers=headers)
+        request = build_request(payload, content_type=content_type, stream=stream, headers=headers, params=params)
         if stream:
             return self._events(api, request, timeout)
         with self.post(api, request, timeout=timeout) as response:
@@ -131,7 +132,7 @@ class Client:
         """The API's answer, open for streaming; raises PredictionFailed for an error answer."""
         url = self.endpoint(api)
         try:
-            with httpx.stream("POST", url, content=request.content,
+            with httpx.stream("POST", url, content=request.content, params=request.params,
                               headers={**self.key_headers(api), **request.headers}, timeout=timeout) as response:
                 if not response.is_success:
                     response.read()
@@ -171,26 +172,28 @@ class AsyncClient:
         return {**self.client.key_headers(api), **request.headers}
 
     async def predict(self, api: str, payload: Any, *, content_type: str | None = None,
-                      headers: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> Prediction:
-        request = build_request(payload, content_type=content_type, headers=headers)
+                      headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+                      timeout: float = DEFAULT_TIMEOUT) -> Prediction:
+        request = build_request(payload, content_type=content_type, headers=headers, params=params)
         url = self._endpoint(api)
         try:
             async with httpx.AsyncClient(timeout=timeout) as http:
-                response = await http.post(url, content=request.content, headers=self._headers(api, request))
+                response = await http.post(url, content=request.content, params=request.params,
+                                           headers=self._headers(api, request))
         except httpx.TransportError as e:
             raise unreachable(api, url, e) from None
         check(api, response)
         return prediction(api, response)
 
     async def stream(self, api: str, payload: Any, *, headers: dict[str, str] | None = None,
-                     timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[Event]:
+                     params: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[Event]:
         """The Server-Sent Events of a streamed answer, as they arrive."""
-        request = build_request(payload, stream=True, headers=headers)
+        request = build_request(payload, stream=True, headers=headers, params=params)
         url = self._endpoint(api)
         parser = EventParser(api)
         try:
             async with httpx.AsyncClient(timeout=timeout) as http:
-                async with http.stream("POST", url, content=request.content,
+                async with http.stream("POST", url, content=request.content, params=request.params,
                                        headers=self._headers(api, request)) as response:
                     if not response.is_success:
                         await response.aread()

@@ -200,3 +200,11 @@ class TrainingDataError(MlserveError):
 
 class FinetuneError(MlserveError):
     """A fine-tuning run cannot start or continue (output folder, checkpoint, settings)."""
+
+
+class ModelNotServed(NotFound):
+    """A multi-model API has no such model or version (python_client.get_model); the message lists what it has."""
+
+
+class ModelLoadFailed(PredictorError):
+    """A multi-model API's load_model raised for one model version; the other models keep serving."""

@@ -50,14 +50,15 @@ class Event:
 
 @dataclass
 class Request:
-    """What to POST: the body and its headers."""
+    """What to POST: the body, its headers and the query parameters (the predictor's query_params)."""
 
     content: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
 
 
 def build_request(payload: Any, *, content_type: str | None = None, stream: bool = False,
-                  headers: dict[str, str] | None = None) -> Request:
+                  headers: dict[str, str] | None = None, params: dict[str, Any] | None = None) -> Request:
     """bytes are sent as they are (Content-Type guessed from them unless given), str as
     text/plain, anything else as JSON."""
     if isinstance(payload, (bytes, bytearray, memoryview)):
@@ -75,7 +76,7 @@ def build_request(payload: Any, *, content_type: str | None = None, stream: bool
     sent = {"content-type": kind, **(headers or {})}
     if stream:
         sent["accept"] = EVENT_STREAM
-    return Request(body, sent)
+    return Request(body, sent, {k: str(v) for k, v in (params or {}).items()})
 
 
 def _model_dump(obj: Any) -> Any:

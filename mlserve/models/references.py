@@ -131,6 +131,16 @@ def _resolve_package(ref: str) -> ResolvedModel:
                         f"matched: {', '.join(m.name for m in matches[:5])}")
 
 
+def package_folder(ref: str) -> Path:
+    """The folder `pkg://<package>/<folder>` names inside an installed package (not imported)."""
+    package, _, inner = ref[len(PKG_SCHEME):].partition("/")
+    for _, folder in _package_dirs(package) if package else []:
+        if (folder / inner).is_dir():
+            return (folder / inner).resolve()
+    raise ModelNotFound(f"'{ref}' is not a folder of an installed Python package",
+                        hint="write pkg://<package>/<folder> naming a folder the package ships, and install it")
+
+
 def _resolve_hub(ref: str) -> ResolvedModel:
     if not hub_offline():
         return ResolvedModel(ref, "hub", hub_id=ref)

@@ -29,6 +29,7 @@ from mlserve.runtime.http import PredictEndpoint
 from mlserve.runtime.mesh import PathAlias, mesh_path
 from mlserve.runtime.metrics import CONTENT_TYPE, Metrics
 from mlserve.runtime.middleware import RequestMiddleware
+from mlserve.runtime.multimodel import PATH as MODELS
 from mlserve.runtime.openai import error_renderer, openai_routes
 from mlserve.runtime.recent import PATH as RECENT_ERRORS
 from mlserve.runtime.v2 import v2_routes
@@ -106,6 +107,13 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
     @app.get(RECENT_ERRORS, include_in_schema=False)
     async def recent_errors() -> dict:
         return {"recent": metrics.recent_errors.latest()}
+
+    if plane.models is not None:
+        store = plane.models.store
+
+        @app.get(MODELS, include_in_schema=False)
+        async def models() -> dict:
+            return {"models": store.describe()}
 
     # The protocols' routes (before the static files, which may be served under the endpoint).
     base = api.endpoint.rstrip("/")

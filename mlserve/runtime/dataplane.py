@@ -25,6 +25,7 @@ from mlserve.runtime.host import PredictorHost
 from mlserve.runtime.limits import Limiter
 from mlserve.runtime.loader import Method, PredictorClass, user_traceback
 from mlserve.runtime.metrics import Metrics
+from mlserve.runtime.multimodel import MultiModel
 from mlserve.runtime.payload import http_exception_response
 from mlserve.runtime.runner import PREDICTOR_EXCEPTIONS, Runner, is_stream
 from mlserve.runtime.sessions import SUPERSEDED, RequestControl, Sessions
@@ -55,12 +56,17 @@ class DataPlane:
         self.runner = Runner(self.limiter, p.threads_per_process)
         self.batcher: Batcher | None = None
         self._predict: Method | None = None  # the predictor's predict, which the Batcher runs
+        self.models = MultiModel(host.api, host.root, self.runner, metrics.registry) \
+            if p.multi_model_reloading is not None else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         """Load the predictor, in the background: `handle` answers 503 until it is ready."""
-        self.host.start(self._bind)
+        if self.models is None:
+            self.host.start(self._bind)
+        else:
+            self.host.start(self._bind, prepare=self.models.watcher.first, python_client=self.models.client)
 
     def _bind(self, predictor: PredictorClass, instance: Any) -> None:
         self.runner.bind(instance)
@@ -70,8 +76,12 @@ class DataPlane:
             self.batcher = Batcher(self.runner, self.limiter, self.metrics, predictor.predict,
                                    batching.max_batch_size, batching.batch_interval, self.timeout)
             self.batcher.start(self.host.api.predictor.threads_per_process)
+        if self.models is not None:
+            self.models.watcher.start()
 
     async def stop(self) -> None:
+        if self.models is not None:
+            self.models.watcher.stop()
         if self.batcher is not None:
             await self.batcher.stop()
         self.runner.shutdown()
@@ -88,7 +98,26 @@ class DataPlane:
     async def handle(self, body: bytes, headers: dict[str, str], query: dict[str, str], request_id: str,
                      wire: Wire = NATIVE) -> Answer:
         """Answer one prediction whose body has arrived. `wire` translates a protocol's request into
-        the predictor's payload and the result back (wire.py)."""
+        the predictor's payload and the result back (wire.py). A multi-model API's request holds the
+        models it got until its answer is over (a stream's: until its end), counted per model."""
+        if self.models is None:
+            return await self._answer(body, headers, query, request_id, wire)
+        models = self.models
+        lease, started = models.open()
+        answer = await self._answer(body, headers, query, request_id, wire)
+        if isinstance(answer, EventStream):
+            finish = answer.finish
+
+            def finish_and_unpin() -> None:
+                finish()
+                models.close(lease, started, 200)
+            answer.finish = finish_and_unpin
+        else:
+            models.close(lease, started, answer.status_code)
+        return answer
+
+    async def _answer(self, body: bytes, headers: dict[str, str], query: dict[str, str], request_id: str,
+                      wire: Wire) -> Answer:
         refused = self.refusal(request_id, wire)
         if refused is not None:
             return refused

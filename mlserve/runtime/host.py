@@ -37,16 +37,23 @@ class PredictorHost:
         self.predictor: PredictorClass | None = None
         self.instance: Any = None
 
-    def start(self, on_ready: Callable[[PredictorClass, Any], None]) -> None:
-        """Load in a background thread; `on_ready(predictor, instance)` runs on this event loop."""
+    def start(self, on_ready: Callable[[PredictorClass, Any], None], *,
+              prepare: Callable[[], None] | None = None, python_client: Any = None) -> None:
+        """Load in a background thread; `on_ready(predictor, instance)` runs on this event loop. A
+        multi-model API's `prepare` (the first model scan) runs in that thread before __init__, which
+        gets `python_client`."""
         loop = asyncio.get_running_loop()
-        threading.Thread(target=self._load, args=(loop, on_ready), name="predictor-init", daemon=True).start()
+        threading.Thread(target=self._load, args=(loop, on_ready, prepare, python_client),
+                         name="predictor-init", daemon=True).start()
 
-    def _load(self, loop: asyncio.AbstractEventLoop, on_ready: Callable[[PredictorClass, Any], None]) -> None:
+    def _load(self, loop: asyncio.AbstractEventLoop, on_ready: Callable[[PredictorClass, Any], None],
+              prepare: Callable[[], None] | None, python_client: Any) -> None:
         started = time.perf_counter()
         try:
             predictor = load_predictor_class(self.api, self.root)
-            instance = predictor.instantiate(self.api.predictor.config)
+            if prepare is not None:
+                prepare()
+            instance = predictor.instantiate(self.api.predictor.config, python_client)
         except MlserveError as e:
             log.error("api %s: the predictor failed to load\n%s", self.api.name, e)
             self._fail(e)

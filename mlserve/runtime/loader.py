@@ -25,7 +25,7 @@ from mlserve.runtime import typed
 from mlserve.spec import APISpec
 
 PREDICT_PARAMS = ("payload", "query_params", "headers")
-INIT_PARAMS = ("config",)
+INIT_PARAMS = ("config", "python_client")  # python_client: multi-model APIs only
 
 
 def user_traceback(exc: BaseException) -> str:
@@ -72,11 +72,15 @@ class PredictorClass:
     predict: Method
     stream: Method | None
     openai: bool = False  # answers the OpenAI-compatible routes (mlserve/completions.py)
+    init_takes_client: bool = False  # a multi-model API's python_client (runtime/multimodel/)
 
-    def instantiate(self, config: dict) -> Any:
+    def instantiate(self, config: dict, python_client: Any = None) -> Any:
         """Run the user's __init__; its exception becomes PredictorInitError with the user's traceback."""
+        kwargs: dict[str, Any] = {"config": config} if self.init_takes_config else {}
+        if self.init_takes_client:
+            kwargs["python_client"] = python_client
         try:
-            return self.cls(config=config) if self.init_takes_config else self.cls()
+            return self.cls(**kwargs)
         except Exception as e:
             extra = missing_extra(e) if isinstance(e, ModuleNotFoundError) else None
             own = e.hint if isinstance(e, MlserveError) else None  # e.g. a damaged model: what to run
@@ -206,10 +210,34 @@ def load_predictor_class(api: APISpec, root: Path) -> PredictorClass:
             inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
         raise PredictorLoadError(f"{where}: predict() is a generator, which server_side_batching cannot split",
                                  hint="turn off server_side_batching or return a list")
+    _check_multi_model(cls, api, where, init_params)
     return PredictorClass(
         cls=cls, where=where, init_takes_config="config" in init_params,
         predict=predict, stream=_method(cls, "stream", where), openai=_answers_openai(cls, where),
+        init_takes_client="python_client" in init_params,
     )
+
+
+def _check_multi_model(cls: type, api: APISpec, where: str, init_params: tuple[str, ...]) -> None:
+    """Cortex's multi-model contract: load_model(self, model_path) and python_client go together with
+    predictor.multi_model_reloading."""
+    if api.predictor.multi_model_reloading is None:
+        if "python_client" in init_params:
+            raise PredictorLoadError(f"{where}: __init__ takes python_client, which only multi-model APIs get",
+                                     hint="set predictor.multi_model_reloading in cortex.yaml, or drop the parameter")
+        return
+    load = getattr(cls, "load_model", None)
+    if not callable(load):
+        raise PredictorLoadError(f"{where}: multi_model_reloading needs a load_model(self, model_path) method",
+                                 hint="define it: it gets a model version's folder and returns the loaded model")
+    if inspect.iscoroutinefunction(load) or inspect.isgeneratorfunction(load):
+        raise PredictorLoadError(f"{where}: load_model must be a plain method (not async, no yield)",
+                                 hint="the runtime calls it in a thread, off the event loop")
+    _check_method(load, ("model_path",), where, "load_model()")
+    if "python_client" not in init_params:
+        raise PredictorLoadError(f"{where}: __init__ must take python_client to reach its models",
+                                 hint="def __init__(self, config, python_client): keep it and call "
+                                      "python_client.get_model(name, version) in predict")
 
 
 def _answers_openai(cls: type, where: str) -> bool:

@@ -11,6 +11,8 @@ on the event loop without a slot (`hook`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import threading
 import time
@@ -75,6 +77,13 @@ class Runner:
             return fn(**kwargs)
         return await self._in_slot(fn, method.is_async, kwargs)
 
+    def load_model(self, model_path: str) -> Any:
+        """A multi-model predictor's load_model, in the calling thread: the predictor's own (get_model in
+        predict) or the model watcher's, never the event loop's (runtime/multimodel/)."""
+        if self.instance is None:
+            raise RuntimeError("get_model() was called before the predictor finished __init__")
+        return self.instance.load_model(model_path=model_path)
+
     def hook(self, name: str) -> Callable | None:
         """The instance's optional translation hook `name` (to call on the event loop), or None."""
         return getattr(self.instance, name, None)
@@ -97,7 +106,8 @@ class Runner:
             finally:
                 limiter.release(time.perf_counter() - started)
         try:
-            future = self.executor.submit(fn, **kwargs)
+            # The request's context goes along: get_model pins models to the request (multimodel/lease.py).
+            future = self.executor.submit(contextvars.copy_context().run, functools.partial(fn, **kwargs))
         except BaseException:
             limiter.release()
             raise

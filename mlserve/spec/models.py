@@ -9,53 +9,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlserve.errors import NotDeployed
+from mlserve.spec.fields import Duration, FieldRule, _Strict, check_name, parse_duration
+from mlserve.spec.multi_model import MultiModelReloading
 
-_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
 _MEM = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 _PERCENT_OR_INT = re.compile(r"^(\d+%|\d+)$")
-_DURATION = re.compile(r"^(\d+(\.\d+)?)(ms|s|m|h)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class FieldRule(ValueError):
-    """A rule across fields, reported at one of them: `loader.py` reads the field from the error's
-    context (pydantic keeps this exception there) and points at that field's line and path."""
-
-    def __init__(self, field: str, rule: str) -> None:
-        super().__init__(f"{field} {rule}")
-        self.field, self.rule = field, rule
-
-
-def check_name(v: str) -> str:
-    """An API or splitter name: usable as a Kubernetes object name and a URL path."""
-    if not _NAME.match(v):
-        raise ValueError(
-            f"'{v}' must be lowercase letters, digits and '-', start with a letter, at most 63 characters"
-        )
-    return v
-
-
-def parse_duration(text: str) -> float:
-    """'250ms' / '10s' / '1m' -> seconds."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"'{text}' is not a duration (use e.g. 250ms, 10s, 1m)")
-    return float(m.group(1)) * _DURATION_SECONDS[m.group(3)]
-
-
-# Cortex writes durations as strings ("100ms"); a bare number means seconds.
-Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v) if isinstance(v, str) else v)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ServerSideBatching(_Strict):
@@ -90,6 +55,8 @@ class Predictor(_Strict):
     max_queue_wait: Duration = 2.0
     # An optional hard cap on the number of requests waiting for a slot (503 beyond it).
     max_queue_length: int | None = Field(default=None, ge=0)
+    # Many models behind this API (spec/multi_model.py): load_model() and python_client.get_model().
+    multi_model_reloading: MultiModelReloading | None = None
 
     @field_validator("max_queue_wait")
     @classmethod
@@ -97,6 +64,14 @@ class Predictor(_Strict):
         if not 0 <= v <= 3600:
             raise ValueError(f"must be between 0 and 3600 seconds, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _one_cache_per_process(self) -> Predictor:
+        models = self.multi_model_reloading
+        if models is not None and models.caching and self.processes_per_replica > 1:
+            raise FieldRule("processes_per_replica", f"({self.processes_per_replica}) must be 1 when "
+                            "multi_model_reloading.cache_size is set (Cortex's rule: the cache is per process)")
+        return self
 
     @field_validator("path")
     @classmethod
