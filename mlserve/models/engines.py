@@ -87,7 +87,8 @@ def load_generator(
         from mlserve.models.llamacpp import LlamaCppGenerator
 
         path = prepare_model(ref, engine=engine, dtype=dtype, bases=bases, cache=cache, on_progress=on_progress)
-        generator: Generator = LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx, batch_rows=batch_rows)
+        generator: Generator = LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx, batch_rows=batch_rows,
+                                                 device=device)
     else:
         generator = _torch_generator(ref, threads, device, dtype, prompt_cache_size, bases=bases, cache=cache,
                                      on_progress=on_progress)

@@ -70,7 +70,8 @@ class LlamaCppGenerator:
 
     engine = "llamacpp"
 
-    def __init__(self, path: Path, *, threads: int = 1, n_ctx: int = 1024, n_batch: int = 512, batch_rows: int = 8):
+    def __init__(self, path: Path, *, threads: int = 1, n_ctx: int = 1024, n_batch: int = 512, batch_rows: int = 8,
+                 device: str = "auto"):
         llama_cpp = _import_llama_cpp()
         from llama_cpp._internals import LlamaContext, LlamaModel
         from llama_cpp._logger import set_verbose
@@ -82,7 +83,10 @@ class LlamaCppGenerator:
         set_verbose(False)  # llama.cpp logs errors only, as Llama(verbose=False) does
         llama_cpp.llama_backend_init()
         model_params = LlamaModel.default_params()
-        model_params.n_gpu_layers = 0  # the CPU build; as the Llama class sets it
+        # Every layer on the GPU where the build has a GPU backend and the node a GPU (compute.gpu; the
+        # image then carries llama.cpp built with GGML_CUDA), unless device: cpu; else on the CPU.
+        offload = device != "cpu" and bool(llama_cpp.llama_supports_gpu_offload())
+        model_params.n_gpu_layers = -1 if offload else 0
         # Every sequence holds up to n_ctx tokens; one more sequence holds the shared prefix.
         # A unified KV cache lets that prefix be copied into a row by sharing its cells.
         params = LlamaContext.default_params()
