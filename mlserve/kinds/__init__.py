@@ -6,6 +6,8 @@ its model in spec/ (spec/loader.py KINDS).
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlserve.contract.kind import Kind
 from mlserve.deploy.local.state import APIRecord
 from mlserve.errors import DeployError
@@ -33,6 +35,6 @@ def local_command(rec: APIRecord) -> list[str]:
     return of_spec(rec.spec).command(rec)
 
 
-def entries(project: Project) -> list[tuple[WorkloadKind, object]]:
+def entries(project: Project) -> list[tuple[WorkloadKind, Any]]:
     """Every entry of a project with its kind, in deploy order."""
     return [(kind, entry) for kind in KINDS for entry in kind.entries(project)]

@@ -24,10 +24,21 @@ if TYPE_CHECKING:  # the types of the backends' own records, for the signatures 
 
 
 class WorkloadKind(Protocol):
-    kind: Kind
-    model: type[BaseModel]  # its cortex.yaml entry (spec/loader.py KINDS maps `kind:` to it)
-    component: str  # the COMPONENT label of its Kubernetes objects
-    snapshots: bool  # whether its local process runs from a snapshot of the project's files
+    # Read-only, so that a kind may name a subclass (APISpec) where BaseModel is asked for.
+    @property
+    def kind(self) -> Kind: ...
+
+    @property
+    def model(self) -> type[BaseModel]:
+        """Its cortex.yaml entry (spec/loader.py KINDS maps `kind:` to it)."""
+
+    @property
+    def component(self) -> str:
+        """The COMPONENT label of its Kubernetes objects."""
+
+    @property
+    def snapshots(self) -> bool:
+        """Whether its local process runs from a snapshot of the project's files."""
 
     def entries(self, project: Project) -> list:
         """Its entries in a loaded cortex.yaml."""

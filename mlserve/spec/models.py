@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from mlserve.contract.kind import Kind
 from mlserve.errors import NotDeployed
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -231,7 +232,7 @@ class _Endpointed(_Strict):
 
 class APISpec(_Endpointed):
     name: str
-    kind: Literal["RealtimeAPI"] = "RealtimeAPI"
+    kind: Literal[Kind.REALTIME_API] = Kind.REALTIME_API
     predictor: Predictor
     compute: Compute = Field(default_factory=Compute)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
