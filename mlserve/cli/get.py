@@ -65,7 +65,8 @@ def _show(out: Console, client: Client, api: str | None, output: Output) -> None
     found = client.get(api)
     statuses = [found] if api else found
     if output in (Output.json, Output.yaml):
-        data = [dataclasses.asdict(s) for s in statuses]
+        # Through JSON: the Status and Kind enums become the plain strings YAML can write.
+        data = json.loads(json.dumps([dataclasses.asdict(s) for s in statuses]))
         data = data[0] if api else data
         if output is Output.json:
             out.print_json(json.dumps(data))
