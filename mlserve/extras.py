@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 import os
 
+from mlserve.contract import env
 from mlserve.errors import MissingExtra
 
 # Set in the pods of an image (manifests.py): there pip extras are not the fix, the image's packages are.
-IN_IMAGE_ENV = "MLSERVE_IN_IMAGE"
+IN_IMAGE_ENV = env.IN_IMAGE
 
 # top-level module -> the extra that installs it
 EXTRA_OF = {

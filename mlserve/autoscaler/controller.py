@@ -24,8 +24,9 @@ from pydantic import ValidationError
 from mlserve.autoscaler.algorithm import Decision, Observation, Settings, decide
 from mlserve.autoscaler.kube import KubeAPI
 from mlserve.autoscaler.state import CONTROLLER, APIState, key, load
-from mlserve.deploy.labels import COMPONENT, MANAGED_BY, MANAGER, NAME, SCALED_BY, SPEC
-from mlserve.deploy.metrics import summarize
+from mlserve.contract import env
+from mlserve.contract.labels import API_COMPONENT, COMPONENT, MANAGED_BY, MANAGER, NAME, SCALED_BY, SPEC
+from mlserve.contract.metrics import summarize
 from mlserve.errors import DeployError
 from mlserve.spec import Autoscaling
 
@@ -44,18 +45,18 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
-        namespace = environ.get("MLSERVE_AUTOSCALER_NAMESPACE") or _service_account_namespace()
+        namespace = environ.get(env.AUTOSCALER_NAMESPACE) or _service_account_namespace()
         if not namespace:
-            raise DeployError("MLSERVE_AUTOSCALER_NAMESPACE is not set", hint="set it to the namespace to scale")
-        text = environ.get("MLSERVE_AUTOSCALER_INTERVAL", "10")
+            raise DeployError(f"{env.AUTOSCALER_NAMESPACE} is not set", hint="set it to the namespace to scale")
+        text = environ.get(env.AUTOSCALER_INTERVAL, "10")
         try:
             interval = float(text)
             assert interval > 0
         except (ValueError, AssertionError):
-            raise DeployError(f"MLSERVE_AUTOSCALER_INTERVAL: '{text}' is not a positive number of seconds",
-                              hint="e.g. MLSERVE_AUTOSCALER_INTERVAL=10") from None
-        return cls(namespace=namespace, api_server=environ.get("MLSERVE_AUTOSCALER_API_SERVER") or None,
-                   scrape_networks=parse_networks(environ.get("MLSERVE_AUTOSCALER_SCRAPE_CIDRS") or ANY),
+            raise DeployError(f"{env.AUTOSCALER_INTERVAL}: '{text}' is not a positive number of seconds",
+                              hint=f"e.g. {env.AUTOSCALER_INTERVAL}=10") from None
+        return cls(namespace=namespace, api_server=environ.get(env.AUTOSCALER_API_SERVER) or None,
+                   scrape_networks=parse_networks(environ.get(env.AUTOSCALER_SCRAPE_CIDRS) or ANY),
                    interval=interval)
 
 
@@ -115,7 +116,7 @@ class Controller:
         return read, len(values) - len(read)
 
     def tick(self) -> dict[str, Decision]:
-        selector = f"{MANAGED_BY}={MANAGER},{COMPONENT}=api"
+        selector = f"{MANAGED_BY}={MANAGER},{COMPONENT}={API_COMPONENT}"
         deployments = self.kube.list("apps/v1", "deployments", selector)
         pods = self.kube.list("", "pods", selector)
         stored = load(self.kube.read_configmap(CONTROLLER))

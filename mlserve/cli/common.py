@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mlserve.deploy.base import Progress
+from mlserve.contract.progress import Progress, is_transient
 
 EnvOption = Annotated[str | None, typer.Option(
     "--env", "-e", metavar="NAME", show_default=False,
@@ -49,15 +49,15 @@ def stderr() -> Console:
 
 @contextmanager
 def progress_display() -> Iterator[Progress]:
-    """A Progress callback for backends. A message containing '…' is a transient status
-    (a spinner on a terminal); any other message is a step, printed and kept."""
+    """A Progress callback for backends. A `Transient` message is a status (a spinner on a
+    terminal); any other message is a step, printed and kept."""
     console = stderr()
     if not console.is_terminal:
         yield _plain_progress(console)
         return
     with console.status("working…") as status:
         def show(message: str) -> None:
-            if "…" in message:
+            if is_transient(message):
                 status.update(message)
             else:
                 console.print(f"  {message}", markup=False, highlight=False)

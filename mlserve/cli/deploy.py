@@ -72,7 +72,7 @@ def _print_manifests(project, env_name: str | None, output: ManifestFormat) -> N
     import yaml
 
     from mlserve.deploy.environments import get_environment
-    from mlserve.deploy.manifests import render_manifests
+    from mlserve.deploy.render import render_manifests
     from mlserve.errors import EnvironmentConfigError
     from mlserve.image.context import build_context
 

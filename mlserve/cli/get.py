@@ -16,10 +16,12 @@ from rich.text import Text
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, ago, ctrl_c_ends_it, milliseconds, page_url, stdout
 from mlserve.client import Client
+from mlserve.contract.kind import Kind
+from mlserve.contract.status import Status
 from mlserve.deploy.base import APIStatus
 
 NAME = "get"
-_STYLES = {"live": "green", "updating": "yellow", "restarting": "yellow", "pending": "yellow"}
+_STYLES = {Status.LIVE: "green", Status.UPDATING: "yellow", Status.RESTARTING: "yellow", Status.PENDING: "yellow"}
 
 
 class Output(StrEnum):
@@ -63,7 +65,8 @@ def _show(out: Console, client: Client, api: str | None, output: Output) -> None
     found = client.get(api)
     statuses = [found] if api else found
     if output in (Output.json, Output.yaml):
-        data = [dataclasses.asdict(s) for s in statuses]
+        # Through JSON: the Status and Kind enums become the plain strings YAML can write.
+        data = json.loads(json.dumps([dataclasses.asdict(s) for s in statuses]))
         data = data[0] if api else data
         if output is Output.json:
             out.print_json(json.dumps(data))
@@ -118,7 +121,7 @@ def _rows(statuses: list[APIStatus], *, endpoints: bool, wide: bool) -> Table:
 
 
 def _splitters(out: Console, statuses: list[APIStatus]) -> None:
-    splitters = [s for s in statuses if s.kind == "TrafficSplitter"]
+    splitters = [s for s in statuses if s.kind == Kind.TRAFFIC_SPLITTER]
     if splitters:
         table = Table("traffic splitter", "status", "endpoint", "apis: weight (requests sent)", box=None,
                       pad_edge=False, title="\ntraffic splitters", title_justify="left")

@@ -6,10 +6,13 @@ behave the same way. Backends raise `mlserve.errors` exceptions; they never exit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from mlserve.contract.kind import Kind
+from mlserve.contract.progress import Progress
+from mlserve.contract.status import Status
 from mlserve.spec import Project
 
 # What a reconcile did to one API.
@@ -26,7 +29,7 @@ class DeployResult:
 @dataclass
 class APIStatus:
     api: str
-    status: str  # live | updating | pending | error | error (crash loop) | stopped | ...
+    status: Status
     endpoint: str | None = None
     replicas: str = ""  # e.g. "1/1" (ready/requested) or "2 processes"
     requests: int = 0
@@ -42,7 +45,7 @@ class APIStatus:
     processes: list[dict] = field(default_factory=list)
     recent_errors: list[str] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
-    kind: str = "RealtimeAPI"  # or TrafficSplitter
+    kind: Kind = Kind.REALTIME_API
     # Traffic splitters: one row per API behind it: {"api", "weight", "shadow", "requests"}.
     backends: list[dict] = field(default_factory=list)
     # Autoscaled backends: ready and desired replicas, the in-flight average the autoscaler last saw,
@@ -53,10 +56,7 @@ class APIStatus:
     scaling: list[str] = field(default_factory=list)
 
 
-# Progress messages shown while a backend works ("building image", "qa: 1/2 ready").
-# A message containing "…" is a transient status (the CLI's spinner line, replaced by the next
-# message); any other message is a step the CLI prints and keeps.
-Progress = Callable[[str], None]
+__all__ = ["Action", "APIStatus", "Backend", "DeployResult", "Progress"]  # Progress: contract/progress.py
 
 
 class Backend(Protocol):

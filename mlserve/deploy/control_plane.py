@@ -10,16 +10,18 @@ and read/patch its own ConfigMap by name. The objects belong to the namespace, n
 from __future__ import annotations
 
 from mlserve.autoscaler.state import CONTROLLER
+from mlserve.contract import env as envvars
+from mlserve.contract.labels import AUTOSCALER_COMPONENT, COMPONENT, CONFIG_HASH, MANAGED_BY, MANAGER, NAME
 from mlserve.deploy.environments import Environment
-from mlserve.deploy.manifests import COMPONENT, CONFIG_HASH, MANAGED_BY, MANAGER, NAME, config_hash
+from mlserve.deploy.manifests import config_hash
 from mlserve.errors import DeployError
 from mlserve.spec import Project
 
 RBAC = "rbac.authorization.k8s.io/v1"
 KINDS = [("v1", "ServiceAccount"), (RBAC, "Role"), (RBAC, "RoleBinding"), ("v1", "ConfigMap"),
          ("apps/v1", "Deployment")]
-SELECTOR = f"{COMPONENT}=autoscaler"
-LABELS = {NAME: CONTROLLER, MANAGED_BY: MANAGER, COMPONENT: "autoscaler"}
+SELECTOR = f"{COMPONENT}={AUTOSCALER_COMPONENT}"
+LABELS = {NAME: CONTROLLER, MANAGED_BY: MANAGER, COMPONENT: AUTOSCALER_COMPONENT}
 RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]},
@@ -33,15 +35,15 @@ def _object(api_version: str, kind: str, **body) -> dict:
 
 
 def _deployment(env: Environment, image: str) -> dict:
-    settings = {"MLSERVE_AUTOSCALER_API_SERVER": env.autoscaler_api_server,
-                "MLSERVE_AUTOSCALER_SCRAPE_CIDRS": ",".join(env.autoscaler_scrape_cidrs),
-                "MLSERVE_AUTOSCALER_INTERVAL": f"{env.autoscaler_interval:g}"}
+    settings = {envvars.AUTOSCALER_API_SERVER: env.autoscaler_api_server,
+                envvars.AUTOSCALER_SCRAPE_CIDRS: ",".join(env.autoscaler_scrape_cidrs),
+                envvars.AUTOSCALER_INTERVAL: f"{env.autoscaler_interval:g}"}
     container = {
         "name": "autoscaler",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["python", "-m", "mlserve.autoscaler"],
-        "env": [{"name": "MLSERVE_AUTOSCALER_NAMESPACE",
+        "env": [{"name": envvars.AUTOSCALER_NAMESPACE,
                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                 *({"name": k, "value": v} for k, v in settings.items() if v)],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},

@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlserve.contract import env as envvars
+from mlserve.contract.kind import Kind
+from mlserve.contract.labels import COMPONENT, CONFIG_HASH, NAME, SPEC, SPLITTER_COMPONENT
+from mlserve.contract.status import Status
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.environments import Environment
-from mlserve.deploy.labels import COMPONENT, CONFIG_HASH, NAME, SPEC
 from mlserve.deploy.manifests import SERVICE_PORT, config_hash, labels, project_label
-from mlserve.deploy.splitter_manifests import COMPONENT_NAME as SPLITTER_COMPONENT
-from mlserve.runtime.mesh import MESH_PATH, PATH_ENV
+from mlserve.runtime.mesh import MESH_PATH
 from mlserve.spec import Project, TrafficSplitterSpec
 
 VIRTUAL_SERVICE_VERSION = "networking.istio.io/v1beta1"
@@ -31,7 +33,7 @@ DEFAULT_GATEWAY = "istio-system/mlserve-gateway"
 
 def mesh_env() -> dict[str, str]:
     """What API pods of an Istio-mode environment get in their environment."""
-    return {PATH_ENV: MESH_PATH}
+    return {envvars.MESH_PATH: MESH_PATH}
 
 
 def _destination(api: str, env: Environment) -> dict:
@@ -82,6 +84,6 @@ def routed_status(env: Environment, virtual_service: dict, detail: bool, last_up
     spec = json.loads((meta.get("annotations") or {}).get(SPEC, "{}"))
     backends = [{"api": a["name"], "weight": a.get("weight") or 0, "shadow": a.get("shadow", False),
                  "requests": None} for a in spec.get("apis", [])]
-    return APIStatus(api=meta["name"], status="live", endpoint=routed_endpoint(env, virtual_service),
+    return APIStatus(api=meta["name"], status=Status.LIVE, endpoint=routed_endpoint(env, virtual_service),
                      replicas="Istio VirtualService", last_update=last_update,
-                     spec=spec if detail else None, kind="TrafficSplitter", backends=backends)
+                     spec=spec if detail else None, kind=Kind.TRAFFIC_SPLITTER, backends=backends)

@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlserve import kinds
+from mlserve.contract.labels import COMPONENT, NAME, PART_OF, SPEC
+from mlserve.contract.progress import Transient
+from mlserve.contract.status import Status
 from mlserve.deploy.api_keys import secret, secret_name
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.capacity import check_capacity
@@ -25,9 +29,10 @@ from mlserve.deploy.istio import (
     routed_splitters,
     routed_status,
 )
-from mlserve.deploy.manifests import COMPONENT, NAME, PART_OF, SPEC, labels, project_label, render_manifests
+from mlserve.deploy.manifests import labels, project_label
 from mlserve.deploy.monitoring import SERVICE_MONITOR, SERVICE_MONITOR_VERSION, service_monitor
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed, to_apply
+from mlserve.deploy.render import render_manifests
 from mlserve.deploy.rollout import (
     UNSCHEDULABLE_HINT,
     current_pods,
@@ -38,7 +43,6 @@ from mlserve.deploy.rollout import (
     wait_for_rollouts,
     waiting_text,
 )
-from mlserve.deploy.splitter_manifests import COMPONENT_NAME as SPLITTER_COMPONENT
 from mlserve.deploy.strategy import host_network_note
 from mlserve.errors import DeployError, NotDeployed
 from mlserve.image.builder import Registry, ensure_image, image_tag
@@ -164,8 +168,9 @@ class KubernetesBackend:
                            {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
 
     def _deployments(self, api: str | None = None) -> list[dict]:
-        # APIs and traffic splitters, not the namespace's autoscaler.
-        selector = f"{COMPONENT} in (api,{SPLITTER_COMPONENT})" + (f",{NAME}={api}" if api else "")
+        # Every kind's Deployments, not the namespace's autoscaler.
+        components = ",".join(kind.component for kind in kinds.KINDS)
+        selector = f"{COMPONENT} in ({components})" + (f",{NAME}={api}" if api else "")
         deployments = self.cluster.list_managed([("apps/v1", "Deployment")], selector)
         if api and not deployments:
             raise NotDeployed(f"api '{api}' is not deployed in environment '{self.env.name}' "
@@ -190,10 +195,10 @@ class KubernetesBackend:
             problems = [p for p in (pod_problem(pod) for pod in pods) if p]
             reason = next(filter(None, (pod_reason(pod) for pod in pods)), None)
             want = (deployment.get("spec") or {}).get("replicas", 0)
-            status = ("stopped" if want == 0 else "live" if done else
-                      "error (crash loop)" if any("crash loop" in p.message for p in problems) else
-                      "error" if problems else "pending" if reason and reason.startswith("Unschedulable")
-                      else "updating")
+            status = (Status.STOPPED if want == 0 else Status.LIVE if done else
+                      Status.CRASH_LOOP if any(p.crash_loop for p in problems) else
+                      Status.ERROR if problems else Status.PENDING if reason and reason.startswith("Unschedulable")
+                      else Status.UPDATING)
             annotations = deployment["metadata"].get("annotations") or {}
             template = deployment["spec"]["template"]["metadata"].get("annotations") or {}
             stamps = [deployment["metadata"].get("creationTimestamp"), template.get(RESTARTED_AT),
@@ -240,15 +245,14 @@ class KubernetesBackend:
 
     def _add_metrics(self, row: APIStatus, deployment: dict, pods: list[dict]) -> None:
         """Requests and latency summed over the API's pods, from each runtime's /metrics."""
-        from mlserve.deploy.metrics import splitter_backends, summarize
+        from mlserve.contract.metrics import summarize
 
         port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
         pages = (self.cluster.pod_get(p, port, "/metrics") for p in self._reachable(pods) if _ready(p))
         texts = [t for t in pages if t]
         summary = summarize("\n".join(texts)) if texts else None
         spec = json.loads((deployment["metadata"].get("annotations") or {}).get(SPEC, "{}"))
-        if spec.get("kind") == "TrafficSplitter":
-            row.kind, row.backends = "TrafficSplitter", splitter_backends(spec, summary)
+        kinds.of_spec(spec).describe(row, spec, summary)
         if summary is None:
             return
         row.requests, row.p50_ms, row.p99_ms = summary.requests, summary.p50_ms, summary.p99_ms
@@ -307,7 +311,7 @@ class KubernetesBackend:
         deadline = time.monotonic() + timeout
         for api in apis:
             while self.cluster.pods(f"{NAME}={api}") and time.monotonic() < deadline:
-                progress(f"{api}: waiting for its pods to stop…")
+                progress(Transient(f"{api}: waiting for its pods to stop…"))
                 time.sleep(1)
 
     def endpoint(self, api: str) -> str:

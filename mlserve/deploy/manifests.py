@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlserve.deploy.api_keys import key_env
-from mlserve.deploy.environments import Environment
-from mlserve.deploy.labels import (  # noqa: F401  (the names other modules import from here)
+from mlserve.contract import env as envvars
+from mlserve.contract.labels import (  # noqa: F401  (the names other modules import from here)
+    API_COMPONENT,
     COMPONENT,
     CONFIG_HASH,
     MANAGED_BY,
@@ -34,6 +34,8 @@ from mlserve.deploy.labels import (  # noqa: F401  (the names other modules impo
     SPEC_HASH,
     TEMPLATE_HASH,
 )
+from mlserve.deploy.api_keys import key_env
+from mlserve.deploy.environments import Environment
 from mlserve.deploy.pins import pinned_env
 from mlserve.deploy.strategy import rolling_update
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
@@ -56,7 +58,7 @@ def project_label(spec_file: Path) -> str:
 
 
 def labels(api_name: str, project: str) -> dict[str, str]:
-    return {NAME: api_name, MANAGED_BY: MANAGER, PART_OF: project, COMPONENT: "api"}
+    return {NAME: api_name, MANAGED_BY: MANAGER, PART_OF: project, COMPONENT: API_COMPONENT}
 
 
 def selector(api_name: str) -> dict[str, str]:
@@ -107,10 +109,10 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
         "image": image,
         "imagePullPolicy": "IfNotPresent",  # tags are content hashes: a tag never changes
         "env": [
-            {"name": "MLSERVE_SPEC", "value": f"{APP_DIR}/{project.file.name}"},
-            {"name": "MLSERVE_API", "value": api.name},
-            {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
-            {"name": "MLSERVE_PORT", "value": str(port)},
+            {"name": envvars.SPEC, "value": f"{APP_DIR}/{project.file.name}"},
+            {"name": envvars.API, "value": api.name},
+            {"name": envvars.HOST, "value": "0.0.0.0"},
+            {"name": envvars.PORT, "value": str(port)},
             *({"name": k, "value": v} for k, v in sorted({**api.predictor.env, **extra_env}.items())),
             *key_env(api),
         ],
@@ -253,33 +255,6 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
     template = deployment["spec"]["template"]
     template["metadata"]["annotations"] = scrape_annotations(port)
     template["metadata"]["annotations"].update({RUNTIME_HASH: api_runtime, TEMPLATE_HASH: config_hash(template, runtime)})
-    return objects
-
-
-def render_manifests(project: Project, env: Environment, *, image: str | None = None,
-                     hpa_version: str = "autoscaling/v2", context=None, istio: bool = False) -> list[dict]:
-    """Every object for every API of `project`, as `mlserve deploy --dry-run -o yaml` prints them.
-
-    Without `image`, the reference the build would push is computed from the project's content
-    (its build context: `context`, or made here). With `istio` (the cluster serves VirtualServices)
-    traffic splitters are VirtualServices instead of pods (istio.py).
-    """
-    from mlserve.deploy.istio import mesh_env, render_virtual_service  # (they import this module)
-    from mlserve.deploy.splitter_manifests import render_splitter
-    from mlserve.image.builder import image_tag
-    from mlserve.image.context import build_context, dependencies_digest
-
-    ctx = context or build_context(project, env.base_image)
-    image = image or f"{registry_prefix(env)}/{env.repository}:{image_tag(ctx)}"
-    dependencies = dependencies_digest(ctx)
-    ports = assign_ports(project.apis + project.splitters, env.host_network)
-    objects: list[dict] = []
-    for api in project.apis:
-        objects += render_api(api, project, env, image=image, port=ports[api.name], hpa_version=hpa_version,
-                              dependencies=dependencies, extra_env=mesh_env() if istio else None)
-    for splitter in project.splitters:
-        objects += ([render_virtual_service(splitter, project, env)] if istio else
-                    render_splitter(splitter, project, env, image=image, ports=ports, dependencies=dependencies))
     return objects
 
 

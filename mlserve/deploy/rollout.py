@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from mlserve.deploy.base import Progress
+from mlserve.contract.labels import NAME
+from mlserve.contract.progress import Progress, Transient
 from mlserve.deploy.cluster import Cluster
-from mlserve.deploy.manifests import NAME
 from mlserve.errors import DeployError
 
 # A pod may wait this long for a node (e.g. while a cluster autoscaler adds one) before it is an error.
@@ -34,6 +34,7 @@ class PodProblem:
     logs: bool = False  # the container ran: its log explains more
     previous: bool = False  # ...and the log is the previous (crashed) container's
     reason: str = ""  # Kubernetes' word for it, e.g. "CrashLoopBackOff: exit code 3 (Error)"
+    crash_loop: bool = False  # it exited more than once: `mlserve get` says "error (crash loop)"
 
 
 def _since(timestamp: str | None, now: float) -> float:
@@ -60,12 +61,13 @@ def pod_problem(pod: dict, now: float | None = None) -> PodProblem | None:
         ended = terminated if terminated and terminated.get("exitCode") else last if last and last.get("exitCode") else None
         if ended:
             why = ended.get("reason") or "Error"
-            looping = " and keeps restarting (crash loop)" if cs.get("restartCount", 0) > 1 else ""
+            crash_loop = cs.get("restartCount", 0) > 1
+            looping = " and keeps restarting (crash loop)" if crash_loop else ""
             hint = ("the API ran out of memory: raise compute.mem in cortex.yaml" if why == "OOMKilled"
                     else "fix the cause shown in the log above and run `mlserve deploy` again")
             short = f"{reason or why}: exit code {ended.get('exitCode')}" + (f" ({why})" if reason else "")
             return PodProblem(name, f"the container exited with code {ended.get('exitCode')} ({why}){looping}",
-                              hint, logs=True, previous=not terminated, reason=short)
+                              hint, logs=True, previous=not terminated, reason=short, crash_loop=crash_loop)
     cond = _unschedulable(status)
     if cond and _since(cond.get("lastTransitionTime"), now) >= UNSCHEDULABLE_GRACE_S:
         return PodProblem(name, f"no node can run it: {cond.get('message')}", UNSCHEDULABLE_HINT,
@@ -173,7 +175,7 @@ def wait_for_rollouts(cluster: Cluster, apis: list[str], progress: Progress, tim
                 pending.remove(api)
             elif shown.get(api) != state:
                 shown[api] = state
-                progress(f"{api}: {state}…")
+                progress(Transient(f"{api}: {state}…"))
         if pending and time.monotonic() > deadline:
             failures += [(api, None) for api in pending]
             break

@@ -11,24 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlserve.contract import env as envvars
+from mlserve.contract.labels import COMPONENT, CONFIG_HASH, SPEC, SPLITTER_COMPONENT, TEMPLATE_HASH
 from mlserve.deploy.environments import Environment
-from mlserve.deploy.manifests import (
-    COMPONENT,
-    CONFIG_HASH,
-    SERVICE_PORT,
-    SPEC,
-    TEMPLATE_HASH,
-    config_hash,
-    labels,
-    project_label,
-    selector,
-)
+from mlserve.deploy.manifests import SERVICE_PORT, config_hash, labels, project_label, selector
 from mlserve.spec import Project, TrafficSplitterSpec
-from mlserve.splitter.routes import RoutesSource
 
-COMPONENT_NAME = "traffic-splitter"
 COMMAND = ["python", "-m", "mlserve.splitter"]
-ROUTES_ENV = RoutesSource.ROUTES_ENV
 GRACE_SECONDS = 70  # in-flight requests finish before the pod goes (the splitter's --grace is 65)
 
 
@@ -50,16 +39,16 @@ def render_splitter(splitter: TrafficSplitterSpec, project: Project, env: Enviro
                     ports: dict[str, int], dependencies: str) -> list[dict]:
     """Deployment + Service of one splitter; `ports` holds every API's and splitter's container port."""
     port = ports[splitter.name]
-    meta_labels = {**labels(splitter.name, project_label(project.file)), COMPONENT: COMPONENT_NAME}
+    meta_labels = {**labels(splitter.name, project_label(project.file)), COMPONENT: SPLITTER_COMPONENT}
     container = {
         "name": "splitter",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": COMMAND,
         "env": [
-            {"name": ROUTES_ENV, "value": json.dumps(routes(splitter, project, env, ports), sort_keys=True)},
-            {"name": "MLSERVE_HOST", "value": "0.0.0.0"},
-            {"name": "MLSERVE_PORT", "value": str(port)},
+            {"name": envvars.SPLITTER_ROUTES, "value": json.dumps(routes(splitter, project, env, ports), sort_keys=True)},
+            {"name": envvars.HOST, "value": "0.0.0.0"},
+            {"name": envvars.PORT, "value": str(port)},
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},

@@ -113,13 +113,11 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
         tar.addfile(info, f)
 
 
-# The parts of mlserve a serving image runs (user predictors may import errors and models);
-# the CLI and the deploy backends stay out, so changing them restarts no API.
-RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "completions.py", "spec", "runtime",
-                 "models",
-                 "autoscaler", "splitter")
-# ...and the few deploy modules the autoscaler's controller (run from the same image) imports.
-AUTOSCALER_FILES = ("deploy/__init__.py", "deploy/labels.py", "deploy/metrics.py")
+# The parts of mlserve a serving image runs (user predictors may import errors and models), the
+# splitter and the autoscaler run from the same image, and the vocabulary they share (contract);
+# the CLI, the kinds and the deploy backends stay out, so changing them restarts no API.
+RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "completions.py", "contract", "spec",
+                 "runtime", "models", "autoscaler", "splitter")
 
 
 def mlserve_package_root() -> Path:
@@ -128,7 +126,7 @@ def mlserve_package_root() -> Path:
 
 def runtime_files() -> list[str]:
     return [f for f in collect_files(mlserve_package_root())
-            if f.split("/", 1)[0] in RUNTIME_PARTS or f in AUTOSCALER_FILES]
+            if f.split("/", 1)[0] in RUNTIME_PARTS]
 
 
 def build_context(project: Project, base_image: str) -> BuildContext:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from mlserve.extras import IN_IMAGE_ENV
+from mlserve.contract import env
 
 APP_DIR = "/app"
 CONTAINER_PORT = 8080
@@ -69,7 +69,7 @@ COPY app/ {APP_DIR}/
 WORKDIR {APP_DIR}
 RUN mkdir -p {HOME_DIR} && chown {RUNTIME_UID}:{RUNTIME_UID} {HOME_DIR}
 # MLSERVE_IN_IMAGE: a missing package's error says to add it to requirements.txt, not to pip install it.
-ENV MLSERVE_SPEC={spec_path} MLSERVE_PORT={CONTAINER_PORT} MLSERVE_HOST=0.0.0.0 HOME={HOME_DIR} {IN_IMAGE_ENV}=1
+ENV {env.SPEC}={spec_path} {env.PORT}={CONTAINER_PORT} {env.HOST}=0.0.0.0 HOME={HOME_DIR} {env.IN_IMAGE}=1
 USER {RUNTIME_UID}:{RUNTIME_UID}
 EXPOSE {CONTAINER_PORT}
 ENTRYPOINT {json.dumps(ENTRYPOINT)}

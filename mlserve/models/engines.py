@@ -27,20 +27,12 @@ from typing import Any, Protocol
 
 from mlserve.errors import ModelDamaged, ModelNotFound
 from mlserve.models.cache import Progress
+from mlserve.models.next_tokens import NextTokens
 from mlserve.models.references import resolve
 
 ENGINES = ("auto", "llamacpp", "torch")
 LLAMACPP_DTYPES = ("float16", "float32")  # the GGUF's weights widened once into the cache (widen.py)
 SMOKE_PROMPT, SMOKE_TOKENS = "The capital of France is", 3  # a load's check that the model says something
-
-
-class NextTokens(list):
-    """One step's greedy next token id per row (a plain list of ints), and, when `steps` was
-    asked for them, each id's log-probability under the model (`logprobs`, else None)."""
-
-    def __init__(self, ids: Sequence[int] = (), logprobs: Sequence[float] | None = None):
-        super().__init__(ids)
-        self.logprobs = None if logprobs is None else list(logprobs)
 
 
 class Generator(Protocol):

@@ -19,7 +19,7 @@ from mlserve.extras import install_hint
 from mlserve.models.cache import Progress, _log_progress, cache_dir, prepare_entry
 from mlserve.models.chat import render_chat
 from mlserve.models.digest import content_sha256
-from mlserve.models.engines import NextTokens
+from mlserve.models.next_tokens import NextTokens
 from mlserve.models.references import ResolvedModel
 
 INSTALL_HINT = "install the engine: pip install 'mlserve[llamacpp]' (it compiles llama.cpp, about 6 minutes on 2 cores)"

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from mlserve.errors import PredictorError
-from mlserve.models.engines import NextTokens
 from mlserve.models.generation import shared_start
+from mlserve.models.next_tokens import NextTokens
 
 
 class BatchedDecoder:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlserve.contract import env
 from mlserve.errors import ModelNotFound
 from mlserve.models.cache import MARKER, Progress, _log_progress, intact, prepare_entry
 
@@ -24,7 +25,7 @@ SCHEME = "s3://"
 # Never uploaded: the unfinished-run state of `mlserve finetune`, a cache entry's own marker.
 SKIP = (".checkpoint", MARKER)
 # JSON {url: version} set by `mlserve deploy` (mlserve.deploy.pins) in the runtime's environment.
-PINS_ENV = "MLSERVE_MODEL_PINS"
+PINS_ENV = env.MODEL_PINS
 
 
 def is_s3(ref: object) -> bool:

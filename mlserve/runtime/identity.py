@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-INSTANCE_ENV = "MLSERVE_INSTANCE"
+from mlserve.contract import env
+
+INSTANCE_ENV = env.INSTANCE
 
 
 def instance() -> dict[str, str]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 
+from mlserve.contract import env
 from mlserve.errors import EnvironmentConfigError
 
-PATH_ENV = "MLSERVE_MESH_PATH"
+PATH_ENV = env.MESH_PATH
 # What Istio-mode deploys set (an API whose own endpoint this is simply answers there once).
 MESH_PATH = "/_mlserve/predict"
 

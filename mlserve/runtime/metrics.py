@@ -11,16 +11,11 @@ import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from mlserve.contract.metrics import IN_FLIGHT, LATENCY, REQUESTS
 from mlserve.runtime.recent import RecentErrors
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-# Names the deploy backends read back when they summarise an API (mlserve/deploy/metrics.py).
-REQUESTS = "mlserve_requests"  # counter, labels `api`, `code` (HTTP status code)
-LATENCY = "mlserve_request_duration_seconds"  # histogram
-# A traffic splitter's requests per API behind it: counter, labels `splitter`, `api`, `code`, `role`.
-SPLITTER_REQUESTS = "mlserve_splitter_backend_requests"
-IN_FLIGHT = "mlserve_in_flight_requests"  # gauge: requests being handled (the autoscaler's input)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 

@@ -16,6 +16,7 @@ import socket
 import sys
 import tempfile
 
+from mlserve.contract import env
 from mlserve.errors import MlserveError
 
 EXIT_USAGE = 2
@@ -43,16 +44,16 @@ def _exit_on_init_failure(error: MlserveError) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    env = os.environ
+    environ = os.environ
     parser = argparse.ArgumentParser(prog="python -m mlserve.runtime",
                                      description="Serve one API of a cortex.yaml over HTTP.")
-    parser.add_argument("--spec", default=env.get("MLSERVE_SPEC"),
-                        help="path to cortex.yaml (or its folder) [env MLSERVE_SPEC]")
-    parser.add_argument("--api", default=env.get("MLSERVE_API"), help="the API to serve [env MLSERVE_API]")
-    parser.add_argument("--host", default=env.get("MLSERVE_HOST", "127.0.0.1"),
-                        help="address to bind [env MLSERVE_HOST, default 127.0.0.1]")
-    parser.add_argument("--port", type=int, default=env.get("MLSERVE_PORT"),
-                        help=f"port [env MLSERVE_PORT; default networking.local_port or {DEFAULT_PORT}]")
+    parser.add_argument("--spec", default=environ.get(env.SPEC),
+                        help=f"path to cortex.yaml (or its folder) [env {env.SPEC}]")
+    parser.add_argument("--api", default=environ.get(env.API), help=f"the API to serve [env {env.API}]")
+    parser.add_argument("--host", default=environ.get(env.HOST, "127.0.0.1"),
+                        help=f"address to bind [env {env.HOST}, default 127.0.0.1]")
+    parser.add_argument("--port", type=int, default=environ.get(env.PORT),
+                        help=f"port [env {env.PORT}; default networking.local_port or {DEFAULT_PORT}]")
     return parser
 
 
@@ -134,8 +135,8 @@ def _run_workers(project, api, processes: int, options: dict, sock: socket.socke
 
     # Metrics from every worker are merged through files in this folder.
     metrics_dir = tempfile.mkdtemp(prefix=f"mlserve-metrics-{api.name}-")
-    os.environ.update(MLSERVE_SPEC=str(project.file), MLSERVE_API=api.name,
-                      PROMETHEUS_MULTIPROC_DIR=metrics_dir, MLSERVE_PROCESSES=str(processes))
+    os.environ.update({env.SPEC: str(project.file), env.API: api.name, "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+                       env.PROCESSES: str(processes)})
     try:
         config = uvicorn.Config(WORKER_FACTORY, factory=True, workers=processes, **options)
         supervisor = Multiprocess(config, sockets=[sock])
@@ -151,8 +152,8 @@ def worker_app():
     """The app of one worker process (uvicorn factory); the parent set the environment."""
     from mlserve.runtime.app import create_app
 
-    configure_logging(os.environ["MLSERVE_API"])
-    project, api = _load(os.environ["MLSERVE_SPEC"], os.environ["MLSERVE_API"])
-    return create_app(project.root, api, processes=int(os.environ["MLSERVE_PROCESSES"]),
+    configure_logging(os.environ[env.API])
+    project, api = _load(os.environ[env.SPEC], os.environ[env.API])
+    return create_app(project.root, api, processes=int(os.environ[env.PROCESSES]),
                       metrics_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"],
                       on_init_failure=_exit_on_init_failure)

@@ -15,18 +15,37 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from mlserve.contract.kind import PLANNED, Kind
 from mlserve.errors import SpecError, SpecErrors
 from mlserve.spec.checks import check_project, check_splitters
 from mlserve.spec.models import APISpec, FieldRule, Project
 from mlserve.spec.splitter import TrafficSplitterSpec
 
-KINDS: dict[str, type[BaseModel]] = {"RealtimeAPI": APISpec, "TrafficSplitter": TrafficSplitterSpec}
+KINDS: dict[str, type[BaseModel]] = {Kind.REALTIME_API: APISpec, Kind.TRAFFIC_SPLITTER: TrafficSplitterSpec}
 
 
 def _model_of(item: dict) -> type[BaseModel]:
-    """The model an entry is validated with; an unknown kind is APISpec's error to report."""
+    """The model an entry is validated with (an unknown kind was reported before: `_unknown_kind`)."""
     kind = item.get("kind")
     return KINDS.get(kind, APISpec) if isinstance(kind, str) else APISpec
+
+
+def _unknown_kind(item: dict, name: str | None, file: str, line: int | None) -> SpecError | None:
+    """The one error for a `kind` mlserve does not serve (its other fields would only add noise)."""
+    kind = item.get("kind", Kind.REALTIME_API)
+    if isinstance(kind, str) and kind in KINDS:
+        return None
+    served = " and ".join(KINDS)
+    if not isinstance(kind, str):
+        return SpecError(f"kind: {kind!r} is not a kind", file=file, line=line, api=name,
+                         hint=f"write one of {served}, e.g. kind: {Kind.REALTIME_API}")
+    if kind in PLANNED:
+        return SpecError(f"kind: {kind} is not supported yet", file=file, line=line, api=name,
+                         hint=f"mlserve serves {served} (a Cortex predictor runs as a RealtimeAPI); "
+                              "remove this entry or change its kind")
+    close = difflib.get_close_matches(kind, list(KINDS), n=1)
+    return SpecError(f"kind: '{kind}' is not a kind", file=file, line=line, api=name,
+                     hint=f"did you mean '{close[0]}'?" if close else f"the kinds are {served}")
 
 Lines = dict[tuple, int]
 
@@ -164,6 +183,9 @@ def load_project(path: str | Path) -> Project:
                                     file=shown, line=lines.get((i,))))
             continue
         name = item.get("name") if isinstance(item.get("name"), str) else None
+        if (unknown := _unknown_kind(item, name, shown, lines.get((i, "kind")))) is not None:
+            errors.append(unknown)
+            continue
         model = _model_of(item)
         try:
             parsed = model.model_validate(item)

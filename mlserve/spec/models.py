@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlserve.contract.kind import Kind
 from mlserve.errors import NotDeployed
 from mlserve.spec.fields import Duration, FieldRule, _Strict, check_name, parse_duration
 from mlserve.spec.multi_model import MultiModelReloading
@@ -206,7 +207,7 @@ class _Endpointed(_Strict):
 
 class APISpec(_Endpointed):
     name: str
-    kind: Literal["RealtimeAPI"] = "RealtimeAPI"
+    kind: Literal[Kind.REALTIME_API] = Kind.REALTIME_API
     predictor: Predictor
     compute: Compute = Field(default_factory=Compute)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)

@@ -20,8 +20,9 @@ from multidict import CIMultiDict
 from prometheus_client import Counter
 from yarl import URL
 
+from mlserve.contract.metrics import SPLITTER_REQUESTS
 from mlserve.errors import MlserveError, Overloaded
-from mlserve.runtime.metrics import SPLITTER_REQUESTS, Metrics
+from mlserve.runtime.metrics import Metrics
 from mlserve.runtime.payload import error_body
 from mlserve.splitter.routes import Backend, Routes, RoutesSource
 

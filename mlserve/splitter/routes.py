@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mlserve.contract import env
 from mlserve.errors import DeployError
 
 
@@ -99,7 +100,7 @@ def routes_version(data: dict) -> str:
 class RoutesSource:
     """Where the table comes from: a file re-read when it changes, or fixed text."""
 
-    ROUTES_ENV = "MLSERVE_SPLITTER_ROUTES"
+    ROUTES_ENV = env.SPLITTER_ROUTES
 
     def __init__(self, path: Path | None) -> None:
         self.path = path

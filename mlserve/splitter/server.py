@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from mlserve.contract import env
 from mlserve.errors import MlserveError
 from mlserve.runtime.identity import instance
 from mlserve.runtime.metrics import CONTENT_TYPE
@@ -72,14 +73,14 @@ async def serve(source: RoutesSource, host: str, port: int, timeout: float, grac
 
 
 def _parser() -> argparse.ArgumentParser:
-    env = os.environ
+    environ = os.environ
     parser = argparse.ArgumentParser(prog="python -m mlserve.splitter",
                                      description="Spread one endpoint's requests over APIs by weight.")
-    parser.add_argument("--routes", type=Path, default=env.get("MLSERVE_SPLITTER_ROUTES_FILE"),
+    parser.add_argument("--routes", type=Path, default=environ.get(env.SPLITTER_ROUTES_FILE),
                         help="routing table file, re-read when it changes "
-                             f"[default: the JSON in ${RoutesSource.ROUTES_ENV}]")
-    parser.add_argument("--host", default=env.get("MLSERVE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(env.get("MLSERVE_PORT", "8080")))
+                             f"[default: the JSON in ${env.SPLITTER_ROUTES}]")
+    parser.add_argument("--host", default=environ.get(env.HOST, "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(environ.get(env.PORT, "8080")))
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds a backend may stay silent")
     parser.add_argument("--grace", type=float, default=65.0, help="seconds in-flight requests get on SIGTERM")
     return parser

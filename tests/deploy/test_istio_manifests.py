@@ -6,8 +6,9 @@ import pytest
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import DEFAULT_GATEWAY, render_virtual_service
-from mlserve.deploy.manifests import COMPONENT, CONFIG_HASH, PART_OF, TEMPLATE_HASH, render_manifests
+from mlserve.deploy.manifests import COMPONENT, CONFIG_HASH, PART_OF, TEMPLATE_HASH
 from mlserve.deploy.reconcile import api_actions, plan, rollout_needed
+from mlserve.deploy.render import render_manifests
 from mlserve.errors import EnvironmentConfigError
 from mlserve.runtime.mesh import MESH_PATH, PATH_ENV
 from mlserve.spec import load_project

@@ -17,8 +17,8 @@ from mlserve.deploy.manifests import (
     TEMPLATE_HASH,
     assign_ports,
     project_label,
-    render_manifests,
 )
+from mlserve.deploy.render import render_manifests
 from mlserve.spec import load_project, runtime_hash, spec_hash
 
 SCHEMA_VERSIONS = ["1.29.0", "1.37.0"]

@@ -133,12 +133,13 @@ def test_a_crash_points_at_the_previous_container_log():
     problem = pod_problem(pod({"restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                                "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}))
     assert problem.message == "the container exited with code 3 (Error) and keeps restarting (crash loop)"
-    assert problem.logs and problem.previous
+    assert problem.logs and problem.previous and problem.crash_loop  # `get` says "error (crash loop)"
 
 
 def test_the_first_exit_is_reported_with_the_current_log():
     problem = pod_problem(pod({"restartCount": 0, "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}))
     assert problem.logs and not problem.previous and "crash loop" not in problem.message
+    assert not problem.crash_loop
 
 
 def test_out_of_memory_says_what_to_raise():

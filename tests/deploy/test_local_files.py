@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from mlserve.contract.metrics import histogram_quantile, summarize
 from mlserve.deploy.local.files import RotatingLog, follow_lines, read_json, tail_lines, write_json
-from mlserve.deploy.metrics import histogram_quantile, summarize
 from mlserve.errors import StateError
 from mlserve.runtime.metrics import Metrics
 

@@ -14,6 +14,7 @@ import psutil
 import pytest
 from local_harness import alive, edit_spec, pids, processes_mentioning, project_copy, wait_for
 
+from mlserve import kinds
 from mlserve.deploy.local import lifecycle
 from mlserve.deploy.local.backend import LocalBackend
 from mlserve.deploy.local.lock import project_lock
@@ -93,7 +94,7 @@ def test_an_interrupted_intent_and_an_unrecorded_supervisor_converge(folder):
     backend.state.save(records)
     # A second supervisor for greet that no record knows about (killed right after launching it).
     stray = APIRecord(**{**records["greet"].__dict__})
-    lifecycle.launch(backend.state, stray, lifecycle.runtime_command, 5)
+    lifecycle.launch(backend.state, stray, kinds.local_command, 5)
     assert len(supervisors_of(backend.state.path)["greet"]) == 2
 
     results = backend.deploy(project, lambda _: None)

@@ -7,8 +7,9 @@ import json
 import kubernetes_validate
 import pytest
 
-from mlserve.deploy.manifests import COMPONENT, CONFIG_HASH, PART_OF, render_manifests
+from mlserve.deploy.manifests import COMPONENT, CONFIG_HASH, PART_OF
 from mlserve.deploy.reconcile import plan, rollout_needed, to_apply
+from mlserve.deploy.render import render_manifests
 from mlserve.spec import load_project
 from tests.deploy.test_kubernetes_manifests import KUBE, SCHEMA_VERSIONS, by_kind, make_project
 

@@ -4,7 +4,7 @@ otherwise, refuse an explicit surge, and leave other environments as cortex.yaml
 import pytest
 
 from mlserve.deploy.environments import Environment
-from mlserve.deploy.manifests import render_manifests
+from mlserve.deploy.render import render_manifests
 from mlserve.deploy.strategy import host_network_note
 from mlserve.errors import SpecError
 from mlserve.spec import load_project

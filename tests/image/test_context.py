@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 
 from mlserve.errors import DeployError
-from mlserve.image.context import build_context, collect_files, dependencies_digest, ignore_spec
+from mlserve.image.context import (
+    build_context,
+    collect_files,
+    dependencies_digest,
+    ignore_spec,
+    mlserve_package_root,
+    runtime_files,
+)
 from mlserve.spec import load_project
+from tests.import_graph import closure, import_graph, modules
 
 CORTEX = """\
 - name: greeter
@@ -78,12 +86,21 @@ def test_tar_layout_is_reproducible(project: Path, tmp_path_factory):
     assert {"Dockerfile", "requirements/packages.txt", "app/cortex.yaml", "app/predictors/greeter.py",
             "mlserve/runtime/__main__.py", "wheels/packages/demo-1.0-py3-none-any.whl"} <= set(names)
     assert not any("__pycache__" in n for n in names)
-    # the runtime and the autoscaler only: of the CLI and deploy side, just the modules the autoscaler imports
-    from mlserve.image.context import AUTOSCALER_FILES
+    # the runtime, splitter and autoscaler only: nothing of the CLI, the kinds or the deploy backends
+    assert not [n for n in names if n.startswith(("mlserve/cli/", "mlserve/deploy/", "mlserve/image/",
+                                                   "mlserve/kinds/"))]
+    assert {"mlserve/autoscaler/__main__.py", "mlserve/contract/labels.py"} <= set(names)
 
-    cli_side = [n for n in names if n.startswith(("mlserve/cli/", "mlserve/deploy/", "mlserve/image/"))]
-    assert cli_side and set(cli_side) <= {f"mlserve/{f}" for f in AUTOSCALER_FILES}
-    assert "mlserve/autoscaler/__main__.py" in names
+
+def test_the_image_holds_every_module_its_programs_import():
+    """The runtime, the splitter and the autoscaler run from the image: whatever they import
+    (at any depth, in functions too) must be in it."""
+    files = set(runtime_files())
+    graph = import_graph()
+    needed = closure(graph, ["mlserve.runtime.__main__", "mlserve.splitter.__main__", "mlserve.autoscaler.__main__"])
+    root = mlserve_package_root()
+    missing = sorted(name for name in needed if modules()[name].relative_to(root).as_posix() not in files)
+    assert missing == []
 
 
 def test_the_seed_projects_compose_page_goes_into_the_image():

@@ -154,7 +154,8 @@ def test_push_refuses_a_folder_without_a_model(s3, tmp_path):
 
 def test_pods_get_the_pins_and_roll_when_the_objects_change(s3, tmp_path):
     from mlserve.deploy.environments import Environment
-    from mlserve.deploy.manifests import RUNTIME_HASH, render_manifests
+    from mlserve.deploy.manifests import RUNTIME_HASH
+    from mlserve.deploy.render import render_manifests
     from mlserve.spec import load_project
 
     s3.create_bucket(Bucket="kube")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from mlserve.spec import load_project
@@ -39,8 +41,6 @@ def test_splitter_loads_beside_its_apis(tmp_path):
      "cortex.yaml:7: api 'canary': apis weights add up to 110, not 100"),
     ("- {name: v1, weight: 100}\n- {name: v2}",
      "cortex.yaml:9: api 'canary': apis.1.weight is required"),
-    ("- {name: v1, weight: 100}\n- {name: v2, shadow: true, weight: 5}",
-     "cortex.yaml:9: api 'canary': apis.1.weight (5) must be left out for a shadow api"),
     ("- {name: v1, weight: 100}\n- {name: v2, shadow: true}\n- {name: v3, shadow: true}",
      "cortex.yaml:7: api 'canary': apis has 2 shadow apis (v2, v3): at most one is allowed"),
     ("- {name: v1, weight: 50}\n- {name: v1, weight: 50}",
@@ -88,11 +88,40 @@ def test_a_splitter_cannot_name_a_splitter(tmp_path):
     assert "apis.0.name: 'a' is a TrafficSplitter; a splitter sends traffic to RealtimeAPIs only" in error_of(spec)
 
 
-def test_unknown_kind_is_still_reported(tmp_path):
-    spec = write(tmp_path, "- name: x\n  kind: BatchAPI\n  predictor: {path: p.py}\n")
-    assert "kind: Input should be 'RealtimeAPI'" in error_of(spec)
+def test_a_shadow_may_carry_a_weight_as_cortex_wrote_it_and_it_is_ignored(tmp_path, caplog):
+    # Cortex's own traffic-splitter example: a weight on every entry, the shadow's outside the sum.
+    spec = write(tmp_path, APIS + """
+    - name: canary
+      kind: TrafficSplitter
+      apis:
+        - {name: v1, weight: 100}
+        - {name: v2, shadow: true, weight: 100}
+    """)
+    with caplog.at_level(logging.INFO, logger="mlserve.spec"):
+        (splitter,) = load_project(spec).splitters
+    assert [(a.name, a.weight) for a in splitter.primaries] == [("v1", 100)]
+    assert splitter.shadow.name == "v2" and splitter.shadow.weight == 0
+    assert ("traffic splitter 'canary': the weight (100) of shadow api 'v2' is ignored: a shadow gets a copy "
+            "of every request") in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["TaskAPI", "BatchAPI", "AsyncAPI"])
+def test_a_cortex_kind_not_served_yet_says_so_by_name(tmp_path, kind):
+    # TaskAPI's `definition: {path}` (and no predictor) must not drown the point in field errors.
+    spec = write(tmp_path, f"- name: job\n  kind: {kind}\n  definition: {{path: task.py}}\n")
+    message = error_of(spec)
+    assert message.startswith(f"{spec}:2: api 'job': kind: {kind} is not supported yet")
+    assert "hint: mlserve serves RealtimeAPI and TrafficSplitter" in message
+    assert "is required" not in message and "unknown field" not in message  # one error, about the kind
+
+
+def test_an_unknown_kind_names_the_kinds_there_are(tmp_path):
+    spec = write(tmp_path, "- name: x\n  kind: RealtimeApi\n  predictor: {path: p.py}\n")
+    message = error_of(spec)
+    assert message.startswith(f"{spec}:2: api 'x': kind: 'RealtimeApi' is not a kind")
+    assert "did you mean 'RealtimeAPI'?" in message
 
 
 def test_a_kind_that_is_not_a_string_is_an_error_not_a_crash(tmp_path):
     spec = write(tmp_path, "- name: x\n  kind: [TrafficSplitter]\n  predictor: {path: p.py}\n")
-    assert "kind: Input should be 'RealtimeAPI'" in error_of(spec)
+    assert "kind: ['TrafficSplitter'] is not a kind" in error_of(spec)

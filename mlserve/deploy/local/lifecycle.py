@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlserve.deploy.base import Progress
-from mlserve.deploy.local import snapshot, splitters
+from mlserve.contract.progress import Progress, Transient
+from mlserve.contract.status import Status
 from mlserve.deploy.local.files import open_private, tail_lines
 from mlserve.deploy.local.procs import (
     CRASH_LOOP_AFTER,
@@ -25,14 +25,6 @@ from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.errors import DeployError
 
 RuntimeCommand = Callable[[APIRecord], list[str]]
-
-
-def runtime_command(rec: APIRecord) -> list[str]:
-    if splitters.is_splitter(rec):
-        return splitters.splitter_command(rec)
-    """The runtime serves the deployed snapshot (restarts included), never the working tree."""
-    return [sys.executable, "-m", "mlserve.runtime", "--spec", str(snapshot.spec_file(rec.snapshot)),
-            "--api", rec.name, "--host", "127.0.0.1", "--port", str(rec.port)]
 
 
 def launch(state: StateDir, rec: APIRecord, command: RuntimeCommand, grace: float) -> None:
@@ -111,7 +103,7 @@ def wait_ready(state: StateDir, records: dict[str, APIRecord], names: list[str],
             rec = records[name]
             status = _supervisor_status(state, rec) or {}
             why = _failure(state, rec, name in strict)
-            if status.get("status") == "live" and is_alive(rec.supervisor_pid, rec.supervisor_started):
+            if status.get("status") == Status.LIVE and is_alive(rec.supervisor_pid, rec.supervisor_started):
                 pending.remove(name)
             elif why:
                 failed[name] = why
@@ -128,12 +120,12 @@ def wait_ready(state: StateDir, records: dict[str, APIRecord], names: list[str],
         raise DeployError(_failure_report(state, records, failed), hint=_failure_hint(failed))
 
 
-def _waiting_message(state: StateDir, pending: list[str], elapsed: float) -> str:
+def _waiting_message(state: StateDir, pending: list[str], elapsed: float) -> Transient:
     message = ", ".join(pending) + f": loading… {elapsed:.0f}s"
     last = tail_lines(state.log_file(pending[0]), 1)
     if len(pending) == 1 and last:
         message += f"  ({last[0].strip()[:70]})"
-    return message
+    return Transient(message)
 
 
 def _failure_report(state: StateDir, records: dict[str, APIRecord], failed: dict[str, str]) -> str:

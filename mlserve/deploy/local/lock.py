@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlserve.contract.progress import Transient
 from mlserve.deploy.local.files import PRIVATE_FILE, private_dir
 from mlserve.errors import StateError
 
@@ -46,5 +47,5 @@ def _acquire(fd: int, path: Path, timeout: float, progress: Callable[[str], None
                 f"{timeout:.0f}s ({path} is locked)",
                 hint="wait for it to finish, or stop that process and run the command again",
             )
-        progress(f"waiting for another mlserve command (pid {holder}) to finish with this project…")
+        progress(Transient(f"waiting for another mlserve command (pid {holder}) to finish with this project…"))
         time.sleep(0.2)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from mlserve.contract.status import Status
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.local.files import tail_lines
 from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.deploy.metrics import scrape, scrape_recent_errors
-
-DEGRADED = "degraded: supervisor lost"
 
 
 def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
@@ -19,26 +18,26 @@ def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
     orphan_alive = not supervisor_alive and is_alive(status.get("child_pid"), status.get("child_started"))
     errors = list(status.get("errors", []))
     if rec.phase != "running" and not supervisor_alive:
-        state_text = "error"
+        state_text = Status.ERROR
         errors.append(f"a deploy of this API was interrupted ({rec.phase}); run `mlserve deploy` to finish it")
     elif orphan_alive:
         # It still answers, but nothing restarts it any more and its output reaches no log.
-        state_text = DEGRADED
+        state_text = Status.DEGRADED
         errors.append(f"its supervisor (pid {rec.supervisor_pid}) is not running: the runtime "
                       f"(pid {status.get('child_pid')}) still answers, but its output is lost and nothing "
                       f"restarts it; run `mlserve deploy` or `mlserve refresh {rec.name}` to replace both")
     elif not supervisor_alive:
-        state_text = "error"
+        state_text = Status.ERROR
         errors.append(f"its supervisor (pid {rec.supervisor_pid}) is not running; "
                       f"run `mlserve deploy` or `mlserve refresh {rec.name}` to start it again")
     else:
-        state_text = status.get("status", "updating")
+        state_text = Status(status.get("status", Status.UPDATING))
 
     result = APIStatus(
         api=rec.name, status=state_text, endpoint=rec.url,
-        replicas="1/1" if state_text in ("live", DEGRADED) else "0/1", last_update=rec.last_update,
+        replicas="1/1" if state_text.serving else "0/1", last_update=rec.last_update,
     )
-    if state_text == "live":
+    if state_text == Status.LIVE:
         summary = scrape(rec.port)
         if summary is not None:
             result.requests = summary.requests
@@ -49,7 +48,7 @@ def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
     if detail:
         result.spec = rec.spec
         result.processes = _processes(rec, status, supervisor_alive)
-        result.recent_errors = errors + (scrape_recent_errors(rec.port) if state_text == "live" else [])
+        result.recent_errors = errors + (scrape_recent_errors(rec.port) if state_text == Status.LIVE else [])
         result.log_tail = tail_lines(state.log_file(rec.name), 20)
     return result
 

@@ -13,28 +13,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
-from mlserve.deploy.base import APIStatus, Progress
+from mlserve.contract.progress import Progress
+from mlserve.deploy.base import Action
+from mlserve.deploy.local.placement import Placement
 from mlserve.deploy.local.procs import is_alive
-from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
-from mlserve.deploy.metrics import scrape, splitter_backends
 from mlserve.errors import DeployError
 from mlserve.files import write_json
 from mlserve.spec import Project, TrafficSplitterSpec
 from mlserve.splitter.routes import routes_version
-
-if TYPE_CHECKING:
-    from mlserve.deploy.local.backend import LocalBackend
-
-KIND = "TrafficSplitter"
-
-
-def is_splitter(rec: APIRecord) -> bool:
-    return rec.spec.get("kind") == KIND
 
 
 def routes_file(state: StateDir, name: str) -> Path:
@@ -61,14 +51,14 @@ def _runtime_hash(splitter: TrafficSplitterSpec) -> str:
     return _digest({"name": splitter.name, "endpoint": splitter.endpoint, "local_port": splitter.networking.local_port})
 
 
-def reconcile(backend: LocalBackend, project: Project, splitter: TrafficSplitterSpec,
+def reconcile(placement: Placement, project: Project, splitter: TrafficSplitterSpec,
               records: dict[str, APIRecord], running: list[tuple[int, float]], force: bool,
-              progress: Progress) -> str:
+              progress: Progress) -> Action:
     """Write the routing table, then start, restart or keep the splitter process.
 
-    Port choice and (re)starting are the backend's own (`_choose_port`, `_restart`), so a splitter
-    gets exactly an API's port rules and crash safety; only what counts as a change differs."""
-    write_json(routes_file(backend.state, splitter.name), routes_document(splitter, records))
+    Port choice and (re)starting are `placement`'s, as for an API, so a splitter gets exactly an
+    API's port rules and crash safety; only what counts as a change differs."""
+    write_json(routes_file(placement.state, splitter.name), routes_document(splitter, records))
     old = records.get(splitter.name)
     spec, runtime_hash = splitter.model_dump(mode="json"), _runtime_hash(splitter)
     if (old and not force and old.phase == "running" and old.spec_file == str(project.file)
@@ -77,16 +67,17 @@ def reconcile(backend: LocalBackend, project: Project, splitter: TrafficSplitter
         if old.spec == spec:
             return "unchanged"
         old.spec, old.spec_hash, old.last_update = spec, _digest(spec), time.time()
-        backend.state.save(records)
+        placement.state.save(records)
         progress(f"{splitter.name}: new weights ({_weights(splitter)}), applied without a restart")
         return "updated"
+    port = placement.choose_port(splitter.name, splitter.networking.local_port, old, records)
     rec = APIRecord(
-        name=splitter.name, port=backend._choose_port(splitter, old, records), endpoint=splitter.endpoint,
+        name=splitter.name, port=port, endpoint=splitter.endpoint,
         spec_file=str(project.file), spec_hash=_digest(spec), runtime_hash=runtime_hash,
         supervisor_pid=old.supervisor_pid if old else None,
         supervisor_started=old.supervisor_started if old else None, spec=spec,
     )
-    backend._restart(records, rec, progress)
+    placement.restart(records, rec, progress)
     return "created" if old is None else "updated"
 
 
@@ -112,11 +103,3 @@ def wait_applied(state: StateDir, records: dict[str, APIRecord], names: list[str
             raise DeployError(f"traffic splitter '{name}' did not take the new routing table within {timeout:.0f}s "
                               f"(it serves {seen or 'nothing'}, want {wanted})",
                               hint=f"`mlserve logs {name}` shows why; `mlserve refresh {name}` restarts it")
-
-
-def splitter_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
-    """An API's status plus, per API behind it, its weight and the requests the splitter sent it."""
-    result = api_status(state, rec, detail=detail)
-    result.kind = KIND
-    result.backends = splitter_backends(rec.spec, scrape(rec.port) if result.status == "live" else None)
-    return result

@@ -21,10 +21,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from mlserve.contract.env import INSTANCE
+from mlserve.contract.status import Status
 from mlserve.deploy.local.files import RotatingLog
 from mlserve.deploy.local.procs import CRASH_LOOP_AFTER, MAX_BACKOFF, describe_exit, started_at
 from mlserve.deploy.local.state import StateDir
-from mlserve.runtime.identity import INSTANCE_ENV
 
 
 class Supervisor:
@@ -34,7 +35,7 @@ class Supervisor:
         state.private(state.log_file(api).parent)
         self.log = RotatingLog(state.log_file(api))
         self.status: dict = {
-            "api": api, "status": "updating", "port": port,
+            "api": api, "status": Status.UPDATING, "port": port,
             "supervisor_pid": os.getpid(), "supervisor_started": started_at(os.getpid()),
             "child_pid": None, "child_started": None, "restarts": 0, "consecutive_failures": 0,
             "last_exit_code": None, "ready_at": None, "errors": [],
@@ -60,10 +61,10 @@ class Supervisor:
                 _kill_group(child.pid)  # leftover workers would hold the port and the log pipe
                 pump.join(timeout=5)  # the runtime's last words (a traceback) reach the log first
                 self._after_exit(child.returncode, ready)
-            self._update("stopped", status="stopped", child_pid=None, child_started=None)
+            self._update("stopped", status=Status.STOPPED, child_pid=None, child_started=None)
             return 0
         except Exception:
-            self._update(f"supervisor failed:\n{traceback.format_exc()}", error=True, status="error")
+            self._update(f"supervisor failed:\n{traceback.format_exc()}", error=True, status=Status.ERROR)
             return 1
         finally:
             self.log.close()
@@ -71,14 +72,14 @@ class Supervisor:
     def _start(self) -> tuple[subprocess.Popen, threading.Thread]:
         failing = self.status["consecutive_failures"] >= CRASH_LOOP_AFTER
         self.instance = uuid.uuid4().hex
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", INSTANCE_ENV: self.instance}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", INSTANCE: self.instance}
         # Its own process group: the whole runtime (workers included) can be killed at once.
         child = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, env=env, process_group=0)
         pump = threading.Thread(target=self._pump, args=(child,), daemon=True)
         pump.start()
         self._update(f"runtime started (pid {child.pid}): {' '.join(self.command)}",
-                     status="error (crash loop)" if failing else "restarting" if self.status["restarts"] else "updating",
+                     status=Status.CRASH_LOOP if failing else Status.RESTARTING if self.status["restarts"] else Status.UPDATING,
                      child_pid=child.pid, child_started=started_at(child.pid))
         return child, pump
 
@@ -95,7 +96,7 @@ class Supervisor:
                 break
             if not ready and self._probe_ready():
                 ready = True
-                self._update(f"runtime is ready ({time.monotonic() - since:.1f}s)", status="live",
+                self._update(f"runtime is ready ({time.monotonic() - since:.1f}s)", status=Status.LIVE,
                              consecutive_failures=0, ready_at=time.time())
         return ready
 
@@ -114,7 +115,7 @@ class Supervisor:
         self._update(
             f"runtime {describe_exit(code)}{when}; restarting in {delay:.0f}s", error=True,
             # Until the crash loop is certain, a restart is coming: `get` says so, not "error".
-            status="error (crash loop)" if failures >= CRASH_LOOP_AFTER else "restarting",
+            status=Status.CRASH_LOOP if failures >= CRASH_LOOP_AFTER else Status.RESTARTING,
             last_exit_code=code, last_exit_at=time.time(), consecutive_failures=failures,
             restarts=self.status["restarts"] + 1, child_pid=None, child_started=None,
         )

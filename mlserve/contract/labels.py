@@ -1,8 +1,4 @@
-"""Names of the labels and annotations mlserve puts on Kubernetes objects.
-
-A module of its own, with no imports, because the in-cluster autoscaler reads them too and the
-serving image carries only what the runtime and the autoscaler import.
-"""
+"""Names of the labels and annotations mlserve puts on Kubernetes objects (the autoscaler reads them too)."""
 
 NAME = "app.kubernetes.io/name"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -16,3 +12,7 @@ SPEC = "mlserve.dev/spec"
 # Label of a Deployment scaled by its HPA (environments with `hpa`): mlserve's autoscaler leaves it alone.
 SCALED_BY = "mlserve.dev/scaled-by"
 MANAGER = "mlserve"
+# Values of COMPONENT: what an object is part of (the autoscaler scales only API Deployments).
+API_COMPONENT = "api"
+SPLITTER_COMPONENT = "traffic-splitter"
+AUTOSCALER_COMPONENT = "autoscaler"

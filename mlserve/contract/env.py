@@ -1,0 +1,20 @@
+"""Environment variables one part of mlserve sets and another reads (a process or pod boundary)."""
+
+# The runtime (`python -m mlserve.runtime`): set by the image and the manifests, read by runtime/server.py.
+SPEC = "MLSERVE_SPEC"
+API = "MLSERVE_API"
+HOST = "MLSERVE_HOST"
+PORT = "MLSERVE_PORT"
+PROCESSES = "MLSERVE_PROCESSES"  # the runtime's parent to its worker processes
+INSTANCE = "MLSERVE_INSTANCE"  # the local supervisor's token, answered by /readyz (runtime/identity.py)
+IN_IMAGE = "MLSERVE_IN_IMAGE"  # set by the serving image: a missing package's fix is requirements.txt
+MESH_PATH = "MLSERVE_MESH_PATH"  # Istio-mode pods also answer here (runtime/mesh.py)
+MODEL_PINS = "MLSERVE_MODEL_PINS"  # the s3:// model versions a deploy fixed (models/s3.py)
+# The traffic splitter (`python -m mlserve.splitter`): its routing table as JSON, or a file of it.
+SPLITTER_ROUTES = "MLSERVE_SPLITTER_ROUTES"
+SPLITTER_ROUTES_FILE = "MLSERVE_SPLITTER_ROUTES_FILE"
+# The in-cluster autoscaler (`python -m mlserve.autoscaler`), set by deploy/control_plane.py.
+AUTOSCALER_NAMESPACE = "MLSERVE_AUTOSCALER_NAMESPACE"
+AUTOSCALER_API_SERVER = "MLSERVE_AUTOSCALER_API_SERVER"
+AUTOSCALER_SCRAPE_CIDRS = "MLSERVE_AUTOSCALER_SCRAPE_CIDRS"
+AUTOSCALER_INTERVAL = "MLSERVE_AUTOSCALER_INTERVAL"

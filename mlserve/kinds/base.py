@@ -1,0 +1,68 @@
+"""What a workload kind is to the backends: one object per kind (realtime.py, splitter.py).
+
+The local backend and the Kubernetes backend place any kind through this interface and name no
+kind themselves; a kind's own modules hold what differs (its spec model, hashes, processes,
+objects).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel
+
+from mlserve.contract.kind import Kind
+from mlserve.contract.metrics import Summary
+from mlserve.contract.progress import Progress
+
+if TYPE_CHECKING:  # the types of the backends' own records, for the signatures below
+    from mlserve.deploy.base import Action, APIStatus
+    from mlserve.deploy.environments import Environment
+    from mlserve.deploy.local.placement import Placement
+    from mlserve.deploy.local.state import APIRecord, StateDir
+    from mlserve.spec import Project
+
+
+class WorkloadKind(Protocol):
+    # Read-only, so that a kind may name a subclass (APISpec) where BaseModel is asked for.
+    @property
+    def kind(self) -> Kind: ...
+
+    @property
+    def model(self) -> type[BaseModel]:
+        """Its cortex.yaml entry (spec/loader.py KINDS maps `kind:` to it)."""
+
+    @property
+    def component(self) -> str:
+        """The COMPONENT label of its Kubernetes objects."""
+
+    @property
+    def snapshots(self) -> bool:
+        """Whether its local process runs from a snapshot of the project's files."""
+
+    def entries(self, project: Project) -> list:
+        """Its entries in a loaded cortex.yaml."""
+
+    # --- local: one supervised process per entry ------------------------------------------
+
+    def command(self, rec: APIRecord) -> list[str]:
+        """The local process's command line."""
+
+    def reconcile_local(self, placement: Placement, project: Project, entry, records: dict[str, APIRecord],
+                        running: list[tuple[int, float]], force: bool, progress: Progress) -> tuple[Action, bool]:
+        """Bring one entry's process in line with the spec: (action, whether it must pass readiness again)."""
+
+    def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> None:
+        """What a deploy waits for once the processes are ready (e.g. a routing table taken)."""
+
+    def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
+        """`mlserve get`'s row for one local entry."""
+
+    # --- Kubernetes -------------------------------------------------------------------------
+
+    def render(self, entry, project: Project, env: Environment, *, image: str, ports: dict[str, int],
+               hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
+        """Its objects; `ports` holds every entry's container port."""
+
+    def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
+        """Add what only this kind shows to a `mlserve get` row (any backend)."""
