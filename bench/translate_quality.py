@@ -8,7 +8,8 @@ Sets: tests/predictors/eval_translate.json (tuning: choices were made on it) and
 eval_translate_heldout.json (never used to choose). Accepted = bench/eval_sets.translation_ok, for
 every setting. Per setting: accepted share, p50/p90 ms per sentence (one sentence at a time through
 `predict`, the setting's shared examples already computed, as in a running API) and the load
-average (the machine is shared: compare latencies with the baseline's in the same run).
+average (the machine is shared: compare latencies with the baseline's in the same run; --rounds
+alternates the settings so that a busy minute lands on all of them).
 "any setting" counts a sentence accepted when at least one setting got it right: the most that
 choosing among these prompts per sentence could reach with this model.
 
@@ -22,7 +23,6 @@ import argparse
 import math
 import os
 import re
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,6 +34,7 @@ import yaml  # noqa: E402
 
 from bench.eval_sets import items, translation_ok  # noqa: E402
 from bench.servers import REPO  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 
 BASELINE = "shipped"
 SETS = {"tuning": "translate", "held-out": "translate_heldout"}
@@ -112,11 +113,6 @@ def measure(predictor, sentences: list[str]) -> tuple[list[str], list[float]]:
     return outputs, ms
 
 
-def p90(xs: list[float]) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(0.9 * len(xs)))]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     pool = example_pool()
@@ -140,17 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     config = api["predictor"]["config"]
     print(f"\ntranslation by prompt, {config['engine']} {config.get('dtype')} {config.get('threads')} thread(s), "
           f"{len(pool)} example pairs, {args.rounds} round(s); baseline = {BASELINE} (cortex.yaml)")
-    print(f"{'setting':34} {'set':9} {'accepted':>14} {'p50 ms':>7} {'p90 ms':>7} {'p90/base':>9}")
+    print(f"{'setting':34} {'set':9} {'accepted':>14} {'p50 ms':>7} {'p90 ms':>7} {'p50/base':>9} {'p90/base':>9}")
     for label, dataset in data.items():
-        base_p90 = p90(results[BASELINE, label][1])
+        base_p50, base_p90 = (percentile(results[BASELINE, label][1], q) for q in (50, 90))
         anyone = [False] * len(dataset)
         for name in chosen:
             outputs, ms = results[name, label]
             ok = [translation_ok(o, i["de"]) for o, i in zip(outputs, dataset, strict=True)]
             anyone = [a or b for a, b in zip(anyone, ok, strict=True)]
             share = f"{sum(ok)}/{len(ok)} = {100 * sum(ok) / len(ok):.0f} %"
-            print(f"{name:34} {label:9} {share:>14} {statistics.median(ms):7.0f} {p90(ms):7.0f} "
-                  f"{p90(ms) / base_p90:8.2f}x")
+            print(f"{name:34} {label:9} {share:>14} {percentile(ms, 50):7.0f} {percentile(ms, 90):7.0f} "
+                  f"{percentile(ms, 50) / base_p50:8.2f}x {percentile(ms, 90) / base_p90:8.2f}x")
             if args.show:
                 for good, out, item in zip(ok, outputs, dataset, strict=True):
                     if not good:
