@@ -126,6 +126,10 @@ class TranslatorPredictor:
         rows = [row[:1 + limit] for row, limit in zip(ids.tolist(), limits, strict=True)]
         return [t.strip() for t in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
+    def row_prompt(self, sentence):
+        """What follows the shared examples for one sentence (bench/translate_quality.py varies it)."""
+        return f"en: {sentence}\nde:"
+
     def _few_shot(self, sentences):
         gen = self.generator
         size = gen.max_rows or len(sentences)  # llamacpp: batch_rows sentences at a time
@@ -133,7 +137,7 @@ class TranslatorPredictor:
 
     def _few_shot_rows(self, sentences):
         gen = self.generator
-        prompts = [gen.encode(f"en: {s}\nde:", special=False)[-512:] for s in sentences]
+        prompts = [gen.encode(self.row_prompt(s), special=False)[-512:] for s in sentences]
         # Per sentence, the most tokens its translation may take: about twice its own length.
         limits = [min(2 * len(gen.encode(s)) + 8, 256) for s in sentences]
         rows = [[] for _ in sentences]

@@ -120,21 +120,22 @@ def test_translation_sanity(apis):
 
 
 def test_translation_eval_through_server_side_batching(apis, report_score):
-    api, items = apis["translator"], _eval("translate")
-    started = time.monotonic()
-    with ThreadPoolExecutor(len(items)) as pool:  # sent together, so the runtime batches them
-        responses = list(pool.map(lambda item: api.post({"text": item["en"]}), items))
-    seconds = time.monotonic() - started
-    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
-    score, lines = 0, []
-    for item, response in zip(items, responses, strict=True):
-        german = response.json()["translation"]
-        ok = translation_ok(german, item["de"])
-        score += ok
-        lines.append(f"  {'ok' if ok else '--'} {item['en']} -> {german}")
-    report_score(f"en->de translation (Gemma-3-270m few-shot): {score}/10 accepted "
-                 f"(10 concurrent requests answered in {seconds:.1f} s)")
-    assert score >= 5, "\n".join(lines)
+    api, scores, lines = apis["translator"], {}, []
+    for name in ["translate", "translate_heldout"]:  # the held-out set played no part in choosing the prompt
+        items = _eval(name)
+        started = time.monotonic()
+        with ThreadPoolExecutor(10) as pool:  # sent together, so the runtime batches them
+            responses = list(pool.map(lambda item: api.post({"text": item["en"]}), items))
+        seconds = time.monotonic() - started
+        assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+        oks = [translation_ok(r.json()["translation"], item["de"]) for item, r in zip(items, responses, strict=True)]
+        lines += [f"  {'ok' if ok else '--'} {item['en']} -> {r.json()['translation']}"
+                  for ok, item, r in zip(oks, items, responses, strict=True)]
+        scores[name] = sum(oks)
+        report_score(f"en->de translation (Gemma-3-270m few-shot), {name}: {sum(oks)}/{len(items)} accepted "
+                     f"({len(items)} requests, 10 at a time, answered in {seconds:.1f} s)")
+    # bench/translate_quality.py: the shipped prompt gets 13/32 here; below 10 something broke
+    assert scores["translate"] >= 10, "\n".join(lines)
 
 
 def test_translation_of_several_sentences_keeps_each(apis):
