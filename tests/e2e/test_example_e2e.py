@@ -193,17 +193,11 @@ def test_the_example_through_aws(seed_env, example, local_answers, aws_endpoint,
     import boto3
     import yaml
 
-    from tests.e2e.test_aws_e2e import AWS
+    from tests.e2e.test_aws_e2e import AWS, aws_environment
 
     cluster = seed_env
-    for key, value in AWS.items():
-        monkeypatch.setenv(key, value)
-    eks = boto3.client("eks", endpoint_url=aws_endpoint)
-    if "e2e" not in eks.list_clusters()["clusters"]:
-        eks.create_cluster(name="e2e", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []})
     repository = f"seed-{cluster.namespace}"
-    cluster.mlserve("env", "set", "seed-aws", "--provider", "aws", "--region", "us-east-1", "--eks-cluster", "e2e",
-                    "--aws-endpoint-url", aws_endpoint, "--repository", repository, *cluster.env_args())
+    aws_environment(cluster, aws_endpoint, "seed-aws", repository, monkeypatch)
     # The example's text-generator as shipped, under its own name (its host port must not meet the other test's).
     api = next(a for a in yaml.safe_load((example / "cortex.yaml").read_text()) if a["name"] == "text-generator")
     spec = example / "compose-aws.yaml"
