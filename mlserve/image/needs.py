@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,18 +24,13 @@ from importlib import metadata
 from pathlib import Path
 
 from mlserve.errors import DeployError
-from mlserve.image.requirements import runtime_requirements
+from mlserve.image.requirements import requirement_name, runtime_requirements
 from mlserve.models.references import PKG_SCHEME
 from mlserve.spec import APISpec, Project
 
 # engine config value -> mlserve extra that installs it
 ENGINE_EXTRAS = {"llamacpp": "llamacpp", "torch": "llm"}
 MODELS_EXTRA = "llm"  # what `import mlserve.models` needs
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass
@@ -52,8 +46,7 @@ class Need:
 
     @property
     def name(self) -> str:
-        m = _NAME.match(self.requirement)
-        return canonical(m.group(1)) if m else self.requirement
+        return requirement_name(self.requirement)
 
 
 @dataclass
@@ -135,7 +128,7 @@ def extra_requirements(extra: str) -> list[str]:
         req = Requirement(text)
         if req.marker is None or not req.marker.evaluate({"extra": extra}):
             continue
-        if canonical(req.name) == "mlserve":
+        if requirement_name(req.name) == "mlserve":
             for inner in sorted(req.extras):
                 lines += [line for line in extra_requirements(inner) if line not in lines]
             continue
@@ -179,8 +172,8 @@ def _requirement_names(text: str | None) -> set[str]:
     names = set()
     for raw in (text or "").splitlines():
         line = raw.split("#", 1)[0].strip()
-        if line and not line.startswith("-") and (m := _NAME.match(line)):
-            names.add(canonical(m.group(1)))
+        if line and not line.startswith("-"):
+            names.add(requirement_name(line))
     return names
 
 

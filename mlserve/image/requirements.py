@@ -35,3 +35,8 @@ def project_requirements(root: Path) -> str | None:
     """The text of the project's requirements.txt, if it has one."""
     path = root / "requirements.txt"
     return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def requirement_name(requirement: str) -> str:
+    """The canonical package name of a requirement line: `llama_cpp_python==0.3.36` -> `llama-cpp-python`."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0]).lower()

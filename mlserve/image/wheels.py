@@ -24,6 +24,7 @@ from pathlib import Path
 
 from mlserve.errors import DeployError
 from mlserve.files import user_cache_dir
+from mlserve.image.requirements import requirement_name
 
 # Printed by the base image's python3: what pip must download for it.
 _PROBE = (
@@ -93,13 +94,15 @@ def probe_target(client, base_image: str) -> Target:
 
 
 _NO_WHEEL = re.compile(r"No matching distribution found for ([^\s;]+)")
+_LISTED = " (`mlserve deploy --dry-run --env ENV` lists what the image installs and why)"
 # How a package is built from source for an image that runs on other machines than this one:
 # no -march=native. llama.cpp then targets x86-64-v3 (AVX2, FMA, F16C) and runs its own thread
-# pool instead of OpenMP, so the image needs no libgomp (README#performance has what it costs).
-_LISTED = " (`mlserve deploy --dry-run --env ENV` lists what the image installs and why)"
-PORTABLE_BUILD_ENV = {"llama-cpp-python": {"CMAKE_ARGS": "-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF"}}
+# pool instead of OpenMP, so the image needs no libgomp (README#kubernetes-and-aws has what it costs).
+_LLAMA_PORTABLE = "-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF"
+PORTABLE_BUILD_ENV = {"llama-cpp-python": {"CMAKE_ARGS": _LLAMA_PORTABLE}}
 # ...and for an image whose APIs ask for a GPU: llama.cpp's CUDA backend (needs the CUDA toolkit here).
-GPU_BUILD_ENV = {"llama-cpp-python": {"CMAKE_ARGS": "-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF -DGGML_CUDA=on"}}
+GPU_BUILD_ENV = {"llama-cpp-python": {"CMAKE_ARGS": f"{_LLAMA_PORTABLE} -DGGML_CUDA=on"}}
+
 
 
 def download_wheels(requirements: str, target: Target, progress, *, deps: bool = True) -> list[Path]:
@@ -152,7 +155,7 @@ def host_target() -> Target:
 
 def build_from_source(requirement: str, target: Target, progress) -> Path:
     """Build `requirement` (a package that ships no wheel for `target`) into the built-wheel cache."""
-    name = re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0]
+    name = requirement_name(requirement)
     if host_target() != replace(target, accelerator="cpu"):
         raise DeployError(
             f"'{requirement}' ships no wheel for the image's Python {target.python} (glibc {target.glibc}, "
@@ -163,7 +166,7 @@ def build_from_source(requirement: str, target: Target, progress) -> Path:
     if (cached := _built_wheel(requirement, folder)) is not None:
         return cached
     flags = GPU_BUILD_ENV if target.accelerator == "cuda" else PORTABLE_BUILD_ENV
-    env = {**os.environ, **flags.get(name.lower().replace("_", "-"), {})}
+    env = {**os.environ, **flags.get(name, {})}
     progress(f"'{requirement}' ships no wheel: building it from source once (cached in {folder})")
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-cache-dir",
@@ -184,10 +187,10 @@ def build_from_source(requirement: str, target: Target, progress) -> Path:
 
 def _built_wheel(requirement: str, folder: Path) -> Path | None:
     """The wheel of `name==version` already built into `folder`, if there is one."""
-    name, sep, version = requirement.partition("==")
+    _, sep, version = requirement.partition("==")
     if not sep:
         return None
-    stem = re.sub(r"[-_.]+", "_", name.strip()).lower()
+    stem = requirement_name(requirement).replace("-", "_")
     found = [w for w in folder.glob("*.whl") if w.name.lower().startswith(f"{stem}-{version.strip()}-")]
     return found[0] if found else None
 
@@ -200,7 +203,7 @@ def main() -> None:
 
     target = host_target()
     for requirement in extra_requirements(sys.argv[1]):
-        if re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0].lower() in PORTABLE_BUILD_ENV:
+        if requirement_name(requirement) in PORTABLE_BUILD_ENV:
             wheel = build_from_source(requirement, target, lambda m: print(m, file=sys.stderr))
             print(f"{requirement}: {wheel}", file=sys.stderr)
     print(built_dir(target))
