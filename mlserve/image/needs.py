@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from mlserve.errors import DeployError
-from mlserve.image.requirements import requirement_name, runtime_requirements
+from mlserve.image.requirements import pin, requirement_name, runtime_requirements
 from mlserve.models.references import PKG_SCHEME
 from mlserve.spec import APISpec, Project
 
@@ -90,7 +90,7 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
     for api in project.apis:
         for key, ref in _pkg_refs(api.predictor.config):
             for dist in _weight_distributions(api, key, ref):
-                weights.add(pinned(dist), f"{api.name}: predictor.config.{key} = {ref}")
+                weights.add(pin(dist), f"{api.name}: predictor.config.{key} = {ref}")
         engine = api.predictor.config.get("engine")
         if isinstance(engine, str) and engine in ENGINE_EXTRAS:
             for line in extra_requirements(ENGINE_EXTRAS[engine]):
@@ -108,15 +108,11 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
                     notes.append(note)
                 continue
             for dist in dists:
-                packages.add(pinned(dist), where)
+                packages.add(pin(dist), where)
     listed = _requirement_names(project_requirements)
     keep = [n for n in packages.needs.values() if n.name not in listed]
     return ImageNeeds(keep, [n for n in weights.needs.values() if n.name not in listed], notes,
                       "cuda" if gpu else "cpu")
-
-
-def pinned(dist: str) -> str:
-    return f"{dist}=={metadata.version(dist)}"
 
 
 def extra_requirements(extra: str) -> list[str]:
@@ -132,11 +128,8 @@ def extra_requirements(extra: str) -> list[str]:
             for inner in sorted(req.extras):
                 lines += [line for line in extra_requirements(inner) if line not in lines]
             continue
-        try:
-            lines.append(f"{req.name}{'[' + ','.join(sorted(req.extras)) + ']' if req.extras else ''}"
-                         f"=={metadata.version(req.name)}")
-        except metadata.PackageNotFoundError:
-            lines.append(str(req).split(";")[0].strip())
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        lines.append(pin(req.name, extras, otherwise=str(req).split(";")[0].strip()))
     return lines
 
 

@@ -24,11 +24,19 @@ def runtime_requirements() -> list[str]:
             continue
         m = _NAME.match(line)
         assert m, f"unparsable line in {RUNTIME_REQUIREMENTS_FILE}: {raw!r}"
-        try:
-            lines.append(f"{m.group(1)}{m.group(2) or ''}=={metadata.version(m.group(1))}")
-        except metadata.PackageNotFoundError:
-            lines.append(line)
+        lines.append(pin(m.group(1), m.group(2) or "", otherwise=line))
     return lines
+
+
+def pin(name: str, extras: str = "", *, otherwise: str | None = None) -> str:
+    """`name[extras]==<the version installed here>`; where it is not installed, `otherwise`
+    (PackageNotFoundError without one)."""
+    try:
+        return f"{name}{extras}=={metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        if otherwise is None:
+            raise
+        return otherwise
 
 
 def project_requirements(root: Path) -> str | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kubernetes.utils import parse_quantity
 from runtime_harness import serve
 
 from bench.eval_sets import items
@@ -128,7 +129,7 @@ def test_the_example_deploys_unchanged_and_answers_as_locally(seed_env, example,
         spec = load_project(example)
         for api in PAYLOADS:
             used = _memory(client, _pods(cluster, api)[0].metadata.name)
-            asked = _bytes(spec.api(api).compute.mem)
+            asked = parse_quantity(spec.api(api).compute.mem)
             figures.append(f"{api}: {used / 2**20:.0f} MiB in use, compute.mem {spec.api(api).compute.mem}")
             assert used <= asked, f"{api} uses {used / 2**20:.0f} MiB, more than compute.mem asks for"
 
@@ -169,14 +170,6 @@ def _memory(client, pod: str) -> int:
         total += stats["usage"] - stats.get("stats", {}).get("inactive_file", stats.get("stats", {}).get("cache", 0))
     assert total, f"no running container of pod {pod} on this Docker engine"
     return total
-
-
-def _bytes(quantity: str) -> int:
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
-    for suffix, factor in units.items():
-        if quantity.endswith(suffix):
-            return int(float(quantity[:-len(suffix)]) * factor)
-    return int(quantity)
 
 
 def _endpoint(cluster, api: str, spec: Path, env: str = ENV) -> str:
