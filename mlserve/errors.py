@@ -208,3 +208,12 @@ class ModelNotServed(NotFound):
 
 class ModelLoadFailed(PredictorError):
     """A multi-model API's load_model raised for one model version; the other models keep serving."""
+
+
+class QueueError(MlserveError):
+    """A work queue or result store (mlserve/queues/) cannot be opened or answered wrongly."""
+
+
+class LeaseLost(QueueError):
+    """A worker renewed or acknowledged an item whose lease had expired: another worker may hold
+    it now, so this worker's result must not be recorded as the only one (delivery is at least once)."""
