@@ -6,6 +6,8 @@
     print(client.predict("text-stats", {"text": "hello world"}).json())
     for event in client.predict("text-generator", {"prompt": "Hi"}, stream=True):
         print(event.data)
+    item = client.submit("story-generator-async", {"prompt": "Once"})   # an AsyncAPI: answered later
+    print(client.result("story-generator-async", item, wait=True))
     client.delete()
 
 The CLI commands are thin layers over this class, so both behave the same. Errors are
@@ -14,6 +16,7 @@ mlserve's own (`mlserve.errors`), e.g. PredictionFailed for an API's error answe
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from mlserve.deploy.base import APIStatus, Backend, DeployResult, Progress
+from mlserve.errors import PredictionFailed
 from mlserve.predictions import (
     EVENT_STREAM,
     Event,
@@ -69,7 +73,7 @@ class Client:
         from mlserve.spec.api_key import read_api_key
 
         project = project or load_project(self.spec)
-        for api in project.apis:
+        for api in project.apis + project.async_apis:
             read_api_key(api)  # a protected API must never start open: refuse before touching anything
         self.spec = project.file
         self.__dict__.pop("backend", None)  # the spec may have been a folder
@@ -95,6 +99,17 @@ class Client:
 
     def endpoint(self, api: str) -> str:
         return self.backend.endpoint(api)
+
+    def is_async(self, api: str) -> bool:
+        """Whether the spec declares `api` an AsyncAPI (submit/status/result rather than predict)."""
+        from mlserve.contract.kind import Kind
+        from mlserve.errors import MlserveError
+        from mlserve.spec import load_project
+
+        try:
+            return load_project(self.spec).api(api).kind == Kind.ASYNC_API
+        except MlserveError:
+            return False
 
     def key_headers(self, api: str) -> dict[str, str]:
         """The API's key, when its networking.api_key_env is set in this environment (the API
@@ -154,6 +169,49 @@ class Client:
                     yield event
                 if parser.done:
                     return
+
+
+    # -- AsyncAPIs: submit now, read the result later -------------------------------------------
+
+    def submit(self, api: str, payload: Any, *, content_type: str | None = None, headers: dict[str, str] | None = None,
+               params: dict[str, Any] | None = None, timeout: float = 60.0) -> str:
+        """Queue `payload` at an AsyncAPI (encoded as for `predict`); returns the item's id."""
+        request = build_request(payload, content_type=content_type, headers=headers, params=params)
+        with self.post(api, request, timeout=timeout) as response:
+            response.read()
+            try:
+                return response.json()["id"]
+            except (ValueError, KeyError, TypeError):
+                raise PredictionFailed(f"api '{api}' did not answer an id ({response.text[:200]!r})",
+                                       hint=f"submit() is for AsyncAPIs; `mlserve get {api}` shows its kind") from None
+
+    def status(self, api: str, item_id: str, *, timeout: float = 30.0) -> dict:
+        """An AsyncAPI item's record: {"id", "status" (in_queue, in_progress, completed, failed), "result"?, ...}."""
+        url = f"{self.endpoint(api).rstrip('/')}/{item_id}"
+        try:
+            response = httpx.get(url, headers=self.key_headers(api), timeout=timeout)
+        except httpx.TransportError as e:
+            raise unreachable(api, url, e) from None
+        check(api, response)
+        return response.json()
+
+    def result(self, api: str, item_id: str, *, wait: bool = False, timeout: float = DEFAULT_TIMEOUT,
+               poll: float = 0.5) -> Any:
+        """A completed item's result; with wait=True, polls until it is done (at most `timeout` seconds).
+        A failed item raises PredictionFailed with its error; an unfinished one (without wait) too."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.status(api, item_id)
+            if record["status"] == "completed":
+                return record.get("result")
+            if record["status"] == "failed":
+                error = record.get("error") or {}
+                raise PredictionFailed(f"api '{api}': item {item_id} failed: {error.get('error')}", hint=error.get("hint"))
+            if not wait or time.monotonic() >= deadline:
+                raise PredictionFailed(f"api '{api}': item {item_id} is {record['status']}"
+                                       + (f" after {timeout:g}s" if wait else ""),
+                                       hint="wait longer (result(wait=True, timeout=...)) or poll status()")
+            time.sleep(poll)
 
 
 class AsyncClient:

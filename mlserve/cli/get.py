@@ -80,6 +80,7 @@ def _show(out: Console, client: Client, api: str | None, output: Output) -> None
     else:
         _table(out, statuses, wide=output is Output.wide)
         _splitters(out, statuses)
+        _queues(out, statuses)
 
 
 def _status_text(status: str) -> Text:
@@ -130,6 +131,25 @@ def _splitters(out: Console, statuses: list[APIStatus]) -> None:
         out.print(table)
 
 
+def _queues(out: Console, statuses: list[APIStatus]) -> None:
+    queued = [s for s in statuses if s.queue is not None]
+    if queued:
+        table = Table("async api", "status", "waiting", "in progress", "failed", "oldest", box=None, pad_edge=False,
+                      title="\nasync apis", title_justify="left")
+        for s in queued:
+            q = s.queue or {}
+            table.add_row(s.api, _status_text(s.status), *(str(q.get(k, "-")) for k in ("waiting", "in_progress",
+                                                                                          "failed")),
+                          "-" if q.get("oldest_age_s") is None else f"{q['oldest_age_s']:g}s")
+        out.print(table)
+
+
+def _queue_text(q: dict) -> str:
+    oldest = "" if q.get("oldest_age_s") is None else f", oldest {q['oldest_age_s']:g}s"
+    return (f"{q.get('waiting', '-')} waiting, {q.get('in_progress', '-')} in progress, "
+            f"{q.get('failed', '-')} failed{oldest}")
+
+
 def _backends(s: APIStatus) -> str:
     # Splitters Istio runs have no counts of their own (requests None): Istio's telemetry has them.
     return "  ".join(f"{b['api']}: {'shadow' if b['shadow'] else str(b['weight']) + '%'}"
@@ -152,7 +172,8 @@ def _detail(out: Console, s: APIStatus) -> None:
                                       f"5xx {s.responses_5xx})"),
                          ("latency", f"p50 {milliseconds(s.p50_ms)}, p99 {milliseconds(s.p99_ms)}"),
                          ("last update", ago(s.last_update)),
-                         *((("apis", _backends(s)),) if s.backends else ())):
+                         *((("apis", _backends(s)),) if s.backends else ()),
+                         *((("queue", _queue_text(s.queue)),) if s.queue is not None else ())):
         facts.add_row(label, value)
     out.print(facts)
     if s.processes:

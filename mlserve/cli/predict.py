@@ -30,6 +30,8 @@ def command(
              "for UTF-8 text, else application/octet-stream. A body that looks like JSON (a .json file, or "
              "text starting with { or [) must parse.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 300.0,
+    wait: Annotated[bool, typer.Option("--wait", help="AsyncAPIs: poll until the item is done and print its "
+                                                      "result (without it, the item's id is printed).")] = False,
     env: EnvOption = None,
     spec: SpecOption = DEFAULT_SPEC,
 ) -> None:
@@ -42,6 +44,9 @@ def command(
         parse_json_body(body, payload if data is None and payload != "-" else "the body")
     client = Client(env, spec)
     out = typer.get_binary_stream("stdout")
+    if wait or client.is_async(api):
+        _submit(client, api, body, content_type, wait, timeout, out)
+        return
     if stream:
         for event in client.predict(api, body, stream=True, content_type=content_type, timeout=timeout):
             out.write(event.data.encode() + b"\n")
@@ -55,6 +60,18 @@ def command(
         for chunk in response.iter_bytes():  # streamed answers print as they arrive
             out.write(chunk)
             out.flush()
+
+
+def _submit(client: Client, api: str, body: bytes, content_type: str | None, wait: bool, timeout: float,
+            out) -> None:
+    """An AsyncAPI: print the item's id, or with --wait its result once done."""
+    item = client.submit(api, body, content_type=content_type, timeout=min(timeout, 60.0))
+    if not wait:
+        out.write(item.encode() + b"\n")
+        return
+    result = client.result(api, item, wait=True, timeout=timeout)
+    text = result if isinstance(result, str) else json.dumps(result, indent=2, ensure_ascii=False)
+    out.write(text.encode() + b"\n")
 
 
 def _read(payload: str) -> bytes:
