@@ -99,10 +99,10 @@ class Worker:
 
     def _partial(self, item_id: str, record: dict):
         """A streaming predictor's output so far, written to the record at most every partial_interval."""
-        interval, last = self.settings.partial_interval or 0.0, [0.0]
+        interval, last = self.settings.partial_interval, [0.0]
 
         def on_item(items: list) -> None:
-            if time.monotonic() - last[0] >= interval:
+            if interval is not None and time.monotonic() - last[0] >= interval:
                 last[0] = time.monotonic()
                 self.results.put(item_id, {**record, "partial": joined(items)})
         return on_item

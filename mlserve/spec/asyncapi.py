@@ -13,7 +13,8 @@ below extends `APISpec`); what is its own:
         max_attempts: 3         # deliveries before an item whose worker keeps dying fails
         visibility_timeout: 30s # a worker renews its lease every third of this while predicting
         workers: 1              # local worker processes
-        partial_interval: 1s    # a streaming predictor's record shows its output so far, this often
+        partial_interval: 1s    # a predictor with stream(): run through it, the record showing the output
+                                # so far this often (default: off, predict() runs)
       webhook:                  # optional: the record is POSTed here once the item is done
         url: http://127.0.0.1:9000/done
         retries: 3
@@ -39,8 +40,9 @@ class AsyncQueue(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=100)
     visibility_timeout: Duration = Field(default=30.0, ge=1, le=43200)
     workers: int = Field(default=1, ge=1, le=64)
-    # None: no partial results (the record shows the output only once complete).
-    partial_interval: Duration | None = Field(default=1.0, gt=0)
+    # Set: a predictor with stream() is run through it, the record's `partial` holding its items so far
+    # (refreshed this often) and its `result` their join (text) or list. None: predict() runs, as realtime.
+    partial_interval: Duration | None = Field(default=None, gt=0)
 
 
 class Webhook(_Strict):

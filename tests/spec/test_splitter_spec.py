@@ -105,7 +105,7 @@ def test_a_shadow_may_carry_a_weight_as_cortex_wrote_it_and_it_is_ignored(tmp_pa
             "of every request") in caplog.text
 
 
-@pytest.mark.parametrize("kind", ["TaskAPI", "BatchAPI", "AsyncAPI"])
+@pytest.mark.parametrize("kind", ["TaskAPI", "BatchAPI"])
 def test_a_cortex_kind_not_served_yet_says_so_by_name(tmp_path, kind):
     # TaskAPI's `definition: {path}` (and no predictor) must not drown the point in field errors.
     spec = write(tmp_path, f"- name: job\n  kind: {kind}\n  definition: {{path: task.py}}\n")
