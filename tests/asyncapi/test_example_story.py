@@ -15,7 +15,7 @@ from tests.asyncapi.conftest import Running
 
 pytestmark = pytest.mark.real_weights
 REPO = Path(__file__).resolve().parents[2]
-TURN = {"story": "You stand before the castle gate.", "action": "knock on the gate", "seed": 7, "max_new_tokens": 40}
+TURN = {"story": "You stand before the castle gate.", "action": "knock on the gate", "seed": 7, "max_new_tokens": 160}
 
 
 def test_the_async_story_is_the_realtime_story_and_shows_its_progress(tmp_path):
