@@ -108,7 +108,7 @@ def drain(spec: Path, folder: Path, items: int, workers: int) -> dict:
     store = f"sqlite://{folder / f'drain-{workers}.db'}"
     queue, results = open_queue(store), open_results(store)
     ids = [f"{workers}-{n:05d}" for n in range(items)]
-    for n, item in enumerate(ids):
+    for item in ids:
         results.put(item, new_record(item))
         queue.put(item, Envelope(f'{{"n": "{item}"}}'.encode(), {"content-type": "application/json"}, {}).dumps())
     port = free_port()

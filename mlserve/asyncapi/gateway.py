@@ -9,11 +9,9 @@ class is imported, for its payload type), /metrics (requests, and the queue at s
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
@@ -25,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlserve.asyncapi.entry import open_api, parser
 from mlserve.asyncapi.metrics import QueueCollector, render
-from mlserve.asyncapi.records import KEPT_HEADERS, Envelope, error_of, load, new_record, stores
+from mlserve.asyncapi.records import KEPT_HEADERS, Envelope, new_record
 from mlserve.contract import env
 from mlserve.errors import MlserveError, NotFound, Overloaded, PayloadInvalid, RequestError
 from mlserve.queues import ResultStore, WorkQueue
@@ -165,24 +164,11 @@ def serve(gateway: Gateway, host: str, port: int, sock=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlserve.asyncapi.gateway",
-                                     description="Accept and answer one AsyncAPI's submissions over HTTP.")
-    parser.add_argument("--spec", default=os.environ.get(env.SPEC), help=f"cortex.yaml [env {env.SPEC}]")
-    parser.add_argument("--api", default=os.environ.get(env.API), help=f"the AsyncAPI [env {env.API}]")
-    parser.add_argument("--host", default=os.environ.get(env.HOST, "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get(env.PORT, "8080")))
-    args = parser.parse_args(argv)
-    if not args.spec or not args.api:
-        parser.error("--spec and --api are required (or set MLSERVE_SPEC and MLSERVE_API)")
-    from mlserve.logs import configure
-
-    configure(args.api)
-    try:
-        project, api = load(args.spec, args.api)
-        queue, results = stores()
-    except MlserveError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    p = parser("python -m mlserve.asyncapi.gateway", "Accept and answer one AsyncAPI's submissions over HTTP.")
+    p.add_argument("--host", default=os.environ.get(env.HOST, "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get(env.PORT, "8080")))
+    args = p.parse_args(argv)
+    project, api, queue, results = open_api(p, args)
     os.chdir(project.root)
     serve(Gateway(project.root, api, queue, results), args.host, args.port)
     return 0

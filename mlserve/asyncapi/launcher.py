@@ -24,10 +24,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+from mlserve.asyncapi.entry import parser
 from mlserve.contract import env
 
 log = logging.getLogger("mlserve.asyncapi")
-EXIT_USAGE, EXIT_PREDICTOR, EXIT_PORT_TAKEN = 2, 3, 4
+EXIT_PREDICTOR, EXIT_PORT_TAKEN = 3, 4
 MAX_BACKOFF_S = 30.0
 STOP_GRACE_S = 10.0
 
@@ -89,15 +90,12 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlserve.asyncapi",
-                                     description="Run one AsyncAPI locally: its gateway and its workers.")
-    parser.add_argument("--spec", required=True)
-    parser.add_argument("--api", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=None, help="default: the spec's queue.workers")
-    parser.add_argument("--store", default=None, help=f"queue and records URL [env {env.ASYNC_QUEUE}]")
-    args = parser.parse_args(argv)
+    p = parser("python -m mlserve.asyncapi", "Run one AsyncAPI locally: its gateway and its workers.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--workers", type=int, default=None, help="default: the spec's queue.workers")
+    p.add_argument("--store", default=None, help=f"queue and records URL [env {env.ASYNC_QUEUE}]")
+    args = p.parse_args(argv)
     if args.store:
         os.environ[env.ASYNC_QUEUE] = os.environ[env.ASYNC_RESULTS] = args.store
     # Before prometheus_client is imported: the gateway and the workers then share their metrics.
@@ -106,24 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     ready_dir.mkdir()
     os.environ.update({"PROMETHEUS_MULTIPROC_DIR": metrics_dir, env.ASYNC_READY_DIR: str(ready_dir)})
     try:
-        return _run(args, metrics_dir, ready_dir)
+        return _run(p, args, ready_dir)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(args, metrics_dir: str, ready_dir: Path) -> int:
+def _run(p: argparse.ArgumentParser, args: argparse.Namespace, ready_dir: Path) -> int:
+    from mlserve.asyncapi.entry import open_api
     from mlserve.asyncapi.gateway import Gateway, serve
-    from mlserve.asyncapi.records import load, stores
-    from mlserve.errors import MlserveError
-    from mlserve.logs import configure
 
-    configure(args.api)
-    try:
-        project, api = load(args.spec, args.api)
-        queue, results = stores()
-    except MlserveError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    project, api, queue, results = open_api(p, args)
     try:
         sock = _bind(args.host, args.port)
     except OSError as e:
@@ -132,7 +122,7 @@ def _run(args, metrics_dir: str, ready_dir: Path) -> int:
         return EXIT_PORT_TAKEN
     os.chdir(project.root)
     workers = Workers(str(project.file), api.name, args.workers or api.queue.workers, ready_dir)
-    gateway = Gateway(project.root, api, queue, results, metrics_dir,
+    gateway = Gateway(project.root, api, queue, results, os.environ["PROMETHEUS_MULTIPROC_DIR"],
                       on_load_failure=lambda: os._exit(EXIT_PREDICTOR), ready=workers.ready)
     workers.start()
     for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn's handlers replace these while it serves

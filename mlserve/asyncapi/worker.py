@@ -12,7 +12,6 @@ Exit codes: 0 stopped, 2 bad arguments or spec, 3 the predictor failed to load (
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -21,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from mlserve.asyncapi.entry import open_api, parser
 from mlserve.asyncapi.outcome import Capture, drain, from_response, from_stream, joined
-from mlserve.asyncapi.records import Envelope, State, error_of, load, new_record, stores
+from mlserve.asyncapi.records import Envelope, State, error_of, new_record
 from mlserve.asyncapi.webhook import deliver
 from mlserve.contract import env
 from mlserve.contract.metrics import ASYNC_PROCESSING
@@ -35,7 +35,7 @@ from mlserve.runtime.streaming import EventStream
 from mlserve.spec import AsyncAPISpec
 
 log = logging.getLogger("mlserve.asyncapi")
-EXIT_USAGE, EXIT_PREDICTOR = 2, 3
+EXIT_PREDICTOR = 3
 LEASE_WAIT_S = 1.0  # how long one lease call waits for an item (then the stop flag is checked again)
 
 
@@ -147,22 +147,8 @@ def _exit_on_init_failure(_error: MlserveError) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlserve.asyncapi.worker",
-                                     description="Run one AsyncAPI's queued items through its predictor.")
-    parser.add_argument("--spec", default=os.environ.get(env.SPEC), help=f"cortex.yaml [env {env.SPEC}]")
-    parser.add_argument("--api", default=os.environ.get(env.API), help=f"the AsyncAPI [env {env.API}]")
-    args = parser.parse_args(argv)
-    if not args.spec or not args.api:
-        parser.error("--spec and --api are required (or set MLSERVE_SPEC and MLSERVE_API)")
-    from mlserve.logs import configure
-
-    configure(args.api)
-    try:
-        project, api = load(args.spec, args.api)
-        queue, results = stores()
-    except MlserveError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    p = parser("python -m mlserve.asyncapi.worker", "Run one AsyncAPI's queued items through its predictor.")
+    project, api, queue, results = open_api(p, p.parse_args(argv))
     if api.compute.gpu == 0:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     os.environ.update(api.predictor.env)
