@@ -11,6 +11,8 @@ import httpx
 import pytest
 from loopback import free_port
 
+from mlserve.contract.metrics import summarize
+
 JOBS = {"name": "jobs", "class_name": "Jobs"}
 
 
@@ -57,6 +59,9 @@ def test_past_max_replica_concurrency_a_submission_gets_503_with_retry_after(lau
     full = httpx.post(f"{api.url}/jobs", json={"n": 3}, timeout=5)
     assert full.status_code == 503 and int(full.headers["retry-after"]) > 0
     assert "max_replica_concurrency" in _error_shape(full)["error"]
+    # What `mlserve get` and the autoscaler read back from /metrics: both items, waiting or running.
+    summary = summarize(httpx.get(f"{api.url}/metrics", timeout=5).text)
+    assert summary.queued + summary.in_progress == 2 and summary.by_class["5xx"] == 1
 
 
 def test_records_expire_after_the_result_ttl(launch):
