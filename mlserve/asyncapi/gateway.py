@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -30,11 +29,14 @@ from mlserve.contract import env
 from mlserve.errors import MlserveError, NotFound, Overloaded, PayloadInvalid, RequestError
 from mlserve.queues import ResultStore, WorkQueue
 from mlserve.runtime import typed
+from mlserve.runtime.auth import ApiKeyGuard, open_paths
 from mlserve.runtime.identity import instance
 from mlserve.runtime.loader import PredictorClass, load_predictor_class, user_traceback
 from mlserve.runtime.metrics import Metrics
+from mlserve.runtime.middleware import REQUEST_ID_KEY, RequestMiddleware
 from mlserve.runtime.payload import decode, error_response, read_body, request_headers
 from mlserve.spec import AsyncAPISpec
+from mlserve.spec.api_key import read_api_key
 
 log = logging.getLogger("mlserve.asyncapi")
 EXPIRE_EVERY_S = 60.0  # how often records older than queue.result_ttl are swept
@@ -76,11 +78,18 @@ class Gateway:
             sweeper = asyncio.get_running_loop().create_task(self._expire())
             yield
             sweeper.cancel()
-        return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: self._no_route,
-                                                                                405: self._no_route})
+        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: self._no_route,
+                                                                               405: self._no_route})
+        # As the runtime's app: the same API key rule and the same request ids, access log and counts.
+        key = read_api_key(self.api)  # None for an open API
+        if key is not None:
+            app.add_middleware(ApiKeyGuard, key=key.encode(), render=lambda _path, err, rid: error_response(err, rid),
+                               open_paths=open_paths(self.api.networking.metrics_require_api_key))
+        app.add_middleware(RequestMiddleware, counted=frozenset({self.api.endpoint}), metrics=self.metrics)
+        return app
 
     async def submit(self, request: Request) -> Response:
-        started, request_id = time.perf_counter(), _request_id(request)
+        request_id = request.scope[REQUEST_ID_KEY]
         try:
             headers = request_headers(request.scope)
             body = await read_body(request.receive, headers, self.api.predictor.max_body_bytes)
@@ -91,11 +100,9 @@ class Gateway:
             self.results.put(item_id, new_record(item_id))
             kept = {k: v for k, v in headers.items() if k in KEPT_HEADERS}
             self.queue.put(item_id, Envelope(body, kept, dict(request.query_params)).dumps())
-            response: Response = JSONResponse({"id": item_id}, headers={"x-request-id": request_id})
+            return JSONResponse({"id": item_id})
         except MlserveError as e:
-            response = error_response(e, request_id)
-        self.metrics.observe(response.status_code, time.perf_counter() - started)
-        return response
+            return error_response(e, request_id)
 
     def _check(self, body: bytes, headers: dict[str, str]) -> None:
         """A malformed submission is refused now, not discovered by a worker later (400 naming the field)."""
@@ -119,7 +126,7 @@ class Gateway:
                              hint="retry after the Retry-After seconds, or raise max_replica_concurrency")
 
     async def record(self, request: Request) -> Response:
-        item_id, request_id = request.path_params["item_id"], _request_id(request)
+        item_id, request_id = request.path_params["item_id"], request.scope[REQUEST_ID_KEY]
         found = self.results.get(item_id)
         if found is None:
             return error_response(NotFound(
@@ -139,7 +146,7 @@ class Gateway:
         err = NotFound(f"{request.method} {request.url.path} is not a route of this AsyncAPI",
                        hint=f"POST {self.api.endpoint} submits; GET {self.api.endpoint}/<id> reads a record")
         err.http_status = status
-        return error_response(err, _request_id(request))
+        return error_response(err, request.scope[REQUEST_ID_KEY])
 
     async def _expire(self) -> None:
         every = min(EXPIRE_EVERY_S, self.api.queue.result_ttl / 2)
@@ -149,10 +156,6 @@ class Gateway:
                 await asyncio.to_thread(self.results.expire, self.api.queue.result_ttl)
             except MlserveError as e:
                 log.warning("api %s: expiring old records: %s", self.api.name, e)
-
-
-def _request_id(request: Request) -> str:
-    return request.headers.get("x-request-id") or uuid.uuid4().hex
 
 
 def serve(gateway: Gateway, host: str, port: int, sock=None) -> None:

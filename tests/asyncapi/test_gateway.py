@@ -124,3 +124,15 @@ def test_a_webhook_target_that_is_down_is_retried_then_the_failure_is_recorded_a
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_answer(launch, path):
     assert httpx.get(f"{launch(JOBS).url}{path}", timeout=5).status_code == 200
+
+
+def test_an_api_key_guards_submissions_and_records_as_for_a_realtime_api(launch, monkeypatch):
+    monkeypatch.setenv("JOBS_KEY", "s3cret")
+    api = launch({**JOBS, "networking": {"api_key_env": "JOBS_KEY"}})
+    refused = httpx.post(f"{api.url}/jobs", json={"n": 1}, timeout=5)
+    assert refused.status_code == 401 and _error_shape(refused)
+    assert httpx.get(f"{api.url}/jobs/{'0' * 32}", timeout=5).status_code == 401
+    sent = httpx.post(f"{api.url}/jobs", json={"n": 1}, headers={"authorization": "Bearer s3cret"}, timeout=5)
+    assert sent.status_code == 200 and sent.headers["x-request-id"]
+    record = httpx.get(f"{api.url}/jobs/{sent.json()['id']}", headers={"x-api-key": "s3cret"}, timeout=5)
+    assert record.status_code == 200 and record.json()["id"] == sent.json()["id"]
