@@ -18,3 +18,9 @@ AUTOSCALER_NAMESPACE = "MLSERVE_AUTOSCALER_NAMESPACE"
 AUTOSCALER_API_SERVER = "MLSERVE_AUTOSCALER_API_SERVER"
 AUTOSCALER_SCRAPE_CIDRS = "MLSERVE_AUTOSCALER_SCRAPE_CIDRS"
 AUTOSCALER_INTERVAL = "MLSERVE_AUTOSCALER_INTERVAL"
+# An AsyncAPI's gateway and workers (`python -m mlserve.asyncapi.gateway|worker`): where its work queue and
+# result records are, as URLs for mlserve.queues.open_queue / open_results (sqlite://, sqs://, s3://).
+ASYNC_QUEUE = "MLSERVE_ASYNC_QUEUE"
+ASYNC_RESULTS = "MLSERVE_ASYNC_RESULTS"
+# Locally: the folder where an AsyncAPI's worker marks itself ready (its launcher's readiness).
+ASYNC_READY_DIR = "MLSERVE_ASYNC_READY_DIR"

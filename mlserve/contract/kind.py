@@ -8,7 +8,8 @@ from enum import StrEnum
 class Kind(StrEnum):
     REALTIME_API = "RealtimeAPI"
     TRAFFIC_SPLITTER = "TrafficSplitter"
+    ASYNC_API = "AsyncAPI"
 
 
 # Cortex's other kinds: a cortex.yaml naming one is told it is not supported yet, by name.
-PLANNED = ("AsyncAPI", "BatchAPI", "TaskAPI")
+PLANNED = ("BatchAPI", "TaskAPI")

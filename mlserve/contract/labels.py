@@ -15,4 +15,5 @@ MANAGER = "mlserve"
 # Values of COMPONENT: what an object is part of (the autoscaler scales only API Deployments).
 API_COMPONENT = "api"
 SPLITTER_COMPONENT = "traffic-splitter"
+ASYNC_COMPONENT = "async-api"  # an AsyncAPI's gateway and workers
 AUTOSCALER_COMPONENT = "autoscaler"

@@ -16,6 +16,12 @@ LATENCY = "mlserve_request_duration_seconds"  # histogram
 # A traffic splitter's requests per API behind it: counter, labels `splitter`, `api`, `code`, `role`.
 SPLITTER_REQUESTS = "mlserve_splitter_backend_requests"
 IN_FLIGHT = "mlserve_in_flight_requests"  # gauge: requests being handled (the autoscaler's input)
+# An AsyncAPI's gateway: its queue (gauges read at scrape time) and its workers' processing time.
+ASYNC_QUEUE_LENGTH = "mlserve_async_queue_length"  # items waiting for a worker
+ASYNC_IN_PROGRESS = "mlserve_async_in_progress"  # items a worker holds (the autoscaler adds them)
+ASYNC_OLDEST_AGE = "mlserve_async_oldest_item_age_seconds"  # age of the oldest unfinished item
+ASYNC_FAILED = "mlserve_async_dead_items"  # items given up on (kept as dead letters)
+ASYNC_PROCESSING = "mlserve_async_processing_seconds"  # histogram: lease to record written
 
 
 @dataclass
@@ -26,6 +32,8 @@ class Summary:
     p99_ms: float | None = None
     by_backend: dict[str, int] | None = None  # traffic splitters: API behind it -> requests sent
     in_flight: float | None = None  # requests being handled right now (None: not on the page)
+    queued: float | None = None  # AsyncAPIs: items waiting, and items a worker holds
+    in_progress: float | None = None
 
 
 def summarize(text: str) -> Summary:
@@ -33,6 +41,7 @@ def summarize(text: str) -> Summary:
     buckets: dict[float, float] = {}
     by_backend: dict[str, int] = {}
     in_flight: float | None = None
+    gauges: dict[str, float] = {}
     # Matched by sample name, so it does not matter how the exposition groups families.
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -48,11 +57,13 @@ def summarize(text: str) -> Summary:
                 by_backend[api] = by_backend.get(api, 0) + int(sample.value)
             elif sample.name == IN_FLIGHT:
                 in_flight = (in_flight or 0.0) + sample.value
+            elif sample.name in (ASYNC_QUEUE_LENGTH, ASYNC_IN_PROGRESS):
+                gauges[sample.name] = gauges.get(sample.name, 0.0) + sample.value
     cumulative = sorted(buckets.items())
     return Summary(
         requests=sum(by_class.values()), by_class=by_class, by_backend=by_backend,
         p50_ms=_ms(histogram_quantile(0.5, cumulative)), p99_ms=_ms(histogram_quantile(0.99, cumulative)),
-        in_flight=in_flight,
+        in_flight=in_flight, queued=gauges.get(ASYNC_QUEUE_LENGTH), in_progress=gauges.get(ASYNC_IN_PROGRESS),
     )
 
 

@@ -54,6 +54,8 @@ class APIStatus:
     desired_replicas: int | None = None
     in_flight: float | None = None
     scaling: list[str] = field(default_factory=list)
+    # Kinds with a queue (AsyncAPI): {"waiting", "in_progress", "failed"?, "oldest_age_s"?}.
+    queue: dict | None = None
 
 
 __all__ = ["Action", "APIStatus", "Backend", "DeployResult", "Progress"]  # Progress: contract/progress.py

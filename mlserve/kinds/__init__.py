@@ -11,13 +11,14 @@ from typing import Any
 from mlserve.contract.kind import Kind
 from mlserve.deploy.local.state import APIRecord
 from mlserve.errors import DeployError
+from mlserve.kinds.asyncapi import AsyncAPI
 from mlserve.kinds.base import WorkloadKind
 from mlserve.kinds.realtime import RealtimeAPI
 from mlserve.kinds.splitter import TrafficSplitter
 from mlserve.spec import Project
 
 # In deploy order: a splitter's routing table names its APIs' ports, so APIs come first.
-KINDS: tuple[WorkloadKind, ...] = (RealtimeAPI(), TrafficSplitter())
+KINDS: tuple[WorkloadKind, ...] = (RealtimeAPI(), AsyncAPI(), TrafficSplitter())
 
 
 def of_spec(spec: dict) -> WorkloadKind:

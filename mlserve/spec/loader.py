@@ -17,11 +17,13 @@ from pydantic_core import ErrorDetails
 
 from mlserve.contract.kind import PLANNED, Kind
 from mlserve.errors import SpecError, SpecErrors
+from mlserve.spec.asyncapi import AsyncAPISpec
 from mlserve.spec.checks import check_project, check_splitters
 from mlserve.spec.models import APISpec, FieldRule, Project
 from mlserve.spec.splitter import TrafficSplitterSpec
 
-KINDS: dict[str, type[BaseModel]] = {Kind.REALTIME_API: APISpec, Kind.TRAFFIC_SPLITTER: TrafficSplitterSpec}
+KINDS: dict[str, type[BaseModel]] = {Kind.REALTIME_API: APISpec, Kind.TRAFFIC_SPLITTER: TrafficSplitterSpec,
+                                     Kind.ASYNC_API: AsyncAPISpec}
 
 
 def _model_of(item: dict) -> type[BaseModel]:
@@ -176,6 +178,7 @@ def load_project(path: str | Path) -> Project:
 
     apis: list[APISpec] = []
     splitters: list[TrafficSplitterSpec] = []
+    async_apis: list[AsyncAPISpec] = []
     errors: list[SpecError] = []
     for i, item in enumerate(data):
         if not isinstance(item, dict):
@@ -191,6 +194,8 @@ def load_project(path: str | Path) -> Project:
             parsed = model.model_validate(item)
             if isinstance(parsed, TrafficSplitterSpec):
                 splitters.append(parsed)
+            elif isinstance(parsed, AsyncAPISpec):  # before APISpec: it extends it
+                async_apis.append(parsed)
             elif isinstance(parsed, APISpec):
                 apis.append(parsed)
         except ValidationError as e:
@@ -199,13 +204,15 @@ def load_project(path: str | Path) -> Project:
     if errors:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
-    project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis, splitters=splitters)
-    # The checks number APIs and splitters apart; map their index back to the entry in the file.
-    def line_of(model: type[BaseModel]):
-        items = [i for i, item in enumerate(data) if _model_of(item) is model]
+    project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis, splitters=splitters,
+                      async_apis=async_apis)
+    # The checks number entries per list; map their index back to the entry in the file.
+    def line_of(*models: type[BaseModel]):
+        items = [i for model in models for i, item in enumerate(data) if _model_of(item) is model]
         return lambda i, *field: lines.get((items[i],) + field) or lines.get((items[i],))
 
-    check_project(project, shown, line_of(APISpec))
+    # APIs of both kinds share names, endpoints and ports, and their predictor rules.
+    check_project(project.model_copy(update={"apis": apis + async_apis}), shown, line_of(APISpec, AsyncAPISpec))
     check_splitters(project, shown, line_of(TrafficSplitterSpec))
     return project
 

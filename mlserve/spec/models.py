@@ -244,10 +244,12 @@ class Project(BaseModel):
     root: Path
     apis: list[APISpec]
     splitters: list = Field(default_factory=list)  # TrafficSplitterSpec (mlserve/spec/splitter.py)
+    async_apis: list = Field(default_factory=list)  # AsyncAPISpec (mlserve/spec/asyncapi.py)
 
     def api(self, name: str) -> APISpec:
-        for api in self.apis:
+        """The API (RealtimeAPI or AsyncAPI: both serve a predictor) named `name`."""
+        for api in self.apis + self.async_apis:
             if api.name == name:
                 return api
-        names = ", ".join(a.name for a in self.apis) or "none"
+        names = ", ".join(a.name for a in self.apis + self.async_apis) or "none"
         raise NotDeployed(f"{self.file}: no api named '{name}' (apis: {names})")

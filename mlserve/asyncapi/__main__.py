@@ -1,0 +1,3 @@
+from mlserve.asyncapi.launcher import main
+
+raise SystemExit(main())
