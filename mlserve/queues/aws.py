@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mlserve.errors import QueueError
+from mlserve.errors import MlserveError, QueueError
 
 # The variables a pod's AWS access is made of (the deploy sets them; the autoscaler copies them).
 SETTINGS = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID",
@@ -41,7 +41,7 @@ def error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
-def call(what: str, fn: Callable, *args: Any, error: type[Exception] = QueueError, **kwargs: Any) -> Any:
+def call(what: str, fn: Callable, *args: Any, error: type[MlserveError] = QueueError, **kwargs: Any) -> Any:
     """Run one boto3 call; its errors become `error` with the operation named and what to check."""
     import botocore.exceptions
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from mlserve.errors import QueueError
+from mlserve.errors import MlserveError, QueueError
 from mlserve.queues.aws import call, client, error_code
 
 _MISSING_KEY = ("NoSuchKey", "404")
@@ -25,7 +25,7 @@ def parse(url_rest: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def ensure_bucket(s3, bucket: str, region: str | None, *, error: type[Exception] = QueueError) -> bool:
+def ensure_bucket(s3, bucket: str, region: str | None, *, error: type[MlserveError] = QueueError) -> bool:
     """Create `bucket` if it does not exist; whether it was created."""
     import botocore.exceptions
 
@@ -45,7 +45,7 @@ def ensure_bucket(s3, bucket: str, region: str | None, *, error: type[Exception]
 
 
 def delete_prefix(s3, bucket: str, prefix: str, *, older_than_s: float | None = None,
-                  error: type[Exception] = QueueError) -> int:
+                  error: type[MlserveError] = QueueError) -> int:
     """Delete the objects under `prefix/` (only those last written more than `older_than_s` ago);
     how many went. A missing bucket has nothing to delete."""
     import botocore.exceptions

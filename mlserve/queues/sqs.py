@@ -30,7 +30,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from mlserve.errors import LeaseLost, QueueError
+from mlserve.errors import LeaseLost, MlserveError, QueueError
 from mlserve.queues.aws import call, client, error_code
 from mlserve.queues.base import DeadItem, Lease, QueueCounts
 
@@ -45,7 +45,7 @@ def dead_letter_name(name: str) -> str:
     return name.removesuffix(".fifo") + "-dead.fifo"
 
 
-def create_queues(sqs, name: str, *, max_receives: int, error: type[Exception] = QueueError) -> None:
+def create_queues(sqs, name: str, *, max_receives: int, error: type[MlserveError] = QueueError) -> None:
     """The queue `name` (FIFO) and its dead-letter queue: SQS moves an item there by itself after
     `max_receives` deliveries (workers that keep dying on it), with no error recorded."""
     import json
@@ -63,7 +63,7 @@ def create_queues(sqs, name: str, *, max_receives: int, error: type[Exception] =
          Attributes={"RedrivePolicy": redrive}, error=error)
 
 
-def delete_queues(sqs, name: str, *, error: type[Exception] = QueueError) -> list[str]:
+def delete_queues(sqs, name: str, *, error: type[MlserveError] = QueueError) -> list[str]:
     """Delete the queue and its dead-letter queue; the names of those that existed."""
     gone = []
     for queue in (name, dead_letter_name(name)):
@@ -74,7 +74,7 @@ def delete_queues(sqs, name: str, *, error: type[Exception] = QueueError) -> lis
     return gone
 
 
-def queue_url(sqs, name: str, *, error: type[Exception] = QueueError) -> str | None:
+def queue_url(sqs, name: str, *, error: type[MlserveError] = QueueError) -> str | None:
     """The URL of queue `name`; None where it does not exist."""
     import botocore.exceptions
 
