@@ -5,6 +5,12 @@ address is inside the allow-list (MLSERVE_AUTOSCALER_SCRAPE_CIDRS, default: any)
 it counts as a replica but adds nothing to the in-flight total: use it where some pods' addresses
 lead nowhere (nodes without a real network). A ready pod inside it whose /metrics cannot be read
 is *missing*: that tick never scales the API down.
+
+An AsyncAPI's worker Deployment is observed on its queue instead (Cortex's AsyncAPI rule): the
+sample is the items waiting plus those in progress, so desired = ceil((waiting + in progress) /
+target_replica_concurrency), through the same window, stabilization and step limits. The queue is
+read with what the workers were given (their MLSERVE_ASYNC_QUEUE and AWS_* values); a queue that
+cannot be read adds no sample, so the count is held.
 """
 
 from __future__ import annotations
@@ -25,9 +31,20 @@ from mlserve.autoscaler.algorithm import Decision, Observation, Settings, decide
 from mlserve.autoscaler.kube import KubeAPI
 from mlserve.autoscaler.state import CONTROLLER, APIState, key, load
 from mlserve.contract import env
-from mlserve.contract.labels import API_COMPONENT, COMPONENT, MANAGED_BY, MANAGER, NAME, SCALED_BY, SPEC
+from mlserve.contract.labels import (
+    API_COMPONENT,
+    ASYNC_WORKER_COMPONENT,
+    COMPONENT,
+    MANAGED_BY,
+    MANAGER,
+    NAME,
+    SCALED_BY,
+    SPEC,
+)
 from mlserve.contract.metrics import summarize
-from mlserve.errors import DeployError
+from mlserve.errors import DeployError, MlserveError
+from mlserve.queues import WorkQueue, open_queue
+from mlserve.queues.aws import SETTINGS as AWS_SETTINGS
 from mlserve.spec import Autoscaling
 
 log = logging.getLogger("mlserve.autoscaler")
@@ -106,6 +123,25 @@ class Controller:
                  scrape: Callable[[str, int, float], float | None] = scrape_in_flight) -> None:
         self.kube, self.config, self.clock, self.scrape = kube, config, clock, scrape
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="scrape")
+        self._queues: dict[tuple, WorkQueue] = {}  # opened once (an SQS queue's URL is looked up on open)
+
+    def observe_queue(self, deployment: dict) -> tuple[float, ...]:
+        """(waiting + in progress,) of an AsyncAPI's queue; () when it cannot be read."""
+        name = deployment["metadata"]["name"]
+        given = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env") or []}
+        url = given.get(env.ASYNC_QUEUE)
+        if not url:
+            log.error("%s: no %s in its pods' environment: its queue is unknown", name, env.ASYNC_QUEUE)
+            return ()
+        aws = {k: v for k, v in given.items() if k in AWS_SETTINGS and v}
+        key = (url, tuple(sorted(aws.items())))
+        try:
+            queue = self._queues.get(key) or self._queues.setdefault(key, open_queue(url, aws))
+            counts = queue.counts()
+        except MlserveError as e:
+            log.error("%s: cannot read its queue %s: %s", name, url, e)
+            return ()
+        return (float(counts.waiting + counts.in_flight),)
 
     def observe(self, pods: list[dict], port: int) -> tuple[tuple[float, ...], int]:
         """(in-flight of each replica read, number of ready replicas that should have been read but were not)."""
@@ -117,7 +153,8 @@ class Controller:
 
     def tick(self) -> dict[str, Decision]:
         selector = f"{MANAGED_BY}={MANAGER},{COMPONENT}={API_COMPONENT}"
-        deployments = self.kube.list("apps/v1", "deployments", selector)
+        workers = f"{MANAGED_BY}={MANAGER},{COMPONENT}={ASYNC_WORKER_COMPONENT}"
+        deployments = self.kube.list("apps/v1", "deployments", selector) + self.kube.list("apps/v1", "deployments", workers)
         pods = self.kube.list("", "pods", selector)
         stored = load(self.kube.read_configmap(CONTROLLER))
         now = self.clock()
@@ -134,8 +171,11 @@ class Controller:
             except (KeyError, ValueError, TypeError, ValidationError) as e:
                 log.error("%s: no readable autoscaling spec in its %s annotation (%s): left alone", name, SPEC, e)
                 continue
-            port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
-            in_flight, missing = self.observe([p for p in pods if p["metadata"]["labels"].get(NAME) == name], port)
+            if deployment["metadata"]["labels"].get(COMPONENT) == ASYNC_WORKER_COMPONENT:
+                in_flight, missing = self.observe_queue(deployment), 0
+            else:
+                port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+                in_flight, missing = self.observe([p for p in pods if p["metadata"]["labels"].get(NAME) == name], port)
             before = stored.get(name, APIState())
             decision, history = decide(settings, before.history, Observation(now, current, in_flight, missing))
             log.info("%s: %s", name, decision.describe())

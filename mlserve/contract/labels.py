@@ -15,5 +15,6 @@ MANAGER = "mlserve"
 # Values of COMPONENT: what an object is part of (the autoscaler scales only API Deployments).
 API_COMPONENT = "api"
 SPLITTER_COMPONENT = "traffic-splitter"
-ASYNC_COMPONENT = "async-api"  # an AsyncAPI's gateway and workers
+ASYNC_COMPONENT = "async-api"  # an AsyncAPI's gateway (locally: the gateway and its workers)
+ASYNC_WORKER_COMPONENT = "async-worker"  # an AsyncAPI's worker Deployment on a cluster (scaled on its queue)
 AUTOSCALER_COMPONENT = "autoscaler"

@@ -16,6 +16,7 @@ from mlserve.deploy.cluster import api_client_from_kubeconfig
 from mlserve.deploy.kubernetes import KubernetesBackend
 from mlserve.errors import DeployError, EnvironmentConfigError
 from mlserve.image.builder import Registry, docker_client
+from mlserve.queues.aws import call
 
 TOKEN_PREFIX = "k8s-aws-v1."
 # EKS accepts a token for 15 minutes; make a new one well before that.
@@ -36,16 +37,7 @@ def aws_client(env, service: str):
 
 def _aws_call(what: str, fn, *args, **kwargs):
     """Call boto3, turning its errors into DeployError with the operation named."""
-    import botocore.exceptions
-
-    try:
-        return fn(*args, **kwargs)
-    except botocore.exceptions.NoCredentialsError:
-        raise DeployError(f"{what}: no AWS credentials found",
-                          hint="configure credentials (environment variables, ~/.aws, or a profile)") from None
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        raise DeployError(f"{what} failed: {e}",
-                          hint="check the region, the names in the environment and your AWS permissions") from None
+    return call(what, fn, *args, error=DeployError, **kwargs)
 
 
 def eks_token(sts, cluster: str) -> str:

@@ -79,6 +79,8 @@ class Environment(BaseModel):
     aws_profile: str | None = None
     # Talk to another AWS-compatible endpoint (e.g. a local emulator) instead of AWS.
     aws_endpoint_url: str | None = None
+    # S3 bucket of AsyncAPI results (created if missing); default mlserve-async-<environment>.
+    async_bucket: str | None = None
 
     @field_validator("name")
     @classmethod

@@ -112,6 +112,8 @@ class KubernetesBackend:
             progress(f"autoscaler: {'creating' if verb == 'create' else 'updating'} {obj['kind']}")
             self.cluster.create(obj) if verb == "create" else self.cluster.apply(obj)
         self._apply_api_keys(project, progress, namespace_known=bool(to_roll or control))
+        for kind, entry in kinds.entries(project):  # e.g. an AsyncAPI's queue, before its pods look for it
+            kind.provision(entry, self.env, progress)
         replicas = {o["metadata"]["name"]: (o.get("spec") or {}).get("replicas") for o in live
                     if o["kind"] == "Deployment"}
         for change in changes:
@@ -304,6 +306,12 @@ class KubernetesBackend:
             progress(f"{obj['metadata']['labels'][NAME]}: deleting {obj['kind']}")
             self.cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
         self._wait_pods_gone(names, progress)
+        for name in names:  # what the kind keeps outside the cluster (an AsyncAPI's queue) goes, or is said to stay
+            own = [o for o in objects if o["metadata"]["labels"][NAME] == name]
+            spec = next((json.loads(o["metadata"]["annotations"][SPEC]) for o in own
+                         if SPEC in (o["metadata"].get("annotations") or {})), None)
+            if spec is not None:
+                kinds.of_spec(spec).deprovision(name, own, self.env, progress)
         return [DeployResult(name, "deleted") for name in names]
 
     def _wait_pods_gone(self, apis: list[str], progress: Progress, timeout: float = 120.0) -> None:

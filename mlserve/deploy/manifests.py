@@ -88,7 +88,7 @@ def quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
 
 
-def _resources(api: APISpec) -> dict:
+def resources(api: APISpec) -> dict:
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if api.compute.cpu:
@@ -101,7 +101,7 @@ def _resources(api: APISpec) -> dict:
     return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
 
 
-def _deployment(api: APISpec, project: Project, env: Environment, image: str, port: int,
+def deployment(api: APISpec, project: Project, env: Environment, image: str, port: int,
                 extra_env: dict[str, str]) -> dict:
     meta: dict[str, Any] = {"name": api.name, "labels": labels(api.name, project_label(project.file))}
     container = {
@@ -117,7 +117,7 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
             *key_env(api),
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "resources": _resources(api),
+        "resources": resources(api),
         # /healthz answers while the model loads; /readyz only once __init__ finished.
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
                            "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 2},
@@ -155,7 +155,7 @@ def _deployment(api: APISpec, project: Project, env: Environment, image: str, po
     }
 
 
-def _service(api: APISpec, project: Project, env: Environment) -> dict:
+def service(api: APISpec, project: Project, env: Environment) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -202,7 +202,7 @@ def _hpa(api: APISpec, project: Project, hpa_version: str) -> dict:
     }
 
 
-def _ingress(api: APISpec, project: Project, env: Environment) -> dict:
+def ingress(api: APISpec, project: Project, env: Environment) -> dict:
     backend = {"service": {"name": api.name, "port": {"number": SERVICE_PORT}}}
     paths = [{"path": api.endpoint, "pathType": "Exact", "backend": backend}]
     if api.networking.static:  # the page's files under <endpoint>/
@@ -237,25 +237,33 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
     """The objects of one API; `dependencies` is the digest of everything in the image but the project,
     `extra_env` what the environment adds to the pods' (istio.mesh_env)."""
     pins = pinned_env(api)  # the s3:// model versions the pods fetch: changed objects roll them
-    objects = [_deployment(api, project, env, image, port, {**pins, **(extra_env or {})}),
-               _service(api, project, env)]
+    objects = [deployment(api, project, env, image, port, {**pins, **(extra_env or {})}),
+               service(api, project, env)]
     if env.hpa:  # opt-in, for clusters with a custom-metrics adapter; otherwise mlserve's autoscaler scales
         objects.append(_hpa(api, project, hpa_version))
         objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"
     if env.ingress_class or env.ingress_host:
-        objects.append(_ingress(api, project, env))
-    api_runtime = runtime_hash(api, project.root, pins)
+        objects.append(ingress(api, project, env))
+    stamp(objects, api, project, env, runtime_hash(api, project.root, pins), dependencies, scrape_port=port)
+    return objects
+
+
+def stamp(objects: list[dict], api: APISpec, project: Project, env: Environment, api_runtime: str,
+          dependencies: str, *, scrape_port: int | None) -> None:
+    """Namespace and config hash on every object; on each Deployment the spec (hash and text) and,
+    on its pod template, the runtime and template hashes (and where /metrics is, if it serves one)."""
     runtime = f"{api_runtime}:{dependencies}"  # what the pods run
     for obj in objects:
         obj["metadata"]["namespace"] = env.namespace  # explicit, whatever the kubeconfig's default
         obj["metadata"]["annotations"] = {CONFIG_HASH: config_hash(obj, f"{spec_hash(api)}:{runtime}")}
-    deployment = objects[0]
-    deployment["metadata"]["annotations"].update({
-        SPEC_HASH: spec_hash(api), SPEC: json.dumps(api.model_dump(mode="json"), sort_keys=True)})
-    template = deployment["spec"]["template"]
-    template["metadata"]["annotations"] = scrape_annotations(port)
-    template["metadata"]["annotations"].update({RUNTIME_HASH: api_runtime, TEMPLATE_HASH: config_hash(template, runtime)})
-    return objects
+    for workload in (o for o in objects if o["kind"] == "Deployment"):
+        workload["metadata"]["annotations"].update({
+            SPEC_HASH: spec_hash(api), SPEC: json.dumps(api.model_dump(mode="json"), sort_keys=True)})
+        template = workload["spec"]["template"]
+        serves = scrape_port is not None and template["spec"]["containers"][0].get("ports")
+        template["metadata"]["annotations"] = scrape_annotations(scrape_port) if serves and scrape_port else {}
+        template["metadata"]["annotations"].update({RUNTIME_HASH: api_runtime,
+                                                    TEMPLATE_HASH: config_hash(template, runtime)})
 
 
 def registry_prefix(env: Environment) -> str:

@@ -109,6 +109,8 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
                 continue
             for dist in dists:
                 packages.add(pin(dist), where)
+    for api in project.async_apis:  # its gateway and workers reach SQS and S3 (mlserve/queues/)
+        packages.add(pin("boto3"), f"{api.name}: kind AsyncAPI on a cluster")
     listed = _requirement_names(project_requirements)
     keep = [n for n in packages.needs.values() if n.name not in listed]
     return ImageNeeds(keep, [n for n in weights.needs.values() if n.name not in listed], notes,

@@ -15,12 +15,14 @@ from pathlib import Path
 from mlserve.contract.kind import Kind
 from mlserve.contract.labels import ASYNC_COMPONENT
 from mlserve.contract.metrics import Summary
+from mlserve.contract.progress import Progress
+from mlserve.deploy.async_manifests import render_async
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.local import snapshot
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
-from mlserve.errors import DeployError, MlserveError
+from mlserve.errors import MlserveError
 from mlserve.kinds.realtime import RealtimeAPI
 from mlserve.queues import open_queue
 from mlserve.spec import AsyncAPISpec, Project
@@ -66,16 +68,18 @@ class AsyncAPI(RealtimeAPI):
 
     def render(self, api: AsyncAPISpec, project: Project, env: Environment, *, image: str, ports: dict[str, int],
                hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
-        try:
-            from mlserve.deploy.async_manifests import render_async
-        except ImportError as e:
-            if e.name != "mlserve.deploy.async_manifests":
-                raise
-            raise DeployError(f"api '{api.name}': AsyncAPI on Kubernetes is not available in this build",
-                              hint="deploy it locally (the default environment), or remove it from this "
-                                   "environment's cortex.yaml") from None
         return render_async(api, project, env, image=image, port=ports[api.name], hpa_version=hpa_version,
                             dependencies=dependencies)
+
+    def provision(self, api: AsyncAPISpec, env: Environment, progress: Progress) -> None:
+        from mlserve.deploy.async_aws import provision
+
+        provision(api, env, progress)
+
+    def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
+        from mlserve.deploy.async_aws import deprovision
+
+        deprovision(name, objects, env, progress)
 
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
         """On any backend: the queue as the gateway's /metrics reports it."""

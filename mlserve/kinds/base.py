@@ -64,5 +64,11 @@ class WorkloadKind(Protocol):
                hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
         """Its objects; `ports` holds every entry's container port."""
 
+    def provision(self, entry, env: Environment, progress: Progress) -> None:
+        """What the entry needs outside the cluster, made before its objects are applied (an AsyncAPI's queue)."""
+
+    def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
+        """After `mlserve delete` removed the entry's objects (`objects`): what goes or stays outside the cluster."""
+
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
         """Add what only this kind shows to a `mlserve get` row (any backend)."""

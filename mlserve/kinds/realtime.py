@@ -76,5 +76,11 @@ class RealtimeAPI:
         return render_api(api, project, env, image=image, port=ports[api.name], hpa_version=hpa_version,
                           dependencies=dependencies, extra_env=mesh_env() if istio else None)
 
+    def provision(self, entry, env: Environment, progress: Progress) -> None:
+        return None
+
+    def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
+        return None
+
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
         return None

@@ -57,6 +57,12 @@ class TrafficSplitter:
             return [render_virtual_service(splitter, project, env)]
         return render_splitter(splitter, project, env, image=image, ports=ports, dependencies=dependencies)
 
+    def provision(self, entry, env: Environment, progress: Progress) -> None:
+        return None
+
+    def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
+        return None
+
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
         """`mlserve get`'s rows for a traffic splitter: each API behind it, its weight, requests sent."""
         sent = (summary and summary.by_backend) or {}

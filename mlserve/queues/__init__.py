@@ -12,27 +12,38 @@ Backends are chosen by URL, so a process learns where its queue is from one sett
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mlserve.errors import QueueError
 from mlserve.queues.base import DeadItem, Lease, QueueCounts, ResultStore, WorkQueue
 
 __all__ = ["DeadItem", "Lease", "QueueCounts", "ResultStore", "WorkQueue", "open_queue", "open_results"]
 
 
-def open_queue(url: str) -> WorkQueue:
-    """The work queue at `url` (see the module docstring for the schemes)."""
+def open_queue(url: str, aws: Mapping[str, str] | None = None) -> WorkQueue:
+    """The work queue at `url` (see the module docstring for the schemes); `aws`: the AWS settings
+    to reach an sqs:// queue with (queues/aws.py), else this process's own."""
     scheme, _, rest = url.partition("://")
     if scheme == "sqlite":
         from mlserve.queues.sqlite import SqliteQueue
 
         return SqliteQueue(rest)
-    raise QueueError(f"unknown work queue {url!r}", hint="use sqlite:///path/to/file.db")
+    if scheme == "sqs":
+        from mlserve.queues.sqs import SqsQueue
+
+        return SqsQueue(rest, aws)
+    raise QueueError(f"unknown work queue {url!r}", hint="use sqlite:///path/to/file.db or sqs://NAME.fifo")
 
 
-def open_results(url: str) -> ResultStore:
+def open_results(url: str, aws: Mapping[str, str] | None = None) -> ResultStore:
     """The result store at `url`."""
     scheme, _, rest = url.partition("://")
     if scheme == "sqlite":
         from mlserve.queues.sqlite import SqliteResults
 
         return SqliteResults(rest)
-    raise QueueError(f"unknown result store {url!r}", hint="use sqlite:///path/to/file.db")
+    if scheme == "s3":
+        from mlserve.queues.s3 import S3Results
+
+        return S3Results(rest, aws)
+    raise QueueError(f"unknown result store {url!r}", hint="use sqlite:///path/to/file.db or s3://BUCKET/PREFIX")

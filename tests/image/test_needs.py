@@ -118,3 +118,15 @@ def test_an_api_asking_for_a_gpu_gets_the_cuda_builds(tmp_path: Path, monkeypatc
     assert "-DGGML_CUDA=on" in GPU_BUILD_ENV["llama-cpp-python"]["CMAKE_ARGS"]
     cpu, cuda = Target("3.11", "2.36", "x86_64"), Target("3.11", "2.36", "x86_64", accelerator="cuda")
     assert built_dir(cuda) != built_dir(cpu) and built_dir(cuda).name.endswith("-cuda")
+
+
+def test_an_async_api_brings_boto3_for_its_queue(tmp_path: Path):
+    (tmp_path / "p.py").write_text("class P:\n    def predict(self, payload):\n        return payload\n")
+    (tmp_path / "cortex.yaml").write_text(yaml.safe_dump([
+        {"name": "story-async", "kind": "AsyncAPI", "predictor": {"path": "p.py"}},
+        {"name": "plain", "predictor": {"path": "p.py"}}]))
+    needs = _by_name(image_needs(load_project(tmp_path), None).packages)
+    assert needs["boto3"].requirement == f"boto3=={metadata.version('boto3')}"
+    assert needs["boto3"].reasons == ["story-async: kind AsyncAPI on a cluster"]
+    (tmp_path / "cortex.yaml").write_text(yaml.safe_dump([{"name": "plain", "predictor": {"path": "p.py"}}]))
+    assert "boto3" not in _by_name(image_needs(load_project(tmp_path), None).packages)

@@ -75,7 +75,9 @@ def test_dead_letters_keep_the_item_and_its_error(urls):
     [dead] = q.dead()
     assert (dead.item_id, dead.body, dead.attempts, dead.error) == ("a", b"payload", 1, "worker died 3 times")
     counts = q.counts()
-    assert (counts.waiting, counts.dead) == (1, 1) and counts.oldest_age_s is not None
+    assert (counts.waiting, counts.dead) == (1, 1)
+    # SQS cannot tell the age of a waiting item before CloudWatch publishes it (test_sqs.py)
+    assert counts.oldest_age_s is not None or urls[0].startswith("sqs:")
     q.drop()
     assert q.counts().waiting == 0 and q.dead() == []
 
