@@ -54,6 +54,8 @@ class APIStatus:
     desired_replicas: int | None = None
     in_flight: float | None = None
     scaling: list[str] = field(default_factory=list)
+    # Job APIs (BatchAPI, TaskAPI): their jobs' records, newest first (mlserve/jobs/store.py).
+    jobs: list[dict] = field(default_factory=list)
 
 
 __all__ = ["Action", "APIStatus", "Backend", "DeployResult", "Progress"]  # Progress: contract/progress.py

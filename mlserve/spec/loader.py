@@ -17,11 +17,13 @@ from pydantic_core import ErrorDetails
 
 from mlserve.contract.kind import PLANNED, Kind
 from mlserve.errors import SpecError, SpecErrors
+from mlserve.spec.batchapi import BatchAPISpec, TaskAPISpec, check_jobs
 from mlserve.spec.checks import check_project, check_splitters
 from mlserve.spec.models import APISpec, FieldRule, Project
 from mlserve.spec.splitter import TrafficSplitterSpec
 
-KINDS: dict[str, type[BaseModel]] = {Kind.REALTIME_API: APISpec, Kind.TRAFFIC_SPLITTER: TrafficSplitterSpec}
+KINDS: dict[str, type[BaseModel]] = {Kind.REALTIME_API: APISpec, Kind.TRAFFIC_SPLITTER: TrafficSplitterSpec,
+                                     Kind.BATCH_API: BatchAPISpec, Kind.TASK_API: TaskAPISpec}
 
 
 def _model_of(item: dict) -> type[BaseModel]:
@@ -176,6 +178,8 @@ def load_project(path: str | Path) -> Project:
 
     apis: list[APISpec] = []
     splitters: list[TrafficSplitterSpec] = []
+    batch_apis: list[BatchAPISpec] = []
+    task_apis: list[TaskAPISpec] = []
     errors: list[SpecError] = []
     for i, item in enumerate(data):
         if not isinstance(item, dict):
@@ -193,13 +197,18 @@ def load_project(path: str | Path) -> Project:
                 splitters.append(parsed)
             elif isinstance(parsed, APISpec):
                 apis.append(parsed)
+            elif isinstance(parsed, BatchAPISpec):
+                batch_apis.append(parsed)
+            elif isinstance(parsed, TaskAPISpec):
+                task_apis.append(parsed)
         except ValidationError as e:
             errors.extend(_format_validation_error(err, i, name, shown, lines, model)
                           for err in e.errors(include_url=False))
     if errors:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
-    project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis, splitters=splitters)
+    project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis, splitters=splitters,
+                      batch_apis=batch_apis, task_apis=task_apis)
     # The checks number APIs and splitters apart; map their index back to the entry in the file.
     def line_of(model: type[BaseModel]):
         items = [i for i, item in enumerate(data) if _model_of(item) is model]
@@ -207,6 +216,8 @@ def load_project(path: str | Path) -> Project:
 
     check_project(project, shown, line_of(APISpec))
     check_splitters(project, shown, line_of(TrafficSplitterSpec))
+    jobs = [i for i, item in enumerate(data) if _model_of(item) in (BatchAPISpec, TaskAPISpec)]
+    check_jobs(project, shown, lambda i, *field: lines.get((jobs[i],) + field) or lines.get((jobs[i],)))
     return project
 
 

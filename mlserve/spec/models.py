@@ -244,6 +244,8 @@ class Project(BaseModel):
     root: Path
     apis: list[APISpec]
     splitters: list = Field(default_factory=list)  # TrafficSplitterSpec (mlserve/spec/splitter.py)
+    batch_apis: list = Field(default_factory=list)  # BatchAPISpec (mlserve/spec/batchapi.py)
+    task_apis: list = Field(default_factory=list)  # TaskAPISpec (mlserve/spec/batchapi.py)
 
     def api(self, name: str) -> APISpec:
         for api in self.apis:
@@ -251,3 +253,10 @@ class Project(BaseModel):
                 return api
         names = ", ".join(a.name for a in self.apis) or "none"
         raise NotDeployed(f"{self.file}: no api named '{name}' (apis: {names})")
+
+    def entry(self, name: str):
+        """The entry of any kind with a predictor (an API or a job API) named `name`."""
+        for entry in [*self.batch_apis, *self.task_apis]:
+            if entry.name == name:
+                return entry
+        return self.api(name)
