@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption
+from mlserve.cli.job_wait import submit_and_wait
 from mlserve.client import Client
 from mlserve.predictions import build_request, looks_like_json, parse_json_body
 
@@ -30,6 +31,8 @@ def command(
              "for UTF-8 text, else application/octet-stream. A body that looks like JSON (a .json file, or "
              "text starting with { or [) must parse.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 300.0,
+    wait: Annotated[bool, typer.Option("--wait", help="The API takes jobs (BatchAPI, TaskAPI): submit the "
+                                                      "payload as a job and follow it to its end.")] = False,
     env: EnvOption = None,
     spec: SpecOption = DEFAULT_SPEC,
 ) -> None:
@@ -41,6 +44,8 @@ def command(
     if content_type is None and looks_like_json(body, payload):
         parse_json_body(body, payload if data is None and payload != "-" else "the body")
     client = Client(env, spec)
+    if wait:
+        return submit_and_wait(client, api, body, payload if data is None else "the body")
     out = typer.get_binary_stream("stdout")
     if stream:
         for event in client.predict(api, body, stream=True, content_type=content_type, timeout=timeout):
