@@ -37,7 +37,7 @@ def _unknown_kind(item: dict, name: str | None, file: str, line: int | None) -> 
     kind = item.get("kind", Kind.REALTIME_API)
     if isinstance(kind, str) and kind in KINDS:
         return None
-    served = " and ".join(KINDS)
+    served = ", ".join(KINDS)
     if not isinstance(kind, str):
         return SpecError(f"kind: {kind!r} is not a kind", file=file, line=line, api=name,
                          hint=f"write one of {served}, e.g. kind: {Kind.REALTIME_API}")
