@@ -181,8 +181,8 @@ def jobs_table(jobs: list[dict]) -> Table:
     for job in jobs:
         total = job.get("batches_total") or 0
         progress = f"{job.get('batches_succeeded', 0)}/{total}" if job.get("kind") != Kind.TASK_API else "-"
-        table.add_row(job["job_id"], Text(job["status"], style=_JOB_STYLES.get(job["status"], "red")), progress, str(job.get("batches_failed", 0)),
-                      ago(job.get("created")))
+        status = Text(job["status"], style=_JOB_STYLES.get(job["status"], "red"))
+        table.add_row(job["job_id"], status, progress, str(job.get("batches_failed", 0)), ago(job.get("created")))
     if not jobs:
         table.add_row("(none yet: submit one with `mlserve predict API job.json`)", "", "", "", "")
     return table

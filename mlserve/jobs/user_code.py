@@ -7,31 +7,16 @@ so a typo in `predict(self, payload, batch_id)` fails when a worker starts, not 
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlserve.errors import PredictorInitError, PredictorLoadError
-from mlserve.runtime.loader import _check_method, _find_class, _import, user_traceback
+from mlserve.runtime.loader import _check_method, _find_class, import_user_file, user_traceback
 
 BATCH_INIT_PARAMS = ("config", "job_spec")
 BATCH_PREDICT_PARAMS = ("payload", "batch_id")
 TASK_CALL_PARAMS = ("config",)
-
-
-def _module(entry: Any, root: Path):
-    root = Path(root).resolve()
-    path = entry.predictor_file(root)
-    shown = entry.predictor.path
-    if not path.is_file():
-        raise PredictorLoadError(f"{shown}: file not found (looked for {path})",
-                                 hint="paths are relative to the folder holding cortex.yaml")
-    extra = [root] + ([(root / entry.predictor.python_path).resolve()] if entry.predictor.python_path else [])
-    for folder in reversed(extra):  # the project root and python_path are importable, as for APIs
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    return _import(path, shown), shown
 
 
 def _call_user(fn: Callable, kwargs: dict, where: str, what: str) -> Any:
@@ -46,7 +31,7 @@ class BatchPredictor:
     """A BatchAPI predictor: built once per worker, then `predict(items, batch_id)` per batch."""
 
     def __init__(self, entry: Any, root: Path) -> None:
-        module, shown = _module(entry, root)
+        module, shown = import_user_file(entry, root)
         self.cls = _find_class(module, shown, entry.predictor.class_name)
         self.where = f"{shown}: class {self.cls.__name__}"
         self.init_params = _check_method(self.cls.__init__, BATCH_INIT_PARAMS, self.where, "__init__()") \
@@ -72,7 +57,7 @@ class BatchPredictor:
 
 def load_task(entry: Any, root: Path) -> Callable[[dict], Any]:
     """A TaskAPI's `Task` (or `definition.class_name`): returns `run(config)`."""
-    module, shown = _module(entry, root)
+    module, shown = import_user_file(entry, root)
     name = entry.predictor.class_name
     defined = [c for c in vars(module).values() if inspect.isclass(c) and c.__module__ == module.__name__]
     wanted = name or "Task"

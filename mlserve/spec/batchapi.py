@@ -17,7 +17,6 @@ expose it as `.predictor`, so hashing and snapshots treat them like any API's pr
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -25,21 +24,11 @@ from pydantic import Field, field_validator
 from mlserve.contract.kind import Kind
 from mlserve.errors import SpecError, SpecErrors
 from mlserve.spec.fields import _Strict
-from mlserve.spec.models import Compute, Networking, Predictor, Project, _Endpointed
+from mlserve.spec.models import Compute, Networking, Predictor, Project, _Served
 
 
-class _JobAPI(_Endpointed):
+class _JobAPI(_Served):
     code_field: ClassVar[str] = "predictor"
-
-    @property
-    def endpoint(self) -> str:
-        return self.networking.endpoint or f"/{self.name}"
-
-    def predictor_file(self, root: Path) -> Path:
-        return (root / self.predictor.path).resolve()
-
-    def static_folder(self, root: Path) -> Path | None:
-        return None
 
 
 class BatchAPISpec(_JobAPI):

@@ -205,7 +205,22 @@ class _Endpointed(_Strict):
         return self
 
 
-class APISpec(_Endpointed):
+class _Served(_Endpointed):
+    """An entry whose process runs user code from `predictor` (APIs, and job APIs: spec/batchapi.py)."""
+
+    @property
+    def endpoint(self) -> str:
+        return self.networking.endpoint or f"/{self.name}"
+
+    def predictor_file(self, root: Path) -> Path:
+        return (root / self.predictor.path).resolve()
+
+    def static_folder(self, root: Path) -> Path | None:
+        static = self.networking.static
+        return (root / static).resolve() if static else None
+
+
+class APISpec(_Served):
     name: str
     kind: Literal[Kind.REALTIME_API] = Kind.REALTIME_API
     predictor: Predictor
@@ -223,16 +238,6 @@ class APISpec(_Endpointed):
             )
         return self
 
-    @property
-    def endpoint(self) -> str:
-        return self.networking.endpoint or f"/{self.name}"
-
-    def predictor_file(self, root: Path) -> Path:
-        return (root / self.predictor.path).resolve()
-
-    def static_folder(self, root: Path) -> Path | None:
-        static = self.networking.static
-        return (root / static).resolve() if static else None
 
 
 class Project(BaseModel):
