@@ -126,6 +126,38 @@ class Client:
         key = os.environ.get(name or "", "")
         return {"authorization": f"Bearer {key}"} if key else {}
 
+    # -- jobs (BatchAPI, TaskAPI; mlserve/jobs/) ----------------------------------------------
+
+    def submit_job(self, api: str, submission: dict, *, timeout: float = 60.0) -> dict:
+        """Submit a job (mlserve/jobs/submission.py: item_list / file_path_lister / delimited_files,
+        workers, config, timeout, retry); returns its record, whose `job_id` names it."""
+        return self._job_call("POST", api, timeout, json=submission)
+
+    def job(self, api: str, job_id: str | None = None) -> dict:
+        """One job's record (status, batches total/succeeded/failed, times, workers), or with no id
+        {"jobs": [...]}, newest first."""
+        return self._job_call("GET", api, 30.0, params={"jobID": job_id} if job_id else None)
+
+    def stop_job(self, api: str, job_id: str) -> dict:
+        """Stop a job; answers once its workers are gone, with its record."""
+        return self._job_call("DELETE", api, 60.0, params={"jobID": job_id})
+
+    def job_logs(self, api: str, job_id: str, *, tail: int = 0) -> list[str]:
+        """A job's own log lines (every one names the job)."""
+        url = self.endpoint(api).rstrip("/") + "/logs"
+        return self._http(api, "GET", url, 30.0, params={"jobID": job_id, "tail": tail}).text.splitlines()
+
+    def _job_call(self, method: str, api: str, timeout: float, **kwargs: Any) -> dict:
+        return self._http(api, method, self.endpoint(api), timeout, **kwargs).json()
+
+    def _http(self, api: str, method: str, url: str, timeout: float, **kwargs: Any) -> httpx.Response:
+        try:
+            response = httpx.request(method, url, headers=self.key_headers(api), timeout=timeout, **kwargs)
+        except httpx.TransportError as e:
+            raise unreachable(api, url, e) from None
+        check(api, response)
+        return response
+
     # -- predictions -----------------------------------------------------------------------
 
     def predict(self, api: str, payload: Any, *, stream: bool = False, content_type: str | None = None,

@@ -182,12 +182,31 @@ def _detail(out: Console, s: APIStatus) -> None:
         for row in s.processes:
             table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
         out.print(table)
+    if s.kind in (Kind.BATCH_API, Kind.TASK_API):
+        out.print(jobs_table(s.jobs))
     if s.spec:
         _section(out, "spec", yaml.safe_dump(s.spec, sort_keys=False).splitlines())
     if s.desired_replicas is not None:
         _section(out, "scaling decisions (newest first)", s.scaling or ["none yet"])
     _section(out, "recent errors", s.recent_errors or ["none"])
     _section(out, "last log lines", s.log_tail or ["(empty)"])
+
+
+_JOB_STYLES = {"succeeded": "green", "running": "yellow", "enqueuing": "yellow", "completed_with_failures": "yellow"}
+
+
+def jobs_table(jobs: list[dict]) -> Table:
+    """A job API's jobs: id, status, progress (batches done of total, failed), age."""
+    table = Table("job id", "status", "progress", "failed", "age", box=None, pad_edge=False, title="jobs",
+                  title_justify="left")
+    for job in jobs:
+        total = job.get("batches_total") or 0
+        progress = f"{job.get('batches_succeeded', 0)}/{total}" if job.get("kind") != Kind.TASK_API else "-"
+        status = Text(job["status"], style=_JOB_STYLES.get(job["status"], "red"))
+        table.add_row(job["job_id"], status, progress, str(job.get("batches_failed", 0)), ago(job.get("created")))
+    if not jobs:
+        table.add_row("(none yet: submit one with `mlserve predict API job.json`)", "", "", "", "")
+    return table
 
 
 def _section(out: Console, title: str, lines: list[str]) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption
+from mlserve.cli.job_wait import submit_and_wait
 from mlserve.client import Client
 from mlserve.predictions import build_request, looks_like_json, parse_json_body
 
@@ -31,7 +32,9 @@ def command(
              "text starting with { or [) must parse.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 300.0,
     wait: Annotated[bool, typer.Option("--wait", help="AsyncAPIs: poll until the item is done and print its "
-                                                      "result (without it, the item's id is printed).")] = False,
+                                                      "result (without it, the item's id is printed). Job APIs "
+                                                      "(BatchAPI, TaskAPI): submit the payload as a job and "
+                                                      "follow it to its end with a progress bar.")] = False,
     env: EnvOption = None,
     spec: SpecOption = DEFAULT_SPEC,
 ) -> None:
@@ -44,9 +47,11 @@ def command(
         parse_json_body(body, payload if data is None and payload != "-" else "the body")
     client = Client(env, spec)
     out = typer.get_binary_stream("stdout")
-    if wait or client.is_async(api):
+    if client.is_async(api):
         _submit(client, api, body, content_type, wait, timeout, out)
         return
+    if wait:
+        return submit_and_wait(client, api, body, payload if data is None else "the body")
     if stream:
         for event in client.predict(api, body, stream=True, content_type=content_type, timeout=timeout):
             out.write(event.data.encode() + b"\n")

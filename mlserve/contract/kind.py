@@ -9,7 +9,5 @@ class Kind(StrEnum):
     REALTIME_API = "RealtimeAPI"
     TRAFFIC_SPLITTER = "TrafficSplitter"
     ASYNC_API = "AsyncAPI"
-
-
-# Cortex's other kinds: a cortex.yaml naming one is told it is not supported yet, by name.
-PLANNED = ("BatchAPI", "TaskAPI")
+    BATCH_API = "BatchAPI"
+    TASK_API = "TaskAPI"

@@ -56,6 +56,8 @@ class APIStatus:
     scaling: list[str] = field(default_factory=list)
     # Kinds with a queue (AsyncAPI): {"waiting", "in_progress", "failed"?, "oldest_age_s"?}.
     queue: dict | None = None
+    # Job APIs (BatchAPI, TaskAPI): their jobs' records, newest first (mlserve/jobs/store.py).
+    jobs: list[dict] = field(default_factory=list)
 
 
 __all__ = ["Action", "APIStatus", "Backend", "DeployResult", "Progress"]  # Progress: contract/progress.py

@@ -13,12 +13,13 @@ from mlserve.deploy.local.state import APIRecord
 from mlserve.errors import DeployError
 from mlserve.kinds.asyncapi import AsyncAPI
 from mlserve.kinds.base import WorkloadKind
+from mlserve.kinds.jobs import BatchAPI, TaskAPI
 from mlserve.kinds.realtime import RealtimeAPI
 from mlserve.kinds.splitter import TrafficSplitter
 from mlserve.spec import Project
 
 # In deploy order: a splitter's routing table names its APIs' ports, so APIs come first.
-KINDS: tuple[WorkloadKind, ...] = (RealtimeAPI(), AsyncAPI(), TrafficSplitter())
+KINDS: tuple[WorkloadKind, ...] = (RealtimeAPI(), AsyncAPI(), TrafficSplitter(), BatchAPI(), TaskAPI())
 
 
 def of_spec(spec: dict) -> WorkloadKind:

@@ -184,21 +184,26 @@ def _find_class(module: ModuleType, shown: str, class_name: str | None) -> type:
     )
 
 
-def load_predictor_class(api: APISpec, root: Path) -> PredictorClass:
-    """Import `api.predictor.path` (relative to `root`) and check the class it serves."""
+def import_user_file(entry: APISpec, root: Path) -> tuple[ModuleType, str]:
+    """Import an entry's `predictor.path` (relative to `root`): (module, the path as written)."""
     root = Path(root).resolve()
-    path = api.predictor_file(root)
-    shown = api.predictor.path
+    path = entry.predictor_file(root)
+    shown = entry.predictor.path
     if not path.is_file():
         raise PredictorLoadError(f"{shown}: file not found (looked for {path})",
                                  hint="predictor paths are relative to the folder holding cortex.yaml")
     # The project root and python_path are importable, as in Cortex.
-    extra = [root] + ([(root / api.predictor.python_path).resolve()] if api.predictor.python_path else [])
+    extra = [root] + ([(root / entry.predictor.python_path).resolve()] if entry.predictor.python_path else [])
     for folder in reversed(extra):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
+    return _import(path, shown), shown
 
-    cls = _find_class(_import(path, shown), shown, api.predictor.class_name)
+
+def load_predictor_class(api: APISpec, root: Path) -> PredictorClass:
+    """Import `api.predictor.path` (relative to `root`) and check the class it serves."""
+    module, shown = import_user_file(api, root)
+    cls = _find_class(module, shown, api.predictor.class_name)
     where = f"{shown}: class {cls.__name__}"
     init_params = _check_method(cls.__init__, INIT_PARAMS, where, "__init__()") \
         if cls.__init__ is not object.__init__ else ()

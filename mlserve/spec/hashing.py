@@ -49,14 +49,16 @@ def runtime_spec(api: APISpec, root: Path, env: dict[str, str] | None = None) ->
     `env` is added to predictor.env (what deploy fixes for the process, e.g. model pins)."""
     root = Path(root).resolve()
     data = api.model_dump(mode="json")
-    data["predictor"]["env"].update(env or {})
-    autoscaling = data["autoscaling"]
+    code = data[getattr(api, "code_field", "predictor")]  # a TaskAPI's is its `definition`
+    code["env"].update(env or {})
+    autoscaling = data.get("autoscaling")  # job APIs have none
     for name in IN_PLACE_FIELDS:
         data.pop(name, None)
-    data["autoscaling"] = {k: autoscaling[k] for k in RUNTIME_AUTOSCALING_FIELDS}
-    data["predictor"]["path"] = _relative(api.predictor_file(root), root)
+    if autoscaling is not None:
+        data["autoscaling"] = {k: autoscaling[k] for k in RUNTIME_AUTOSCALING_FIELDS}
+    code["path"] = _relative(api.predictor_file(root), root)
     if api.predictor.python_path is not None:
-        data["predictor"]["python_path"] = _relative((root / api.predictor.python_path).resolve(), root)
+        code["python_path"] = _relative((root / api.predictor.python_path).resolve(), root)
     return data
 
 

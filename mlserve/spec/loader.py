@@ -15,15 +15,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from mlserve.contract.kind import PLANNED, Kind
+from mlserve.contract.kind import Kind
 from mlserve.errors import SpecError, SpecErrors
 from mlserve.spec.asyncapi import AsyncAPISpec
+from mlserve.spec.batchapi import BatchAPISpec, TaskAPISpec, check_jobs
 from mlserve.spec.checks import check_project, check_splitters
 from mlserve.spec.models import APISpec, FieldRule, Project
 from mlserve.spec.splitter import TrafficSplitterSpec
 
 KINDS: dict[str, type[BaseModel]] = {Kind.REALTIME_API: APISpec, Kind.TRAFFIC_SPLITTER: TrafficSplitterSpec,
-                                     Kind.ASYNC_API: AsyncAPISpec}
+                                     Kind.ASYNC_API: AsyncAPISpec, Kind.BATCH_API: BatchAPISpec,
+                                     Kind.TASK_API: TaskAPISpec}
 
 
 def _model_of(item: dict) -> type[BaseModel]:
@@ -37,14 +39,10 @@ def _unknown_kind(item: dict, name: str | None, file: str, line: int | None) -> 
     kind = item.get("kind", Kind.REALTIME_API)
     if isinstance(kind, str) and kind in KINDS:
         return None
-    served = " and ".join(KINDS)
+    served = ", ".join(KINDS)
     if not isinstance(kind, str):
         return SpecError(f"kind: {kind!r} is not a kind", file=file, line=line, api=name,
                          hint=f"write one of {served}, e.g. kind: {Kind.REALTIME_API}")
-    if kind in PLANNED:
-        return SpecError(f"kind: {kind} is not supported yet", file=file, line=line, api=name,
-                         hint=f"mlserve serves {served} (a Cortex predictor runs as a RealtimeAPI); "
-                              "remove this entry or change its kind")
     close = difflib.get_close_matches(kind, list(KINDS), n=1)
     return SpecError(f"kind: '{kind}' is not a kind", file=file, line=line, api=name,
                      hint=f"did you mean '{close[0]}'?" if close else f"the kinds are {served}")
@@ -179,6 +177,8 @@ def load_project(path: str | Path) -> Project:
     apis: list[APISpec] = []
     splitters: list[TrafficSplitterSpec] = []
     async_apis: list[AsyncAPISpec] = []
+    batch_apis: list[BatchAPISpec] = []
+    task_apis: list[TaskAPISpec] = []
     errors: list[SpecError] = []
     for i, item in enumerate(data):
         if not isinstance(item, dict):
@@ -198,6 +198,10 @@ def load_project(path: str | Path) -> Project:
                 async_apis.append(parsed)
             elif isinstance(parsed, APISpec):
                 apis.append(parsed)
+            elif isinstance(parsed, BatchAPISpec):
+                batch_apis.append(parsed)
+            elif isinstance(parsed, TaskAPISpec):
+                task_apis.append(parsed)
         except ValidationError as e:
             errors.extend(_format_validation_error(err, i, name, shown, lines, model)
                           for err in e.errors(include_url=False))
@@ -205,7 +209,7 @@ def load_project(path: str | Path) -> Project:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
     project = Project(file=path.resolve(), root=path.resolve().parent, apis=apis, splitters=splitters,
-                      async_apis=async_apis)
+                      async_apis=async_apis, batch_apis=batch_apis, task_apis=task_apis)
     # The checks number entries per list; map their index back to the entry in the file.
     def line_of(*models: type[BaseModel]):
         items = [i for model in models for i, item in enumerate(data) if _model_of(item) is model]
@@ -214,6 +218,7 @@ def load_project(path: str | Path) -> Project:
     # APIs of both kinds share names, endpoints and ports, and their predictor rules.
     check_project(project.model_copy(update={"apis": apis + async_apis}), shown, line_of(APISpec, AsyncAPISpec))
     check_splitters(project, shown, line_of(TrafficSplitterSpec))
+    check_jobs(project, shown, line_of(BatchAPISpec, TaskAPISpec))
     return project
 
 

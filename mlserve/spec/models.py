@@ -205,7 +205,22 @@ class _Endpointed(_Strict):
         return self
 
 
-class APISpec(_Endpointed):
+class _Served(_Endpointed):
+    """An entry whose process runs user code from `predictor` (APIs, and job APIs: spec/batchapi.py)."""
+
+    @property
+    def endpoint(self) -> str:
+        return self.networking.endpoint or f"/{self.name}"
+
+    def predictor_file(self, root: Path) -> Path:
+        return (root / self.predictor.path).resolve()
+
+    def static_folder(self, root: Path) -> Path | None:
+        static = self.networking.static
+        return (root / static).resolve() if static else None
+
+
+class APISpec(_Served):
     name: str
     kind: Literal[Kind.REALTIME_API] = Kind.REALTIME_API
     predictor: Predictor
@@ -223,16 +238,6 @@ class APISpec(_Endpointed):
             )
         return self
 
-    @property
-    def endpoint(self) -> str:
-        return self.networking.endpoint or f"/{self.name}"
-
-    def predictor_file(self, root: Path) -> Path:
-        return (root / self.predictor.path).resolve()
-
-    def static_folder(self, root: Path) -> Path | None:
-        static = self.networking.static
-        return (root / static).resolve() if static else None
 
 
 class Project(BaseModel):
@@ -245,6 +250,8 @@ class Project(BaseModel):
     apis: list[APISpec]
     splitters: list = Field(default_factory=list)  # TrafficSplitterSpec (mlserve/spec/splitter.py)
     async_apis: list = Field(default_factory=list)  # AsyncAPISpec (mlserve/spec/asyncapi.py)
+    batch_apis: list = Field(default_factory=list)  # BatchAPISpec (mlserve/spec/batchapi.py)
+    task_apis: list = Field(default_factory=list)  # TaskAPISpec (mlserve/spec/batchapi.py)
 
     def api(self, name: str) -> APISpec:
         """The API (RealtimeAPI or AsyncAPI: both serve a predictor) named `name`."""
@@ -253,3 +260,10 @@ class Project(BaseModel):
                 return api
         names = ", ".join(a.name for a in self.apis + self.async_apis) or "none"
         raise NotDeployed(f"{self.file}: no api named '{name}' (apis: {names})")
+
+    def entry(self, name: str):
+        """The entry of any kind with a predictor (an API or a job API) named `name`."""
+        for entry in [*self.batch_apis, *self.task_apis]:
+            if entry.name == name:
+                return entry
+        return self.api(name)

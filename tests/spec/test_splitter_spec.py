@@ -105,16 +105,6 @@ def test_a_shadow_may_carry_a_weight_as_cortex_wrote_it_and_it_is_ignored(tmp_pa
             "of every request") in caplog.text
 
 
-@pytest.mark.parametrize("kind", ["TaskAPI", "BatchAPI"])
-def test_a_cortex_kind_not_served_yet_says_so_by_name(tmp_path, kind):
-    # TaskAPI's `definition: {path}` (and no predictor) must not drown the point in field errors.
-    spec = write(tmp_path, f"- name: job\n  kind: {kind}\n  definition: {{path: task.py}}\n")
-    message = error_of(spec)
-    assert message.startswith(f"{spec}:2: api 'job': kind: {kind} is not supported yet")
-    assert "hint: mlserve serves RealtimeAPI and TrafficSplitter" in message
-    assert "is required" not in message and "unknown field" not in message  # one error, about the kind
-
-
 def test_an_unknown_kind_names_the_kinds_there_are(tmp_path):
     spec = write(tmp_path, "- name: x\n  kind: RealtimeApi\n  predictor: {path: p.py}\n")
     message = error_of(spec)

@@ -36,7 +36,7 @@ def hash_of(snapshot: str | Path, api: str) -> str | None:
     """The runtime hash of what a snapshot holds, or None when it is missing or unreadable."""
     try:
         project = load_project(spec_file(snapshot))
-        return runtime_hash(project.api(api), project.root)
+        return runtime_hash(project.entry(api), project.root)
     except (MlserveError, OSError):
         return None
 
@@ -61,7 +61,7 @@ def take(state: StateDir, project: Project, api: APISpec, env: dict[str, str] | 
         os.chmod(target, PRIVATE_FILE)
     data = runtime_spec(api, root, env)
     if api.predictor.python_path is not None:
-        state.private(staging / data["predictor"]["python_path"])  # it may hold no .py file
+        state.private(staging / data[getattr(api, "code_field", "predictor")]["python_path"])  # it may hold no .py file
     spec = spec_file(staging)
     spec.write_text("# What this API runs, copied by `mlserve deploy`: do not edit.\n"
                     + yaml.safe_dump([data], sort_keys=False), encoding="utf-8")

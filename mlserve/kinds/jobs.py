@@ -1,0 +1,72 @@
+"""`kind: BatchAPI` and `kind: TaskAPI`: a job service (mlserve/jobs/) that takes jobs and runs them.
+
+Locally each is one supervised `python -m mlserve.jobs` process on its port, run from a snapshot like
+a RealtimeAPI (so it reconciles as one), keeping its jobs in `.mlserve/jobs/<api>/`. The cluster
+side (a queue per job, a Kubernetes Job of workers) is not in this release: rendering refuses.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+
+from mlserve.contract.kind import Kind
+from mlserve.contract.metrics import Summary
+from mlserve.contract.status import Status
+from mlserve.deploy.base import APIStatus
+from mlserve.deploy.environments import Environment
+from mlserve.deploy.local import snapshot
+from mlserve.deploy.local.report import api_status
+from mlserve.deploy.local.state import APIRecord, StateDir
+from mlserve.errors import DeployError
+from mlserve.kinds.realtime import RealtimeAPI
+from mlserve.spec import Project
+from mlserve.spec.batchapi import BatchAPISpec, TaskAPISpec
+
+
+def jobs_dir(rec: APIRecord) -> Path:
+    return StateDir.for_project(Path(rec.spec_file)).path / "jobs" / rec.name
+
+
+class BatchAPI(RealtimeAPI):  # reconciled like a RealtimeAPI: a snapshot, a port, one supervised process
+    kind = Kind.BATCH_API
+    model = BatchAPISpec
+
+    def entries(self, project: Project) -> list:
+        return project.batch_apis
+
+    def command(self, rec: APIRecord) -> list[str]:
+        # Local paths in job submissions are relative to the project folder, not the snapshot.
+        return [sys.executable, "-m", "mlserve.jobs", "--spec", str(snapshot.spec_file(rec.snapshot)),
+                "--api", rec.name, "--host", "127.0.0.1", "--port", str(rec.port),
+                "--jobs-dir", str(jobs_dir(rec)), "--root", str(Path(rec.spec_file).parent)]
+
+    def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
+        row = api_status(state, rec, detail=detail)
+        row.kind = self.kind
+        if row.status == Status.LIVE:
+            try:
+                row.jobs = httpx.get(rec.url, timeout=5).json()["jobs"]
+            except (httpx.HTTPError, ValueError, KeyError):
+                row.reason = "its job service did not list its jobs"
+        return row
+
+    def render(self, entry, project: Project, env: Environment, *, image: str, ports: dict[str, int],
+               hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
+        raise DeployError(f"'{entry.name}' is a {self.kind}, which runs only locally in this release",
+                          hint="deploy it with the local environment (mlserve deploy --env local), "
+                               "or keep it in a cortex.yaml of its own")
+
+    def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
+        row.kind = self.kind
+
+
+class TaskAPI(BatchAPI):
+    kind = Kind.TASK_API
+    model = TaskAPISpec  # type: ignore[assignment]
+
+    def entries(self, project: Project) -> list:
+        return project.task_apis
+
