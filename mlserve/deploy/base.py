@@ -24,6 +24,8 @@ class DeployResult:
     api: str
     action: Action
     endpoint: str | None = None  # full URL to POST to, once known
+    # A multi-model API: each model after the deploy (deploy/metrics.py model_rows).
+    models: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +56,8 @@ class APIStatus:
     desired_replicas: int | None = None
     in_flight: float | None = None
     scaling: list[str] = field(default_factory=list)
+    # A multi-model API (detail view): one row per model (deploy/metrics.py model_rows).
+    models: list[dict] = field(default_factory=list)
 
 
 __all__ = ["Action", "APIStatus", "Backend", "DeployResult", "Progress"]  # Progress: contract/progress.py
