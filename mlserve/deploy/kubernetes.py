@@ -73,7 +73,7 @@ class KubernetesBackend:
         return self._cluster
 
     def _kinds(self, hpa_version: str | None = None) -> list[tuple[str, str]]:
-        kinds = [("apps/v1", "Deployment"), ("v1", "Service"),
+        kinds = [("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"),
                  (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
                  ("networking.k8s.io/v1", "Ingress")]
         return (kinds + ([SERVICE_MONITOR] if self._monitored() else [])
@@ -215,8 +215,18 @@ class KubernetesBackend:
                 row.recent_errors += self._recent_5xx(deployment, reachable)
                 if reachable:
                     row.log_tail = self.cluster.log(reachable[0]["metadata"]["name"], tail=20).splitlines()
+                row.models = self._models(deployment, reachable, row.spec)
             out.append(row)
         return out + routed
+
+    def _models(self, deployment: dict, pods: list[dict], spec: dict) -> list[dict]:
+        """A multi-model API's models as one ready pod serves them (each pod keeps its own cache)."""
+        from mlserve.deploy.metrics import is_multi_model, models_page
+        from mlserve.runtime.multimodel import PATH
+
+        port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        pages = (models_page(self.cluster.pod_get(p, port, PATH)) for p in pods if _ready(p))
+        return next((page["models"] for page in pages if page), []) if is_multi_model(spec) else []
 
     def _routes(self, api: str | None = None) -> list[dict]:
         """Traffic splitters Istio runs (VirtualServices); none where the cluster has no Istio."""

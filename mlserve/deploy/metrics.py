@@ -41,6 +41,22 @@ def scrape_recent_errors(port: int, timeout: float = 1.0) -> list[str]:
     return recent_error_lines(response.text)
 
 
+def is_multi_model(spec: dict) -> bool:
+    """Whether a deployed API's spec (as recorded) serves many models."""
+    return bool((spec.get("predictor") or {}).get("multi_model_reloading"))
+
+
+def models_page(text: str | None) -> dict | None:
+    """A `GET /models` answer with its models as rows (model_rows); None when it is not one."""
+    import json
+
+    try:
+        page = json.loads(text or "")
+        return {**page, "models": model_rows(page["models"])}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
 def model_rows(models: list[dict]) -> list[dict]:
     """`deploy`'s and `get API`'s row per model of a multi-model API's `GET /models` answer: name,
     state (loaded, on disk, not loaded, failed), versions, last used, detail (its error, or which
@@ -64,12 +80,12 @@ def model_rows(models: list[dict]) -> list[dict]:
 
 
 def scrape_models(port: int, timeout: float = 2.0) -> dict | None:
-    """A multi-model API's `GET /models` answer, or None when it cannot be read now."""
+    """A local multi-model API's `GET /models` answer (models as rows), or None when it cannot be read now."""
     from mlserve.runtime.multimodel import PATH
 
     try:
         response = httpx.get(f"http://127.0.0.1:{port}{PATH}", timeout=timeout)
         response.raise_for_status()
-        return response.json()
-    except (httpx.HTTPError, ValueError):
+    except httpx.HTTPError:
         return None
+    return models_page(response.text)

@@ -19,6 +19,7 @@ from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.deploy.manifests import render_api
+from mlserve.deploy.metrics import is_multi_model
 from mlserve.deploy.pins import pinned_env
 from mlserve.spec import APISpec, Project, runtime_hash, spec_hash
 
@@ -36,7 +37,7 @@ class RealtimeAPI:
         """The runtime serves the deployed snapshot (restarts included), never the working tree, and a
         multi-model API the deployed models list."""
         listed = ["--models", str(StateDir.for_project(Path(rec.spec_file)).models_file(rec.name))] \
-            if models.is_multi_model(rec.spec) else []
+            if is_multi_model(rec.spec) else []
         return [sys.executable, "-m", "mlserve.runtime", "--spec", str(snapshot.spec_file(rec.snapshot)),
                 "--api", rec.name, "--host", "127.0.0.1", "--port", str(rec.port), *listed]
 
@@ -74,7 +75,7 @@ class RealtimeAPI:
     def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> dict[str, list[dict]]:
         """A multi-model API's models, once it serves the list this deploy wrote."""
         return {name: models.wait_applied(state, records[name]) for name in names
-                if models.is_multi_model(records[name].spec)}
+                if is_multi_model(records[name].spec)}
 
     def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
         return api_status(state, rec, detail=detail)

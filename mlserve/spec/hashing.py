@@ -190,11 +190,10 @@ def runtime_hash(api: APISpec, root: Path, env: dict[str, str] | None = None) ->
     """Hash of the runtime spec (with `env`, see runtime_spec; without the models list, which the
     process takes without a restart) and of every file in `api_files`: equal means the same process."""
     root = Path(root).resolve()
-    data = runtime_spec(api, root, env)
-    if data["predictor"].get("multi_model_reloading"):
-        for name in LIST_FIELDS:
-            data["predictor"]["multi_model_reloading"].pop(name, None)
-    digest = hashlib.sha256(_canonical(data))
+    spec = runtime_spec(api, root, env)
+    for name in LIST_FIELDS if spec["predictor"].get("multi_model_reloading") else ():
+        spec["predictor"]["multi_model_reloading"].pop(name, None)
+    digest = hashlib.sha256(_canonical(spec))
     for f in api_files(api, root):
         data = f.read_bytes()
         digest.update(f"\0{_relative(f, root)}\0{len(data)}\0".encode())

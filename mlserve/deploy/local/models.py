@@ -14,13 +14,9 @@ import json
 import time
 
 from mlserve.deploy.local.state import APIRecord, StateDir
-from mlserve.deploy.metrics import model_rows, scrape_models
+from mlserve.deploy.metrics import scrape_models
 from mlserve.files import write_json
 from mlserve.spec import APISpec, Project, models_document
-
-
-def is_multi_model(spec: dict) -> bool:
-    return bool((spec.get("predictor") or {}).get("multi_model_reloading"))
 
 
 def write(state: StateDir, project: Project, api: APISpec) -> None:
@@ -48,7 +44,7 @@ def wait_applied(state: StateDir, rec: APIRecord, timeout: float = 120.0) -> lis
     while time.monotonic() < deadline:
         seen = scrape_models(rec.port)
         if seen is not None and seen.get("list") == wanted:
-            return model_rows(seen.get("models", []))
+            return seen["models"]
         time.sleep(0.1)
     return [{"name": "*", "state": "failed", "versions": [], "last_used": None,
              "detail": f"the API did not take the new models list within {timeout:.0f}s (it serves "
