@@ -120,7 +120,9 @@ class KubernetesBackend:
                 self.cluster.create(change.desired)
             elif change.verb == "update":
                 in_place = change.kind == "Deployment" and change.api not in to_roll
-                progress(f"{change.api}: updating {change.kind}{' in place (no pod restarts)' if in_place else ''}")
+                progress(f"{change.api}: new models list, applied without a rollout (the pods take it within about "
+                         f"a minute; `mlserve get {change.api}` lists the models)" if change.kind == "ConfigMap"
+                         else f"{change.api}: updating {change.kind}{' in place (no pod restarts)' if in_place else ''}")
                 self.cluster.apply(self._keep_scale(to_apply(change), replicas.get(change.name)))
             elif change.verb == "delete":
                 progress(f"{change.api}: deleting {change.kind}")
