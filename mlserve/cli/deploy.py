@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlserve.cli.common import DEFAULT_SPEC, EnvOption, page_url, progress_display, stdout
+from mlserve.cli.common import DEFAULT_SPEC, EnvOption, models_table, page_url, progress_display, stdout
 from mlserve.client import Client
 from mlserve.spec import load_project
 
@@ -46,6 +46,14 @@ def command(
     out = stdout()
     out.print(table)
     statics = {api.name: api.networking.static for api in project.apis}
+    for result in results:
+        if result.models:
+            out.print(models_table(result.models, title=f"\nmodels of {result.api}"))
+        failed = [m["name"] for m in result.models if m["state"] == "failed"]
+        if failed:
+            out.print(f"{result.api}: {', '.join(failed)} failed (the other models keep serving); fix "
+                      f"cortex.yaml or the files and deploy again, `mlserve logs {result.api}` shows why",
+                      markup=False, soft_wrap=True)
     for result in results:
         if page := page_url(result.endpoint, statics.get(result.api)):
             out.print(f"\npage of {result.api}: {page}", markup=False, soft_wrap=True)

@@ -14,7 +14,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mlserve.cli.common import DEFAULT_SPEC, EnvOption, SpecOption, ago, ctrl_c_ends_it, milliseconds, page_url, stdout
+from mlserve.cli.common import (
+    DEFAULT_SPEC,
+    EnvOption,
+    SpecOption,
+    ago,
+    ctrl_c_ends_it,
+    milliseconds,
+    models_table,
+    page_url,
+    stdout,
+)
 from mlserve.client import Client
 from mlserve.contract.kind import Kind
 from mlserve.contract.status import Status
@@ -184,6 +194,8 @@ def _detail(out: Console, s: APIStatus) -> None:
         out.print(table)
     if s.kind in (Kind.BATCH_API, Kind.TASK_API):
         out.print(jobs_table(s.jobs))
+    if s.models:
+        out.print(models_table(s.models))
     if s.spec:
         _section(out, "spec", yaml.safe_dump(s.spec, sort_keys=False).splitlines())
     if s.desired_replicas is not None:

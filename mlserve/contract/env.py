@@ -9,6 +9,8 @@ PROCESSES = "MLSERVE_PROCESSES"  # the runtime's parent to its worker processes
 INSTANCE = "MLSERVE_INSTANCE"  # the local supervisor's token, answered by /readyz (runtime/identity.py)
 IN_IMAGE = "MLSERVE_IN_IMAGE"  # set by the serving image: a missing package's fix is requirements.txt
 MESH_PATH = "MLSERVE_MESH_PATH"  # Istio-mode pods also answer here (runtime/mesh.py)
+# A multi-model API's deployed models list (a JSON file the runtime re-reads: spec/hashing.py models_document).
+MODELS_FILE = "MLSERVE_MODELS_FILE"
 MODEL_PINS = "MLSERVE_MODEL_PINS"  # the s3:// model versions a deploy fixed (models/s3.py)
 # The traffic splitter (`python -m mlserve.splitter`): its routing table as JSON, or a file of it.
 SPLITTER_ROUTES = "MLSERVE_SPLITTER_ROUTES"

@@ -24,6 +24,8 @@ class DeployResult:
     api: str
     action: Action
     endpoint: str | None = None  # full URL to POST to, once known
+    # A multi-model API: each model after the deploy (deploy/metrics.py model_rows).
+    models: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -58,6 +60,8 @@ class APIStatus:
     queue: dict | None = None
     # Job APIs (BatchAPI, TaskAPI): their jobs' records, newest first (mlserve/jobs/store.py).
     jobs: list[dict] = field(default_factory=list)
+    # A multi-model API (detail view): one row per model (deploy/metrics.py model_rows).
+    models: list[dict] = field(default_factory=list)
 
 
 __all__ = ["Action", "APIStatus", "Backend", "DeployResult", "Progress"]  # Progress: contract/progress.py

@@ -73,7 +73,7 @@ class KubernetesBackend:
         return self._cluster
 
     def _kinds(self, hpa_version: str | None = None) -> list[tuple[str, str]]:
-        kinds = [("apps/v1", "Deployment"), ("v1", "Service"),
+        kinds = [("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"),
                  (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
                  ("networking.k8s.io/v1", "Ingress")]
         return (kinds + ([SERVICE_MONITOR] if self._monitored() else [])
@@ -122,7 +122,9 @@ class KubernetesBackend:
                 self.cluster.create(change.desired)
             elif change.verb == "update":
                 in_place = change.kind == "Deployment" and change.api not in to_roll
-                progress(f"{change.api}: updating {change.kind}{' in place (no pod restarts)' if in_place else ''}")
+                progress(f"{change.api}: new models list, applied without a rollout (the pods take it within about "
+                         f"a minute; `mlserve get {change.api}` lists the models)" if change.kind == "ConfigMap"
+                         else f"{change.api}: updating {change.kind}{' in place (no pod restarts)' if in_place else ''}")
                 self.cluster.apply(self._keep_scale(to_apply(change), replicas.get(change.name)))
             elif change.verb == "delete":
                 progress(f"{change.api}: deleting {change.kind}")
@@ -217,8 +219,18 @@ class KubernetesBackend:
                 row.recent_errors += self._recent_5xx(deployment, reachable)
                 if reachable:
                     row.log_tail = self.cluster.log(reachable[0]["metadata"]["name"], tail=20).splitlines()
+                row.models = self._models(deployment, reachable, row.spec)
             out.append(row)
         return out + routed
+
+    def _models(self, deployment: dict, pods: list[dict], spec: dict) -> list[dict]:
+        """A multi-model API's models as one ready pod serves them (each pod keeps its own cache)."""
+        from mlserve.deploy.metrics import is_multi_model, models_page
+        from mlserve.runtime.multimodel import PATH
+
+        port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        pages = (models_page(self.cluster.pod_get(p, port, PATH)) for p in pods if _ready(p))
+        return next((page["models"] for page in pages if page), []) if is_multi_model(spec) else []
 
     def _routes(self, api: str | None = None) -> list[dict]:
         """Traffic splitters Istio runs (VirtualServices); none where the cluster has no Istio."""

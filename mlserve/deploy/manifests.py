@@ -9,6 +9,10 @@ The pod template carries only the runtime hash and a template hash (the template
 image replaced by runtime hash + dependencies): an autoscaling or update-strategy change alters
 the Deployment or HPA but not the template, so `reconcile.py` keeps the live template and no pod
 restarts. Pods are pinned: the image tag is a content hash and the runtime reads the spec from it.
+
+A multi-model API's models list is a ConfigMap (`<api>-models`) mounted as a folder, not with
+subPath, so kubelet swaps the file in place and the runtime re-reads it: a list change updates the
+ConfigMap alone, the template stays, and no pod restarts.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ from mlserve.deploy.environments import Environment
 from mlserve.deploy.pins import pinned_env
 from mlserve.deploy.strategy import rolling_update
 from mlserve.image.dockerfile import APP_DIR, CONTAINER_PORT, HOME_DIR, RUNTIME_UID
-from mlserve.spec import APISpec, Project, parse_duration, runtime_hash, spec_hash
+from mlserve.spec import APISpec, Project, models_document, parse_duration, runtime_hash, spec_hash
 
 HPA_VERSIONS = ("autoscaling/v2", "autoscaling/v2beta2")
 SERVICE_PORT = 80
+# Where a multi-model API's pods read its deployed models list (a ConfigMap's key, mounted as a folder).
+MODELS_MOUNT, MODELS_KEY = "/etc/mlserve/models", "models.json"
 # Host-network pods bind node ports: each API gets its own, stable across deploys.
 HOST_PORT_RANGE = (20000, 40000)
 
@@ -136,6 +142,10 @@ def deployment(api: APISpec, project: Project, env: Environment, image: str, por
         # The runtime drains in-flight requests on SIGTERM; give the slowest one time to finish.
         "terminationGracePeriodSeconds": int(api.predictor.request_timeout) + 10,
     }
+    if api.predictor.multi_model_reloading is not None:
+        container["env"].append({"name": envvars.MODELS_FILE, "value": f"{MODELS_MOUNT}/{MODELS_KEY}"})
+        container["volumeMounts"].append({"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True})
+        pod["volumes"].append({"name": "models", "configMap": {"name": models_configmap_name(api.name)}})
     if env.host_network:
         pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     if env.node_selector:
@@ -153,6 +163,17 @@ def deployment(api: APISpec, project: Project, env: Environment, image: str, por
             "template": {"metadata": {"labels": dict(meta["labels"])}, "spec": pod},
         },
     }
+
+
+def models_configmap_name(api_name: str) -> str:
+    return f"{api_name}-models"
+
+
+def _models_configmap(api: APISpec, project: Project, document: dict) -> dict:
+    """The deployed models list; relative local references are read from the image's project folder."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": models_configmap_name(api.name), "labels": labels(api.name, project_label(project.file))},
+            "data": {MODELS_KEY: json.dumps(document, indent=2, sort_keys=True)}}
 
 
 def service(api: APISpec, project: Project, env: Environment) -> dict:
@@ -244,6 +265,8 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
         objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"
     if env.ingress_class or env.ingress_host:
         objects.append(ingress(api, project, env))
+    if (document := models_document(api)) is not None:
+        objects.append(_models_configmap(api, project, document))
     stamp(objects, api, project, env, runtime_hash(api, project.root, pins), dependencies, scrape_port=port)
     return objects
 

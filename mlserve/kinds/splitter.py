@@ -42,8 +42,9 @@ class TrafficSplitter:
         action = splitters.reconcile(placement, project, splitter, records, running, force, progress)
         return action, action != "unchanged"
 
-    def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> None:
+    def after_ready(self, state: StateDir, records: dict[str, APIRecord], names: list[str]) -> dict[str, list[dict]]:
         splitters.wait_applied(state, records, names)
+        return {}
 
     def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
         """An API's status plus, per API behind it, its weight and the requests the splitter sent it."""

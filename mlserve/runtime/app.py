@@ -109,11 +109,11 @@ def create_app(project_root: str | Path, api: APISpec, *, processes: int = 1,
         return {"recent": metrics.recent_errors.latest()}
 
     if plane.models is not None:
-        store = plane.models.store
+        multi = plane.models
 
         @app.get(MODELS, include_in_schema=False)
         async def models() -> dict:
-            return {"models": store.describe()}
+            return multi.describe()
 
     # The protocols' routes (before the static files, which may be served under the endpoint).
     base = api.endpoint.rstrip("/")

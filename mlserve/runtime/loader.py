@@ -219,17 +219,23 @@ def load_predictor_class(api: APISpec, root: Path) -> PredictorClass:
     return PredictorClass(
         cls=cls, where=where, init_takes_config="config" in init_params,
         predict=predict, stream=_method(cls, "stream", where), openai=_answers_openai(cls, where),
-        init_takes_client="python_client" in init_params,
+        init_takes_client="python_client" in init_params and api.predictor.multi_model_reloading is not None,
     )
+
+
+def _required(fn: Callable, name: str) -> bool:
+    return inspect.signature(fn).parameters[name].default is inspect.Parameter.empty
 
 
 def _check_multi_model(cls: type, api: APISpec, where: str, init_params: tuple[str, ...]) -> None:
     """Cortex's multi-model contract: load_model(self, model_path) and python_client go together with
     predictor.multi_model_reloading."""
     if api.predictor.multi_model_reloading is None:
-        if "python_client" in init_params:
+        # `python_client=None` serves both ways (one model from config, or many): it is left out here.
+        if "python_client" in init_params and _required(cls.__init__, "python_client"):
             raise PredictorLoadError(f"{where}: __init__ takes python_client, which only multi-model APIs get",
-                                     hint="set predictor.multi_model_reloading in cortex.yaml, or drop the parameter")
+                                     hint="set predictor.multi_model_reloading in cortex.yaml, drop the parameter, "
+                                          "or give it a default (python_client=None) to serve one model without it")
         return
     load = getattr(cls, "load_model", None)
     if not callable(load):

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"address to bind [env {env.HOST}, default 127.0.0.1]")
     parser.add_argument("--port", type=int, default=environ.get(env.PORT),
                         help=f"port [env {env.PORT}; default networking.local_port or {DEFAULT_PORT}]")
+    parser.add_argument("--models", default=environ.get(env.MODELS_FILE),
+                        help="a multi-model API's deployed models list (JSON, re-read while serving), "
+                             f"instead of the spec's [env {env.MODELS_FILE}]")
     return parser
 
 
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         # An API that asked for no GPU must not take one from its neighbours ("auto" devices then pick the CPU).
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     os.environ.update(api.predictor.env)
+    if args.models:  # absolute before the chdir below; worker processes inherit it
+        os.environ[env.MODELS_FILE] = os.path.abspath(args.models)
     os.chdir(project.root)  # as in Cortex, predictors run from the project folder
     processes = api.predictor.processes_per_replica
 

@@ -7,6 +7,10 @@ As in Cortex, there are two hashes:
 - `spec_hash` covers the whole API entry; a change that leaves the runtime hash alone (autoscaling
   bounds, update strategy) is applied in place: no restart, no rollout.
 
+A multi-model API's models list (`predictor.multi_model_reloading` path/paths/dir) is a third kind
+of change: it is out of the runtime hash, and `models_document` is what a deploy pushes to the
+running processes (a file locally, a ConfigMap on Kubernetes), which apply it without a restart.
+
 `api_files` is the one list of an API's files: the runtime hash and the local snapshot
 (`mlserve.deploy.local.snapshot`) both use it, so what is hashed is exactly what is copied.
 """
@@ -23,6 +27,7 @@ from typing import Any
 
 from mlserve.spec.links import CONFIG_HINT, inside, walk
 from mlserve.spec.models import APISpec
+from mlserve.spec.multi_model import LIST_FIELDS
 
 # Spec fields the serving process never reads. Autoscaling is all in-place except the runtime's
 # own admission limit; the whole update strategy is in-place.
@@ -170,11 +175,27 @@ def api_files(api: APISpec, root: Path) -> list[Path]:
     return sorted(f for f in files if f.is_relative_to(root) and f.is_file())
 
 
+def models_document(api: APISpec, root: Path | None = None) -> dict | None:
+    """The models list a deploy pushes to a multi-model API's processes (None for other APIs):
+    {"api", "version", and the one of path/paths/dir}. With `root`, relative local references are
+    read from there (locally the project folder: the process runs from a snapshot); without it,
+    from the process's project folder (the image's)."""
+    config = api.predictor.multi_model_reloading
+    if config is None:
+        return None
+    models = config.models_list()
+    document = {"api": api.name, **models, **({"root": str(Path(root).resolve())} if root is not None else {})}
+    return {**document, "version": hashlib.sha256(_canonical(document)).hexdigest()[:16]}
+
+
 def runtime_hash(api: APISpec, root: Path, env: dict[str, str] | None = None) -> str:
-    """Hash of the runtime spec (with `env`, see runtime_spec) and of every file in `api_files`:
-    equal means the same process."""
+    """Hash of the runtime spec (with `env`, see runtime_spec; without the models list, which the
+    process takes without a restart) and of every file in `api_files`: equal means the same process."""
     root = Path(root).resolve()
-    digest = hashlib.sha256(_canonical(runtime_spec(api, root, env)))
+    spec = runtime_spec(api, root, env)
+    for name in LIST_FIELDS if spec["predictor"].get("multi_model_reloading") else ():
+        spec["predictor"]["multi_model_reloading"].pop(name, None)
+    digest = hashlib.sha256(_canonical(spec))
     for f in api_files(api, root):
         data = f.read_bytes()
         digest.update(f"\0{_relative(f, root)}\0{len(data)}\0".encode())

@@ -16,6 +16,9 @@ from pydantic import Field, field_validator, model_validator
 
 from mlserve.spec.fields import Duration, FieldRule, _Strict
 
+# The models list: which models the API serves. It is a third kind of change next to the two hashes
+# (spec/hashing.py): a deploy pushes it to the running processes, which apply it without a restart.
+LIST_FIELDS = ("path", "paths", "dir")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 
 
@@ -92,3 +95,12 @@ class MultiModelReloading(_Strict):
     @property
     def caching(self) -> bool:
         return self.cache_size is not None
+
+    def models_list(self) -> dict:
+        """The list as cortex.yaml gives it: the one of path, paths and dir that is set."""
+        return self.model_dump(mode="json", include=set(LIST_FIELDS), exclude_none=True)
+
+    def with_list(self, models: dict) -> MultiModelReloading:
+        """These settings serving another models list (a deployed models document), validated as in cortex.yaml."""
+        settings = self.model_dump(mode="json", exclude=set(LIST_FIELDS))
+        return MultiModelReloading.model_validate({**settings, **{k: models[k] for k in LIST_FIELDS if k in models}})

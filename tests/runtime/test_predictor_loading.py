@@ -173,3 +173,26 @@ def test_same_file_name_in_two_projects_loads_both(tmp_path):
     b = load(tmp_path / "b", "class B:\n    def predict(self, payload): return 'b'\n")
     assert a.cls.__module__ != b.cls.__module__
     assert a.instantiate({}).predict(None) == "a" and b.instantiate({}).predict(None) == "b"
+
+
+def test_python_client_is_only_for_multi_model_apis_unless_it_has_a_default(tmp_path):
+    required = """
+        class P:
+            def __init__(self, config, python_client):
+                self.client = python_client
+
+            def predict(self, payload):
+                return payload
+    """
+    with pytest.raises(PredictorLoadError, match="only multi-model APIs get") as e:
+        load(tmp_path, required)
+    assert "python_client=None" in e.value.hint
+    # A predictor that serves one model from its config, or many from a list, is loaded either way.
+    both = required.replace("python_client):", "python_client=None):") + """
+            def load_model(self, model_path):
+                return model_path
+    """
+    single = load(tmp_path, both, file="predictors/both.py")
+    assert not single.init_takes_client and single.instantiate({}).client is None
+    multi = load(tmp_path, both, file="predictors/both.py", multi_model_reloading={"dir": "models"})
+    assert multi.init_takes_client and multi.instantiate({}, python_client="the client").client == "the client"

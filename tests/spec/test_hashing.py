@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlserve.spec import api_files, load_project, runtime_hash, runtime_spec, spec_hash
+from mlserve.spec import api_files, load_project, models_document, runtime_hash, runtime_spec, spec_hash
 
 PREDICTOR = "class P:\n    def predict(self, payload):\n        return payload\n"
 
@@ -112,3 +112,28 @@ def test_runtime_spec_keeps_only_what_the_process_reads_with_relative_paths(tmp_
     assert spec["autoscaling"] == {"max_replica_concurrency": 9}
     assert "update_strategy" not in spec
     assert spec["predictor"]["path"] == "p.py"
+
+
+def multi_model_project(tmp_path: Path, models: str, settings: str = "cache_size: 2, disk_cache_size: 2"):
+    (tmp_path / "p.py").exists() or (tmp_path / "p.py").write_text(PREDICTOR)
+    (tmp_path / "cortex.yaml").write_text(
+        f"- name: zoo\n  predictor:\n    path: p.py\n    multi_model_reloading: {{{models}, {settings}}}\n")
+    return load_project(tmp_path / "cortex.yaml").api("zoo")
+
+
+def test_the_models_list_is_a_third_kind_of_change_outside_the_runtime_hash(tmp_path):
+    one = multi_model_project(tmp_path, "paths: [{name: iris, path: models/iris}]")
+    two = multi_model_project(tmp_path, "paths: [{name: iris, path: models/iris}, {name: wine, path: s3://b/wine}]")
+    folder = multi_model_project(tmp_path, "dir: models")
+    assert runtime_hash(one, tmp_path) == runtime_hash(two, tmp_path) == runtime_hash(folder, tmp_path)
+    assert len({spec_hash(one), spec_hash(two), spec_hash(folder)}) == 3
+    documents = [models_document(api, tmp_path) for api in (one, two, folder)]
+    assert len({d["version"] for d in documents}) == 3
+    assert documents[1] == {"api": "zoo", "paths": [{"name": "iris", "path": "models/iris"},
+                                                    {"name": "wine", "path": "s3://b/wine"}],
+                            "root": str(tmp_path.resolve()), "version": documents[1]["version"]}
+    assert "root" not in models_document(two)  # in an image: the process's own project folder
+    # What the process reads at start still restarts it.
+    bigger = multi_model_project(tmp_path, "dir: models", "cache_size: 3, disk_cache_size: 3")
+    assert runtime_hash(bigger, tmp_path) != runtime_hash(folder, tmp_path)
+    assert models_document(bigger, tmp_path) == documents[2]

@@ -70,8 +70,11 @@ class LocalBackend:
             snapshot.prune(self.state, records)
             lifecycle.wait_ready(self.state, records, [entry.name for _, entry in entries], started,
                                  self.ready_timeout, progress)
+            reports: dict[str, list[dict]] = {}
             for kind in kinds.KINDS:
-                kind.after_ready(self.state, records, [entry.name for entry in kind.entries(project)])
+                reports.update(kind.after_ready(self.state, records, [entry.name for entry in kind.entries(project)]))
+            for result in results:
+                result.models = reports.get(result.api, [])
             return results
 
     def refresh(self, api: str, progress: Progress) -> DeployResult:

@@ -55,6 +55,7 @@ class Placement:
         del records[name]
         self.state.save(records)
         self.state.forget(name)
+        self.state.models_file(name).unlink(missing_ok=True)
 
     def choose_port(self, name: str, pinned: int | None, old: APIRecord | None, records: dict[str, APIRecord]) -> int:
         """The port of `name`: `pinned` (networking.local_port) if set, else its old one, else a free one."""

@@ -7,7 +7,7 @@ from mlserve.deploy.base import APIStatus
 from mlserve.deploy.local.files import tail_lines
 from mlserve.deploy.local.procs import is_alive
 from mlserve.deploy.local.state import APIRecord, StateDir
-from mlserve.deploy.metrics import scrape, scrape_recent_errors
+from mlserve.deploy.metrics import is_multi_model, scrape, scrape_models, scrape_recent_errors
 
 
 def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
@@ -50,6 +50,8 @@ def api_status(state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
         result.processes = _processes(rec, status, supervisor_alive)
         result.recent_errors = errors + (scrape_recent_errors(rec.port) if state_text == Status.LIVE else [])
         result.log_tail = tail_lines(state.log_file(rec.name), 20)
+        if state_text == Status.LIVE and is_multi_model(rec.spec):
+            result.models = (scrape_models(rec.port) or {}).get("models", [])
     return result
 
 

@@ -3,6 +3,7 @@
     .mlserve/state.json        one record per deployed API (port, hashes, supervisor identity)
     .mlserve/status/<api>.json written only by that API's supervisor (live, restarts, pids)
     .mlserve/logs/<api>.log    the API's output and the supervisor's notes
+    .mlserve/models/<api>.json a multi-model API's deployed models list (models.py)
     .mlserve/snapshots/<api>/<runtime-hash>/  what the API runs (see snapshot.py)
     .mlserve/lock              held by deploy/refresh/delete
 
@@ -108,6 +109,10 @@ class StateDir:
 
     def log_file(self, api: str) -> Path:
         return self.path / "logs" / f"{api}.log"
+
+    def models_file(self, api: str) -> Path:
+        """A multi-model API's deployed models list, which its runtime re-reads (models.py)."""
+        return self.path / "models" / f"{api}.json"
 
     def private(self, folder: Path) -> Path:
         """`folder` (inside `.mlserve/`), created private like everything there."""

@@ -5,15 +5,18 @@ lease (client.py), the metrics (metrics.py). `MultiModel` wires them for the dat
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from mlserve.contract.env import MODELS_FILE
 from mlserve.models.cache import cache_dir
 from mlserve.models.repository import scan
 from mlserve.runtime.multimodel.client import PythonClient, open_lease
 from mlserve.runtime.multimodel.metrics import ModelMetrics
+from mlserve.runtime.multimodel.models_list import ModelsList
 from mlserve.runtime.multimodel.store import Loaded, ModelStore
 from mlserve.runtime.multimodel.watcher import Watcher
 from mlserve.runtime.runner import Runner
@@ -30,7 +33,14 @@ class MultiModel:
         self.store = ModelStore(runner.load_model, self.metrics, cache_dir(), cache_size=config.cache_size,
                                 disk_cache_size=config.disk_cache_size, wait=api.predictor.request_timeout)
         self.client = PythonClient(self.store)
-        self.watcher = Watcher(self.store, lambda: scan(config, root), config.watch_interval)
+        deployed = os.environ.get(MODELS_FILE)  # the list a deploy pushes (server.py --models)
+        self.models = ModelsList(config, root, Path(deployed) if deployed else None)
+        self.watcher = Watcher(self.store, lambda: scan(self.models.config, self.models.root),
+                               config.watch_interval, self.models)
+
+    def describe(self) -> dict:
+        """`GET /models`: each model, and the version of the deployed list being served."""
+        return {"models": self.store.describe(), "list": self.watcher.applied}
 
     def open(self) -> tuple[list[Loaded], float]:
         """A request starts: its lease and start time."""

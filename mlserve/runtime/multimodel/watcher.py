@@ -5,33 +5,41 @@ A new version that becomes `latest` is loaded before it is published (when the m
 memory, or always without caching), so requests switch to it without waiting or failing; a version
 that fails to load keeps its error and `latest` stays on the version below. Removed versions leave
 memory; a version changed in place leaves memory and, if it was loaded, is loaded again. Each
-change is logged and counted (mlserve_model_changes).
+change is logged and counted (mlserve_model_changes). A new deployed models list (models_list.py)
+is applied as soon as it is read; `applied` is its version once published.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from mlserve.models.repository import Listing
+from mlserve.runtime.multimodel.models_list import POLL, ModelsList
 from mlserve.runtime.multimodel.store import ModelStore
 
 log = logging.getLogger("mlserve.runtime")
 
 
 class Watcher:
-    def __init__(self, store: ModelStore, scan: Callable[[], Listing], interval: float) -> None:
-        self.store, self.scan, self.interval = store, scan, interval
+    def __init__(self, store: ModelStore, scan: Callable[[], Listing], interval: float,
+                 models: ModelsList | None = None) -> None:
+        self.store, self.scan, self.interval, self.models = store, scan, interval, models
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._problems: dict[str, str] = {}
+        self.applied: str | None = None  # the deployed list's version now served
 
     def first(self) -> None:
         """The first scan, published as it is (before the predictor's __init__ may ask for models)."""
+        if self.models is not None:
+            self.models.read()
         listing = self.scan()
         self._log_problems(listing)
         self.store.publish(listing)
+        self.applied = self.models.version if self.models is not None else None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
@@ -45,9 +53,16 @@ class Watcher:
             for versions in list(self.store.listing.models.values()):
                 for v in versions.values():
                     self.store.preload(v)
-        while not self._stop.wait(self.interval):
+        deployed = self.models is not None and self.models.file is not None
+        due = time.monotonic() + self.interval
+        while not self._stop.wait(min(POLL, self.interval) if deployed else self.interval):
+            # A new deployed list is applied at once; the models' files are scanned every interval.
+            if not (deployed and self.models.read()) and time.monotonic() < due:  # type: ignore[union-attr]
+                continue
+            due = time.monotonic() + self.interval
             try:
                 self.apply(self.scan())
+                self.applied = self.models.version if self.models is not None else None
             except Exception:  # a bad scan (S3 unreachable...) keeps serving what was there
                 log.exception("models: the scan failed; serving the models as they were")
 
