@@ -193,8 +193,9 @@ def runtime_hash(api: APISpec, root: Path, env: dict[str, str] | None = None) ->
     process takes without a restart) and of every file in `api_files`: equal means the same process."""
     root = Path(root).resolve()
     spec = runtime_spec(api, root, env)
-    for name in LIST_FIELDS if spec["predictor"].get("multi_model_reloading") else ():
-        spec["predictor"]["multi_model_reloading"].pop(name, None)
+    models = spec.get("predictor", {}).get("multi_model_reloading")  # a TaskAPI has no predictor
+    for name in LIST_FIELDS if models else ():
+        models.pop(name, None)
     digest = hashlib.sha256(_canonical(spec))
     for f in api_files(api, root):
         data = f.read_bytes()
