@@ -73,7 +73,7 @@ class Client:
         from mlserve.spec.api_key import read_api_key
 
         project = project or load_project(self.spec)
-        for api in project.apis + project.async_apis:
+        for api in project.served():
             read_api_key(api)  # a protected API must never start open: refuse before touching anything
         self.spec = project.file
         self.__dict__.pop("backend", None)  # the spec may have been a folder

@@ -45,7 +45,7 @@ def command(
         table.add_row(result.api, result.action, result.endpoint or "-")
     out = stdout()
     out.print(table)
-    statics = {api.name: api.networking.static for api in project.apis}
+    statics = {api.name: api.networking.static for api in project.served()}
     for result in results:
         if result.models:
             out.print(models_table(result.models, title=f"\nmodels of {result.api}"))

@@ -51,7 +51,7 @@ def references_in(spec: Path) -> list[tuple[str, str, str | None]]:
 
     project = load_project(spec)
     found = [(str(api.predictor.config[key]), str(api.predictor.config.get("engine", "torch")),
-              api.predictor.config.get("dtype")) for api in project.apis for key in MODEL_KEYS
+              api.predictor.config.get("dtype")) for api in project.served() for key in MODEL_KEYS
              if api.predictor.config.get(key)]
     return list(dict.fromkeys(found))
 

@@ -40,7 +40,7 @@ def check_capacity(cluster: Cluster, project: Project, env: Environment, progres
     node's allocatable amount."""
     from kubernetes.utils import parse_quantity
 
-    requested = [(api, field, parse_quantity(value)) for api in project.apis
+    requested = [(api, field, parse_quantity(value)) for api in project.served()
                  for field, value in (("cpu", api.compute.cpu), ("mem", api.compute.mem), ("gpu", api.compute.gpu))
                  if value]
     if not requested:

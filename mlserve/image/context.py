@@ -151,7 +151,7 @@ def build_context(project: Project, base_image: str) -> BuildContext:
 
 def _check_static_folders(project: Project, files: list[str]) -> None:
     """An API's page (networking.static) must reach the image, or the API serves only 404s."""
-    for api in project.apis:
+    for api in project.served():
         folder = api.static_folder(project.root)
         if folder is None:
             continue

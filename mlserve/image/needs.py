@@ -86,11 +86,11 @@ class _Collector:
 
 
 def image_needs(project: Project, project_requirements: str | None) -> ImageNeeds:
-    gpu = any(api.compute.gpu for api in project.apis)
+    gpu = any(api.compute.gpu for api in project.served())
     packages, weights, notes = _Collector(gpu), _Collector(gpu), []
     for line in runtime_requirements():
         packages.add(line, "mlserve runtime")
-    for api in project.apis:
+    for api in project.served():
         for key, ref in _model_refs(api):
             if is_s3(ref):
                 packages.add(pin("boto3", otherwise="boto3"), f"{api.name}: {key} = {ref}")
@@ -143,8 +143,8 @@ def extra_requirements(extra: str) -> list[str]:
 
 def _model_refs(api: APISpec) -> Iterator[tuple[str, str]]:
     """(field path, reference) of each pkg:// and s3:// string in the API's config and models list."""
-    models = api.predictor.multi_model_reloading
-    yield from _refs(api.predictor.config, "predictor.config")
+    models = getattr(api.predictor, "multi_model_reloading", None)  # a TaskAPI's definition has none
+    yield from _refs(api.predictor.config, f"{api.code_field}.config")
     if models is not None:
         yield from _refs(models.models_list(), "predictor.multi_model_reloading")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlserve.errors import PredictorInitError, PredictorLoadError
 from mlserve.runtime.loader import _check_method, _find_class, import_user_file, user_traceback
@@ -32,7 +32,7 @@ class BatchPredictor:
 
     def __init__(self, entry: Any, root: Path) -> None:
         module, shown = import_user_file(entry, root)
-        self.cls = _find_class(module, shown, entry.predictor.class_name)
+        self.cls: Any = cast(Any, _find_class(module, shown, entry.predictor.class_name))  # the user's class
         self.where = f"{shown}: class {self.cls.__name__}"
         self.init_params = _check_method(self.cls.__init__, BATCH_INIT_PARAMS, self.where, "__init__()") \
             if self.cls.__init__ is not object.__init__ else ()

@@ -66,8 +66,9 @@ class AsyncAPI(RealtimeAPI):
                                   for d in queue.dead(RECENT_FAILURES)]
         return row
 
-    def render(self, api: AsyncAPISpec, project: Project, env: Environment, *, image: str, ports: dict[str, int],
-               hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
+    # Narrower than RealtimeAPI's: the backends pass each kind only its own entries (`entries`).
+    def render(self, api: AsyncAPISpec, project: Project, env: Environment, *,  # type: ignore[override]
+               image: str, ports: dict[str, int], hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
         return render_async(api, project, env, image=image, port=ports[api.name], hpa_version=hpa_version,
                             dependencies=dependencies)
 

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from mlserve.contract.kind import Kind
 from mlserve.contract.labels import API_COMPONENT
 from mlserve.contract.metrics import Summary
@@ -26,11 +28,11 @@ from mlserve.spec import APISpec, Project, runtime_hash, spec_hash
 
 class RealtimeAPI:
     kind = Kind.REALTIME_API
-    model = APISpec
+    model: type[BaseModel] = APISpec  # kinds that deploy like it (AsyncAPI, BatchAPI) name their own
     component = API_COMPONENT
     snapshots = True
 
-    def entries(self, project: Project) -> list[APISpec]:
+    def entries(self, project: Project) -> list:
         return project.apis
 
     def command(self, rec: APIRecord) -> list[str]:

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,7 +28,7 @@ class ClientGone(Exception):
     """The client disconnected before its request body arrived."""
 
 
-def request_headers(scope: dict) -> dict[str, str]:
+def request_headers(scope: Mapping[str, Any]) -> dict[str, str]:
     # ASGI servers lower-case header names; a repeated header keeps its last value.
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 

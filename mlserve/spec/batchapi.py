@@ -28,7 +28,7 @@ from mlserve.spec.models import Compute, Networking, Predictor, Project, _Served
 
 
 class _JobAPI(_Served):
-    code_field: ClassVar[str] = "predictor"
+    """An entry that takes jobs (mlserve/jobs/) rather than requests."""
 
 
 class BatchAPISpec(_JobAPI):
@@ -74,8 +74,9 @@ def job_apis(project: Project) -> list[_JobAPI]:
 def check_jobs(project: Project, file: str, line_of: Callable[..., int | None]) -> None:
     """Job APIs' names and endpoints clash with no other entry; their code files exist in the project."""
     errors: list[SpecError] = []
-    names = {e.name for e in [*project.apis, *project.splitters]}
-    endpoints = {e.endpoint: e.name for e in [*project.apis, *project.splitters]}
+    others = [*project.apis, *project.async_apis, *project.splitters]
+    names = {e.name for e in others}
+    endpoints = {e.endpoint: e.name for e in others}
     root = project.root.resolve()
     for i, job in enumerate(job_apis(project)):
         def error(message: str, field: tuple, hint: str, i: int = i, job: _JobAPI = job) -> None:

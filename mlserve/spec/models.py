@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -208,6 +208,15 @@ class _Endpointed(_Strict):
 class _Served(_Endpointed):
     """An entry whose process runs user code from `predictor` (APIs, and job APIs: spec/batchapi.py)."""
 
+    code_field: ClassVar[str] = "predictor"  # the field naming the code (a TaskAPI's is `definition`)
+
+    if TYPE_CHECKING:  # every subclass declares these (pydantic never sees this block)
+        name: str
+        networking: Networking
+
+        @property
+        def predictor(self) -> Any: ...  # a Predictor, or a TaskAPI's definition
+
     @property
     def endpoint(self) -> str:
         return self.networking.endpoint or f"/{self.name}"
@@ -260,6 +269,11 @@ class Project(BaseModel):
                 return api
         names = ", ".join(a.name for a in self.apis + self.async_apis) or "none"
         raise NotDeployed(f"{self.file}: no api named '{name}' (apis: {names})")
+
+    def served(self) -> list:
+        """Every entry whose process runs the project's code: APIs of every kind and job APIs
+        (what images, compute checks and API keys are about; splitters run none)."""
+        return [*self.apis, *self.async_apis, *self.batch_apis, *self.task_apis]
 
     def entry(self, name: str):
         """The entry of any kind with a predictor (an API or a job API) named `name`."""
