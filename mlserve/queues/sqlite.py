@@ -20,7 +20,7 @@ from mlserve.errors import LeaseLost, QueueError
 from mlserve.queues.base import DeadItem, Lease, QueueCounts
 
 BUSY_TIMEOUT_S = 30.0
-POLL_S = 0.02  # how often `lease(wait_s=…)` looks again; local only, so cheap
+POLL_S = 0.005  # how often `lease(wait_s=…)` looks again: a read, which takes no lock (WAL), so cheap
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -103,7 +103,10 @@ class SqliteQueue:
     def lease(self, visibility_s: float, wait_s: float = 0.0) -> Lease | None:
         deadline = time.monotonic() + wait_s
         while True:
-            got = self._take(visibility_s)
+            # Only a visible item is worth the write lock: idle workers polling must not queue
+            # behind each other and the API's submissions.
+            due = self._db.read("SELECT 1 FROM items WHERE visible_at <= ? LIMIT 1", (time.time(),))
+            got = self._take(visibility_s) if due else None
             if got is not None or time.monotonic() >= deadline:
                 return got
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))

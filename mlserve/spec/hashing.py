@@ -180,7 +180,7 @@ def models_document(api: APISpec, root: Path | None = None) -> dict | None:
     {"api", "version", and the one of path/paths/dir}. With `root`, relative local references are
     read from there (locally the project folder: the process runs from a snapshot); without it,
     from the process's project folder (the image's)."""
-    config = api.predictor.multi_model_reloading
+    config = getattr(api.predictor, "multi_model_reloading", None)  # a TaskAPI's definition has none
     if config is None:
         return None
     models = config.models_list()

@@ -13,7 +13,11 @@ hold = "--hold" in sys.argv
 while True:
     lease = queue.lease(visibility_s=1.0 if hold else 30.0, wait_s=1.0)
     if lease is None:
-        break
+        # An empty receive is not an empty queue (SQS may answer empty under load): ask the counts.
+        counts = queue.counts()
+        if counts.waiting == 0 and counts.in_flight == 0:
+            break
+        continue
     print(lease.item_id, lease.attempt, flush=True)
     if hold:
         time.sleep(600)

@@ -33,7 +33,7 @@ def write(state: StateDir, project: Project, api: APISpec) -> None:
 def list_changed(old: APIRecord, api: APISpec) -> bool:
     """Whether the recorded deploy served another models list than `api` does."""
     before = (old.spec.get("predictor") or {}).get("multi_model_reloading") or {}
-    config = api.predictor.multi_model_reloading
+    config = getattr(api.predictor, "multi_model_reloading", None)  # a TaskAPI's definition has none
     return config is not None and {k: before.get(k) for k in config.models_list()} != config.models_list()
 
 
