@@ -66,7 +66,14 @@ class DataPlane:
         if self.models is None:
             self.host.start(self._bind)
         else:
-            self.host.start(self._bind, prepare=self.models.watcher.first, python_client=self.models.client)
+            self.host.start(self._bind, prepare=self.models.watcher.first, python_client=self.models.client,
+                            warm=self._warm_models)
+
+    def _warm_models(self, instance: Any) -> None:
+        """In the loading thread, before readiness: load_model needs the instance bound."""
+        assert self.models is not None
+        self.runner.bind(instance)
+        self.models.watcher.preload()
 
     def _bind(self, predictor: PredictorClass, instance: Any) -> None:
         self.runner.bind(instance)

@@ -38,22 +38,26 @@ class PredictorHost:
         self.instance: Any = None
 
     def start(self, on_ready: Callable[[PredictorClass, Any], None], *,
-              prepare: Callable[[], None] | None = None, python_client: Any = None) -> None:
+              prepare: Callable[[], None] | None = None, python_client: Any = None,
+              warm: Callable[[Any], None] | None = None) -> None:
         """Load in a background thread; `on_ready(predictor, instance)` runs on this event loop. A
         multi-model API's `prepare` (the first model scan) runs in that thread before __init__, which
-        gets `python_client`."""
+        gets `python_client`, and `warm(instance)` (its models' first loads) after it."""
         loop = asyncio.get_running_loop()
-        threading.Thread(target=self._load, args=(loop, on_ready, prepare, python_client),
+        threading.Thread(target=self._load, args=(loop, on_ready, prepare, python_client, warm),
                          name="predictor-init", daemon=True).start()
 
     def _load(self, loop: asyncio.AbstractEventLoop, on_ready: Callable[[PredictorClass, Any], None],
-              prepare: Callable[[], None] | None, python_client: Any) -> None:
+              prepare: Callable[[], None] | None, python_client: Any,
+              warm: Callable[[Any], None] | None = None) -> None:
         started = time.perf_counter()
         try:
             predictor = load_predictor_class(self.api, self.root)
             if prepare is not None:
                 prepare()
             instance = predictor.instantiate(self.api.predictor.config, python_client)
+            if warm is not None:
+                warm(instance)
         except MlserveError as e:
             log.error("api %s: the predictor failed to load\n%s", self.api.name, e)
             self._fail(e)

@@ -139,3 +139,18 @@ def test_a_new_version_rolls_in_under_a_steady_loop_with_no_refusal(start, tmp_p
     first_new = values.index("v2")
     assert set(values[:first_new]) == {"v1"} and set(values[first_new:]) == {"v2"}, "latest went back"
     assert len(loads(tmp_path)) == 2
+
+
+def test_without_caching_every_model_is_loaded_before_the_api_is_ready(start, tmp_path):
+    """Cortex's rule: no cache_size means every model stays in memory, so none is loaded by a request."""
+    models = tmp_path / "models"
+    write_model(models, "iris", 1, "iris one")
+    write_model(models, "wine", 1, "wine one")
+    write_model(models, "wine", 2, "wine two", slow="1.0")  # a load the API's readiness must wait for
+    server = serve_models(start, tmp_path)  # `start` returns once /readyz answers 200
+    assert sorted(Path(load["path"]).relative_to(models).as_posix() for load in loads(tmp_path)) == [
+        "iris/1", "wine/1", "wine/2"]
+    listed = {m["name"]: m["in_memory"] for m in server.client.get(MODELS).json()["models"]}
+    assert listed == {"iris": [1], "wine": [1, 2]}
+    assert ask(server, "wine").json()["value"] == "wine two"
+    assert len(loads(tmp_path)) == 3

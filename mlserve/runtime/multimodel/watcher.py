@@ -48,11 +48,15 @@ class Watcher:
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self) -> None:
-        if self.store.cache_size is None:  # Cortex: without caching every model is loaded at start
+    def preload(self) -> None:
+        """Cortex: without caching every model is loaded at start, before the API is ready (so the
+        first request is no cold load). A model that fails to load is its own error, not the API's."""
+        if self.store.cache_size is None:
             for versions in list(self.store.listing.models.values()):
                 for v in versions.values():
                     self.store.preload(v)
+
+    def _run(self) -> None:
         deployed = self.models is not None and self.models.file is not None
         due = time.monotonic() + self.interval
         while not self._stop.wait(min(POLL, self.interval) if deployed else self.interval):
