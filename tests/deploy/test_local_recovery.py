@@ -95,6 +95,10 @@ def test_an_interrupted_intent_and_an_unrecorded_supervisor_converge(folder):
     # A second supervisor for greet that no record knows about (killed right after launching it).
     stray = APIRecord(**{**records["greet"].__dict__})
     lifecycle.launch(backend.state, stray, kinds.local_command, 5)
+    # Until the child has exec'd, its command line is still pytest's: look until it shows.
+    deadline = time.monotonic() + 30
+    while len(supervisors_of(backend.state.path)["greet"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(supervisors_of(backend.state.path)["greet"]) == 2
 
     results = backend.deploy(project, lambda _: None)
