@@ -116,13 +116,18 @@ class BatchedDecoder:
                 raise PredictorError(f"llama.cpp could not decode a batch of {len(chunk)} tokens "
                                      f"(llama_decode returned {code})", hint="see the log above; try again")
             self.evaluated += len(chunk)
-            for k, (seq, token, _, last, part) in enumerate(chunk):
+            for seq, token, *_ in chunk:
                 self._held[seq].append(token)
-                if last:
-                    logits = np.ctypeslib.as_array(self._ll.llama_get_logits_ith(self._ctx, k), shape=(self._n_vocab,))
-                    next_ids[part] = int(logits.argmax())
-                    if next_ids.logprobs is not None:
-                        next_ids.logprobs[part] = _logprob(logits, next_ids[part])
+            parts_out = [part for *_, last, part in chunk if last]
+            if not parts_out:
+                continue
+            # The rows asked for, in batch order, from one call: every ctypes call gives up the GIL
+            # and waits to get it back, which the request threads of a server make slow.
+            logits = np.ctypeslib.as_array(self._ll.llama_get_logits(self._ctx), shape=(len(parts_out), self._n_vocab))
+            for row, (part, best) in enumerate(zip(parts_out, logits.argmax(axis=1).tolist(), strict=True)):
+                next_ids[part] = best
+                if next_ids.logprobs is not None:
+                    next_ids.logprobs[part] = _logprob(logits[row], best)
         return next_ids
 
     def forget(self) -> None:
