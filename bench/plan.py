@@ -94,6 +94,9 @@ def compose(quick: bool) -> Group:
         _mlserve("B2-llama", "compose-llama", env, "B2 on the llama.cpp engine (float16), 1 thread"),
         _mlserve("B2-llama-t2", "compose-llama-t2", env, "B2 on the llama.cpp engine (float16), 2 threads"),
         _mlserve("B3-llama", "compose-llama-batched", env, "B3 on the llama.cpp engine (rows decoded together)"),
+        _mlserve("B4-llama", "compose-llama-continuous-t1", env, "B3-llama with continuous batching instead"),
+        _mlserve("B3-llama-t2", "compose-llama-window-t2", env, "the shipped example: 2 threads, window batching"),
+        _mlserve("B4-llama-t2", "compose-llama-continuous", env, "2 threads, continuous batching (one decode loop)"),
     ]
     if not quick:
         variants += [

@@ -8,7 +8,7 @@ from bench.measure import Record
 # Served batching variant -> the in-process batched ceiling of the same model (one core each;
 # the tp2 variants may use both cores, so their efficiency can pass 1).
 BATCH_PAIRS = {"B3": "B0b", "B3-bf16": "B0b-bf16", "B3-tp2": "B0b", "B3-bf16-tp2": "B0b-bf16",
-               "B3-llama": "B0b-llama-t1"}
+               "B3-llama": "B0b-llama-t1", "B4-llama": "B0b-llama-t1"}
 
 
 def variant_summary(record: Record, note: str, slo_ms: float) -> dict:

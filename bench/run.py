@@ -161,6 +161,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="1 round, fewer variants and points (~2 min)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3, or 1 with --quick)")
     parser.add_argument("--only", choices=["trivial", "compose"], help="run one group")
+    parser.add_argument("--variants", nargs="+", metavar="NAME",
+                        help="serve only these variants (and B1, the baseline the SLO comes from), e.g. B1-llama B3-llama")
     parser.add_argument("--wait-quiet", type=float, default=60.0,
                         help="seconds to wait for other processes to go quiet first")
     args = parser.parse_args(argv)
@@ -178,6 +180,8 @@ def main(argv: list[str]) -> int:
     results = {"meta": meta(args, wait_quiet(args.wait_quiet)), "groups": {}}
     groups = [plan.trivial(args.quick), plan.compose(args.quick)]
     for group in groups:
+        if args.variants:
+            group.variants = [v for v in group.variants if v.name in ("B1", *args.variants)]
         if args.only in (None, group.name):
             results["groups"][group.name] = run_group(group, args, logs)
     if "compose" in results["groups"]:  # the quality gate of the same run (translation: bench/quality.py)

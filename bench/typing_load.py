@@ -42,7 +42,8 @@ def schedule(texts: list[str], seed: int = 7) -> list[tuple[float, str]]:
     return out
 
 
-async def type_along(url: str, keystrokes: list[tuple[float, str]], new_tokens: int = plan.NEW_TOKENS) -> dict:
+async def _typed(url: str, keystrokes: list[tuple[float, str]], new_tokens: int) -> tuple[list[float], dict]:
+    """(latencies of the answered keystrokes in ms, count per status) of one person typing."""
     session = f"typist-{uuid.uuid4().hex[:8]}"
     latencies, statuses = [], {}
 
@@ -64,20 +65,44 @@ async def type_along(url: str, keystrokes: list[tuple[float, str]], new_tokens: 
             await asyncio.sleep(max(0.0, start + at - time.perf_counter()))
             tasks.append(asyncio.create_task(ask(client, at, text)))
         await asyncio.gather(*tasks)
-    latencies.sort()
+    return latencies, statuses
+
+
+def _summary(requests: int, latencies: list[float], statuses: dict) -> dict:
+    latencies = sorted(latencies)
     pick = (lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)) if latencies else (lambda q: None)
-    return {"requests": len(keystrokes), "answered": statuses.get(200, 0), "superseded": statuses.get(409, 0),
+    return {"requests": requests, "answered": statuses.get(200, 0), "superseded": statuses.get(409, 0),
             "other": {str(k): v for k, v in statuses.items() if k not in (200, 409)},
             "keystroke_to_suggestion_ms": {"p50": pick(0.5), "p90": pick(0.9), "max": pick(1.0)}}
 
 
-def run(urls: dict[str, str], texts: list[str]) -> dict:
-    """The same typing schedule against each variant in turn."""
-    keystrokes = schedule(texts)
-    return {name: asyncio.run(type_along(url, keystrokes)) for name, url in urls.items()}
+async def type_along(url: str, keystrokes: list[tuple[float, str]], new_tokens: int = plan.NEW_TOKENS) -> dict:
+    return _summary(len(keystrokes), *await _typed(url, keystrokes, new_tokens))
 
 
-def serve_and_type(names: list[str], texts: list[str]) -> dict:
+async def typists(url: str, n: int, emails: int, new_tokens: int = plan.NEW_TOKENS) -> dict:
+    """`n` people typing at once, each with a session, their own `emails` texts (person i starts at
+    the bench's email i) and their own keystroke times; the summary over all of them."""
+    texts = plan.EMAIL_TEXTS
+    plans = [schedule([texts[(i + k) % len(texts)] for k in range(emails)], seed=7 + i) for i in range(n)]
+    runs = await asyncio.gather(*(_typed(url, keys, new_tokens) for keys in plans))
+    statuses: dict = {}
+    for _, counts in runs:
+        for status, count in counts.items():
+            statuses[status] = statuses.get(status, 0) + count
+    return _summary(sum(len(k) for k in plans), [ms for lat, _ in runs for ms in lat], statuses)
+
+
+def run(urls: dict[str, str], texts: list[str], crowds: tuple[int, ...] = (1,)) -> dict:
+    """The same typing schedule against each variant in turn; with `crowds`, for each number of
+    people typing at once (the variants alternating per crowd size)."""
+    if crowds == (1,):
+        keystrokes = schedule(texts)
+        return {name: asyncio.run(type_along(url, keystrokes)) for name, url in urls.items()}
+    return {f"{name} x{n}": asyncio.run(typists(url, n, len(texts))) for n in crowds for name, url in urls.items()}
+
+
+def serve_and_type(names: list[str], texts: list[str], crowds: tuple[int, ...] = (1,)) -> dict:
     """Start the named Smart Compose variants of bench/plan.py, type along on each, stop them."""
     import tempfile
 
@@ -90,7 +115,7 @@ def serve_and_type(names: list[str], texts: list[str]) -> dict:
             server.start()
         for server in servers:
             server.wait_ready({"text": texts[0][:40], "max_new_tokens": plan.NEW_TOKENS}, warmup=3)
-        return run({s.variant.name: s.url for s in servers}, texts)
+        return run({s.variant.name: s.url for s in servers}, texts, crowds)
     finally:
         for server in servers:
             server.stop()
@@ -102,11 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--url", help="a running text-generator endpoint")
     where.add_argument("--serve", nargs="+", help="Smart Compose variants of bench/plan.py to start, e.g. B2 B2-llama")
     parser.add_argument("--emails", type=int, default=3, help="how many of the bench's email texts to type")
+    parser.add_argument("--typists", type=int, nargs="+", default=[1],
+                        help="people typing at once, e.g. 1 4 8 (each with a session and their own texts)")
     args = parser.parse_args(argv)
     texts = plan.EMAIL_TEXTS[:args.emails]
-    results = run({"api": args.url}, texts) if args.url else serve_and_type(args.serve, texts)
-    for name, result in results.items():
-        print(f"{name:12} {result}")
+    crowds = tuple(args.typists)
+    results = run({"api": args.url}, texts, crowds) if args.url else serve_and_type(args.serve, texts, crowds)
+    for name, r in results.items():
+        share = 100 * r["superseded"] / r["requests"] if r["requests"] else 0
+        ms = r["keystroke_to_suggestion_ms"]
+        print(f"{name:18} keystrokes {r['requests']:5}  answered {r['answered']:5}  superseded {r['superseded']:5} "
+              f"({share:4.1f} %)  p50 {ms['p50']} / p90 {ms['p90']} ms  other {r['other']}")
     return 0
 
 

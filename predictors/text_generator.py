@@ -40,6 +40,11 @@ Config (all optional):
   batch_rows: 8               llamacpp: texts decoded together (a larger batch runs in chunks of this);
                               its KV cache holds n_ctx x (batch_rows + 1) tokens, about 23 KB each
                               for SmolLM2-135M (106 MB at the defaults)
+  continuous_batching: false  llamacpp: one thread decodes the texts of all requests together, a text
+                              joining and leaving between two tokens; a request given up (superseded
+                              by the session's next keystroke, timed out) leaves at the next token.
+                              Run it with threads_per_process >= batch_rows and no server_side_batching
+                              (README#performance)
   device: auto                torch: CUDA when compute.gpu > 0
   prefix_cache_size: 8        torch: KV caches of the last prompts kept; a prompt extending one (the
                               same text typed further) runs the model over its new tokens only. 0: off.
@@ -191,6 +196,7 @@ class TextGeneratorPredictor:
             threads=int(config.get("threads", 1)), device=config.get("device", "auto"), dtype=config.get("dtype"),
             n_ctx=int(config.get("n_ctx", 512)), prompt_cache_size=int(config.get("prefix_cache_size", 8)),
             batch_rows=int(config.get("batch_rows", 8)), bases=(here, here.parent),
+            continuous_batching=bool(config.get("continuous_batching", False)),
         )
         self.default_tokens = int(config.get("max_new_tokens", 8))
         self.max_chars = int(config.get("max_input_chars", 10_000))

@@ -10,7 +10,8 @@ Engines:
   with `dtype` float16/float32 its weights widened once into the model cache (torch's exact greedy
   text: the quantised file also quantises activations); split GGUF parts are joined once. Up to
   `batch_rows` rows per `steps` call, decoded together; a prompt that starts like a recent one only
-  pays for its new tokens (llama.cpp keeps each sequence's KV cache).
+  pays for its new tokens (llama.cpp keeps each sequence's KV cache). With `continuous_batching`,
+  one thread decodes the rows of all callers together, rows joining and leaving between steps.
 - ``torch``: transformers in eager PyTorch (GGUF dequantised once into the cache), any causal LM,
   batches of rows, CUDA when a GPU is visible.
 - ``auto``: llamacpp for a GGUF reference on a machine without a visible GPU, torch otherwise.
@@ -68,6 +69,7 @@ def load_generator(
     n_ctx: int = 1024,
     prompt_cache_size: int = 8,
     batch_rows: int = 8,
+    continuous_batching: bool = False,
     bases: Sequence[Path] = (),
     cache: str | Path | None = None,
     on_progress: Progress | None = None,
@@ -80,7 +82,7 @@ def load_generator(
 
         path = prepare_model(ref, engine=engine, dtype=dtype, bases=bases, cache=cache, on_progress=on_progress)
         generator: Generator = LlamaCppGenerator(path, threads=threads, n_ctx=n_ctx, batch_rows=batch_rows,
-                                                 device=device)
+                                                 device=device, continuous=continuous_batching)
     else:
         generator = _torch_generator(ref, threads, device, dtype, prompt_cache_size, bases=bases, cache=cache,
                                      on_progress=on_progress)

@@ -2,7 +2,9 @@
 (`dtype`, see widen.py), through `llama-cpp-python`.
 
 One llama.cpp context per process decodes up to `batch_rows` rows together, each its own
-sequence (llamacpp_batch.py; a lock keeps two threads off the context). Between calls every
+sequence (llamacpp_batch.py; a lock keeps two threads off the context), or, with `continuous`,
+one thread decodes the rows of every caller together, rows joining and leaving between steps
+(llamacpp_loop.py). Between calls every
 sequence keeps its KV cache and a row only runs the tokens after the start it shares with one of
 them: someone typing on, or every sentence after the same few-shot examples (computed once and
 shared), pays for its new tokens only.
@@ -14,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from mlserve import abandon
 from mlserve.errors import ModelNotFound, RequestError
 from mlserve.extras import install_hint
 from mlserve.models.cache import Progress, _log_progress, cache_dir, prepare_entry
@@ -71,12 +74,13 @@ class LlamaCppGenerator:
     engine = "llamacpp"
 
     def __init__(self, path: Path, *, threads: int = 1, n_ctx: int = 1024, n_batch: int = 512, batch_rows: int = 8,
-                 device: str = "auto"):
+                 device: str = "auto", continuous: bool = False):
         llama_cpp = _import_llama_cpp()
         from llama_cpp._internals import LlamaContext, LlamaModel
         from llama_cpp._logger import set_verbose
 
         from mlserve.models.llamacpp_batch import BatchedDecoder
+        from mlserve.models.llamacpp_loop import DecodeLoop
 
         if batch_rows < 1:
             raise ModelNotFound(f"batch_rows must be at least 1, got {batch_rows}", hint="leave it out for 8")
@@ -106,6 +110,8 @@ class LlamaCppGenerator:
         self._decoder = BatchedDecoder(llama_cpp, self._ctx.ctx, n_vocab=self._model.n_vocab(), rows=batch_rows,
                                        n_batch=n_batch)
         self._lock = threading.Lock()
+        # continuous: one thread decodes the rows of every caller together (llamacpp_loop.py)
+        self._loop = DecodeLoop(self._decoder, rows=batch_rows, stop_ids=self.stop_ids) if continuous else None
 
     @property
     def evaluated_tokens(self) -> int:
@@ -115,7 +121,10 @@ class LlamaCppGenerator:
     def forget(self) -> None:
         """Drop what every sequence holds: the next rows run in full (a benchmark's fair start)."""
         with self._lock:
-            self._decoder.forget()
+            if self._loop is not None:
+                self._loop.forget()
+            else:
+                self._decoder.forget()
 
     def encode(self, text: str, special: bool = True) -> list[int]:
         # `special` adds the model's own start token (if its GGUF asks for one), as transformers does;
@@ -143,5 +152,8 @@ class LlamaCppGenerator:
             if tokens + max_steps > self.n_ctx:
                 raise RequestError(f"the text is {tokens} tokens; with {max_steps} new ones it exceeds the "
                                    f"model context of {self.n_ctx}", hint="send less text, or raise n_ctx in the config")
+        if self._loop is not None:
+            yield from self._loop.steps([[*prefix, *row] for row in rows], max_steps, logprobs, abandon.current())
+            return
         with self._lock:
             yield from self._decoder.steps(rows, max_steps, prefix, logprobs=logprobs)

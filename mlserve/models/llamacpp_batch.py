@@ -49,34 +49,37 @@ class BatchedDecoder:
         seqs = self._assign(prompts)
         if prefix:
             self._bring_prefix(list(prefix), seqs)
-        next_ids = self._run([(seq, self._trim(seq, prompt)) for seq, prompt in zip(seqs, prompts, strict=True)], logprobs)
+        next_ids = self.run([(seq, self.trim(seq, prompt)) for seq, prompt in zip(seqs, prompts, strict=True)], logprobs)
         for step in range(max_steps):
             yield next_ids
             if step + 1 < max_steps:
-                next_ids = self._run([(seq, [token]) for seq, token in zip(seqs, next_ids, strict=True)], logprobs)
+                next_ids = self.run([(seq, [token]) for seq, token in zip(seqs, next_ids, strict=True)], logprobs)
 
     def _assign(self, prompts: list[list[int]]) -> list[int]:
         """A sequence per row: the free one whose KV shares the longest start with it."""
         free, seqs = list(range(self._prefix_seq)), []
         for prompt in prompts:
-            best = max(free, key=lambda seq: shared_start(self._held[seq], prompt))
-            free.remove(best)
-            seqs.append(best)
+            seqs.append(self.closest(prompt, free))
+            free.remove(seqs[-1])
         return seqs
+
+    def closest(self, prompt: Sequence[int], free: Sequence[int]) -> int:
+        """Of the sequences `free`, the one whose KV shares the longest start with `prompt`."""
+        return max(free, key=lambda seq: shared_start(self._held[seq], prompt))
 
     def _bring_prefix(self, prefix: list[int], seqs: list[int]) -> None:
         """Run the prefix once into its own sequence; copy it into the rows that lack it."""
         if self._held[self._prefix_seq] != prefix:
-            rest = self._trim(self._prefix_seq, prefix, leave_last=False)
+            rest = self.trim(self._prefix_seq, prefix, leave_last=False)
             if rest:
-                self._run([(self._prefix_seq, rest)])
+                self.run([(self._prefix_seq, rest)])
         for seq in seqs:
             if shared_start(self._held[seq], prefix) < len(prefix):
                 self._ll.llama_memory_seq_rm(self._memory, seq, -1, -1)
                 self._ll.llama_memory_seq_cp(self._memory, self._prefix_seq, seq, -1, -1)
                 self._held[seq] = list(prefix)
 
-    def _trim(self, seq: int, tokens: list[int], leave_last: bool = True) -> list[int]:
+    def trim(self, seq: int, tokens: list[int], leave_last: bool = True) -> list[int]:
         """Cut the KV of `seq` to the start it shares with `tokens`; return the tokens left to run
         (at least the last one where its logits are needed)."""
         keep = shared_start(self._held[seq], tokens)
@@ -92,10 +95,12 @@ class BatchedDecoder:
         del self._held[seq][keep:]
         return tokens[keep:]
 
-    def _run(self, parts: list[tuple[int, list[int]]], logprobs: bool = False) -> NextTokens:
+    def run(self, parts: list[tuple[int, list[int]]], logprobs: bool = False,
+            wanted: Sequence[bool] | None = None) -> NextTokens:
         """Append each part's tokens to its sequence (in as many `llama_decode` calls as the batch
-        size needs); the greedy next id after each part's last token (and its log-probability)."""
-        entries = [(seq, token, len(self._held[seq]) + i, i == len(tokens) - 1, part)
+        size needs); the greedy next id after each part's last token (and its log-probability),
+        for the parts `wanted` says (all by default; a prompt's chunk before its last needs none)."""
+        entries = [(seq, token, len(self._held[seq]) + i, i == len(tokens) - 1 and (wanted is None or wanted[part]), part)
                    for part, (seq, tokens) in enumerate(parts) for i, token in enumerate(tokens)]
         next_ids = NextTokens([0] * len(parts), [0.0] * len(parts) if logprobs else None)
         batch = self._batch.batch
@@ -111,13 +116,18 @@ class BatchedDecoder:
                 raise PredictorError(f"llama.cpp could not decode a batch of {len(chunk)} tokens "
                                      f"(llama_decode returned {code})", hint="see the log above; try again")
             self.evaluated += len(chunk)
-            for k, (seq, token, _, last, part) in enumerate(chunk):
+            for seq, token, *_ in chunk:
                 self._held[seq].append(token)
-                if last:
-                    logits = np.ctypeslib.as_array(self._ll.llama_get_logits_ith(self._ctx, k), shape=(self._n_vocab,))
-                    next_ids[part] = int(logits.argmax())
-                    if next_ids.logprobs is not None:
-                        next_ids.logprobs[part] = _logprob(logits, next_ids[part])
+            parts_out = [part for *_, last, part in chunk if last]
+            if not parts_out:
+                continue
+            # The rows asked for, in batch order, from one call: every ctypes call gives up the GIL
+            # and waits to get it back, which the request threads of a server make slow.
+            logits = np.ctypeslib.as_array(self._ll.llama_get_logits(self._ctx), shape=(len(parts_out), self._n_vocab))
+            for row, (part, best) in enumerate(zip(parts_out, logits.argmax(axis=1).tolist(), strict=True)):
+                next_ids[part] = best
+                if next_ids.logprobs is not None:
+                    next_ids.logprobs[part] = _logprob(logits[row], best)
         return next_ids
 
     def forget(self) -> None:

@@ -158,6 +158,7 @@ class DataPlane:
         except TimeoutError as e:
             if deadline is None or not deadline.expired():  # the predictor's own TimeoutError
                 return self._failed(e, request_id, wire)
+            control.mark.set()
             if control.reason == SUPERSEDED:
                 self.metrics.superseded.inc()
                 return wire.error(Superseded(f"a newer request of session '{control.session}' replaced this one",

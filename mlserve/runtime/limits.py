@@ -109,7 +109,7 @@ class Limiter:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # granted and cancelled at once: pass the slot on
-            else:
+            elif waiter in self._waiters:  # a release may have popped it already (passing it over)
                 self._waiters.remove(waiter)
             raise
 

@@ -10,19 +10,24 @@ newest request of a session wins (per process).
 from __future__ import annotations
 
 import asyncio
+import threading
+
+from mlserve import abandon
 
 SUPERSEDED = "superseded"
 DISCONNECTED = "disconnected"
 
 
 class RequestControl:
-    __slots__ = ("request_id", "session", "scope", "reason")
+    __slots__ = ("request_id", "session", "scope", "reason", "mark")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
         self.session: str | None = None
         self.scope: asyncio.Timeout | None = None
         self.reason: str | None = None
+        # Set once the request is given up, so a predictor thread can stop early (mlserve/abandon.py).
+        self.mark: threading.Event = abandon.open_mark()
 
     def attach(self, scope: asyncio.Timeout) -> None:
         """Call right after entering a timeout scope; a cancel that came in between fires now."""
@@ -36,6 +41,7 @@ class RequestControl:
     def cancel(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
+        self.mark.set()
         if self.scope is not None:
             try:
                 self.scope.reschedule(0)  # a time in the past: expire on the next loop turn

@@ -222,3 +222,51 @@ def test_a_generator_answer_is_a_stream_that_holds_its_admission_until_sent():
     whole, streamed, in_flight = run(scenario())
     assert ok(whole) == {"text": "a b"}
     assert isinstance(streamed, EventStream) and in_flight == 1
+
+
+GIVES_UP = """
+import time
+from pathlib import Path
+
+from mlserve import abandon
+
+
+class P:
+    def __init__(self, config):
+        self.log = Path(config["log"])
+
+    def predict(self, payload):
+        given_up = abandon.current()  # the request's mark, seen from the predictor's thread
+        with self.log.open("a") as f:
+            f.write(f"start {payload['id']}\\n")
+        for _ in range(int(payload.get("polls", 0))):
+            if given_up():
+                with self.log.open("a") as f:
+                    f.write(f"given up {payload['id']}\\n")
+                return {}
+            time.sleep(0.01)
+        return {"id": payload["id"], "given_up": given_up()}
+"""
+
+
+@pytest.mark.parametrize("how", ["superseded", "timed out"])
+def test_a_predictor_thread_sees_its_request_given_up(tmp_path, how):
+    """The runtime cannot stop a sync predict; it marks the request given up (mlserve/abandon.py)
+    so a predictor (the llama.cpp decode loop) can stop its work early."""
+    (tmp_path / "p.py").write_text(GIVES_UP)
+    log = tmp_path / "calls.log"
+
+    async def scenario():
+        settings = {"request_timeout": 0.2} if how == "timed out" else {}
+        async with serving("p.py", root=tmp_path, config={"log": str(log)}, threads_per_process=2,
+                           **settings) as plane:
+            old = asyncio.ensure_future(predict(plane, {"id": "old", "polls": 1000}, headers={"x-session-id": "s"},
+                                                request_id="old"))
+            await until(lambda: read_lines(log) == ["start old"])
+            if how == "superseded":
+                new = await predict(plane, {"id": "new"}, headers={"x-session-id": "s"}, request_id="new")
+                assert ok(new) == {"id": "new", "given_up": False}  # the newer one is not given up
+            answer = await old
+            await until(lambda: "given up old" in read_lines(log))
+            return answer
+    error(run(scenario()), 409 if how == "superseded" else 504, "old")

@@ -108,3 +108,19 @@ def test_max_in_flight_is_refused_first():
         limiter.admit()
     limiter.leave()
     limiter.admit()
+
+
+def test_a_waiter_cancelled_and_passed_over_by_a_release_leaves_quietly():
+    """A superseded request waiting for a slot is cancelled; a release before it resumes pops its
+    cancelled future and gives the slot on. The waiter must then just end (it was a 500)."""
+    async def scenario():
+        limiter = Limiter(slots=1, max_in_flight=100, max_wait=60)
+        await limiter.acquire()
+        waiting = asyncio.ensure_future(limiter.acquire())
+        await asyncio.sleep(0)  # it waits for the slot now
+        waiting.cancel()
+        limiter.release()  # before the cancelled waiter resumes: its future is popped
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return limiter.free
+    assert asyncio.run(scenario()) == 1

