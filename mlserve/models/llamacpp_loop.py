@@ -17,6 +17,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 from mlserve.errors import MlserveError, PredictorError, Superseded
 from mlserve.models.llamacpp_batch import BatchedDecoder
@@ -76,8 +77,10 @@ class DecodeLoop:
                     if item is _END:
                         ended[i] = True  # an end-of-text token came: it stands for every later step
                     else:
-                        latest[i] = item
-                yield NextTokens([t for t, _ in latest], [p for _, p in latest] if logprobs else None)
+                        latest[i] = cast("tuple[int, float]", item)
+                # A row's token always comes before its _END, so every row has one by now.
+                steps = cast("list[tuple[int, float]]", latest)
+                yield NextTokens([t for t, _ in steps], [p for _, p in steps] if logprobs else None)
         finally:
             for row in mine:
                 row.gone = _always  # leaves at the next step (or is never admitted)
