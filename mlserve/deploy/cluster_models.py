@@ -14,13 +14,14 @@ import json
 import time
 from collections.abc import Callable
 
-from mlserve.contract.labels import NAME
+from mlserve.contract.labels import MODELS_LIST, NAME
 from mlserve.contract.progress import Progress, Transient
 from mlserve.deploy.base import DeployResult
 from mlserve.deploy.cluster import Cluster
 from mlserve.deploy.manifests import MODELS_KEY
 from mlserve.deploy.metrics import models_page
 from mlserve.deploy.rollout import current_pods
+from mlserve.errors import DeployError
 
 WAIT = 150.0  # seconds: kubelet's default sync period (1 min) twice over, plus the runtime's poll
 Reachable = Callable[[list[dict]], list[dict]]  # the pods this machine can reach (KubernetesBackend._reachable)
@@ -66,12 +67,16 @@ def report_models(cluster: Cluster, desired: list[dict], results: list[DeployRes
     started = time.monotonic()
     progress(f"{', '.join(pending)}: waiting up to {timeout:.0f}s for the pods to serve the deployed models list")
     late: dict[str, list[str]] = {}
+    nudged: set[str] = set()
     while pending:
         for api, result in list(pending.items()):
             deployment = cluster.get("apps/v1", "Deployment", api)
             pods = reachable(current_pods(cluster, deployment)) if deployment else []
             pages = pod_pages(cluster, deployment, pods) if deployment else []
             late[api] = [pod for pod, page in pages if (page or {}).get("list") != wanted[api]]
+            for pod in set(late[api]) - nudged:
+                nudged.add(pod)
+                _nudge(cluster, pod, wanted[api])
             if pages and not late[api]:
                 result.models = merged_rows(pages)
                 progress(f"{api}: {len(pages)}/{len(pages)} ready pods serve the deployed models list "
@@ -87,6 +92,15 @@ def report_models(cluster: Cluster, desired: list[dict], results: list[DeployRes
                                    "ConfigMap within about a minute)"))
         if pending:
             time.sleep(1.0)
+
+
+def _nudge(cluster: Cluster, pod: str, version: str) -> None:
+    """Annotate the pod with the list's version: kubelet syncs a pod when the pod changes, and then
+    refreshes its ConfigMap volume at once instead of at its next periodic sync (up to a minute on)."""
+    try:
+        cluster.patch("v1", "Pod", pod, {"metadata": {"annotations": {MODELS_LIST: version}}})
+    except DeployError:  # e.g. not allowed to patch pods: the periodic sync still comes
+        pass
 
 
 def _pending_row(api: str, late: list[str], timeout: float, env_name: str) -> dict:
