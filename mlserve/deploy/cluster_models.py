@@ -2,10 +2,12 @@
 then report each model (loaded, on disk, failed with its error), as the local deploy does.
 
 The list reaches running pods through their mounted ConfigMap (manifests.py): kubelet rewrites the
-file on its next sync of the pod, up to its sync period (1 min by default) plus its ConfigMap cache's
-delay later (docs/kubernetes.md), and the runtime applies it within a poll (runtime/multimodel/
-models_list.py). Each ready pod's `GET /models` says which list it serves ("list"); pods are read the
-way `mlserve get API` reads them. A model that fails is reported; the deploy does not fail for it.
+file on its next sync of the pod, up to its sync period (1 min by default, plus jitter) plus its
+ConfigMap cache's delay later, unless the pod changes: so deploy annotates pods that do not serve the
+list yet, and kubelet syncs them at once (docs/kubernetes.md). The runtime applies the file within a
+poll (runtime/multimodel/models_list.py). Each ready pod's `GET /models` says which list it serves
+("list"); pods are read the way `mlserve get API` reads them. A model that fails is reported; the
+deploy does not fail for it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from mlserve.deploy.metrics import models_page
 from mlserve.deploy.rollout import current_pods
 from mlserve.errors import DeployError
 
-WAIT = 150.0  # seconds: kubelet's default sync period (1 min) twice over, plus the runtime's poll
+WAIT = 150.0  # seconds: kubelet's own refresh (up to 90 s by default) where pods may not be annotated
 Reachable = Callable[[list[dict]], list[dict]]  # the pods this machine can reach (KubernetesBackend._reachable)
 
 
@@ -88,8 +90,7 @@ def report_models(cluster: Cluster, desired: list[dict], results: list[DeployRes
                 del pending[api]
             else:
                 progress(Transient(f"{api}: {len(pages) - len(late[api])}/{len(pages)} ready pods serve the deployed "
-                                   f"models list… {time.monotonic() - started:.0f}s (kubelet refreshes a mounted "
-                                   "ConfigMap within about a minute)"))
+                                   f"models list… {time.monotonic() - started:.0f}s"))
         if pending:
             time.sleep(1.0)
 
