@@ -1,7 +1,8 @@
 """The multi-model drill on a real cluster: a multi-model API whose models live in S3 (the AWS emulator)
 serves a steady request loop while (a) a new version of its model appears in S3 and becomes `latest`,
-and (b) cortex.yaml's models list gains a second model and is deployed: the new model answers, deploy
-reports each model, not one request fails and no pod is replaced.
+and (b) cortex.yaml's models list gains a second model (and a third with no files) and is deployed: the
+new model answers, deploy reports each model (the third failed), not one request fails and no pod is
+replaced.
 
 Pods run on MLSERVE_TEST_NODE with the host network, so they reach the emulator at its loopback
 address like this machine does. Measured times are printed (run with -s).
@@ -112,8 +113,10 @@ def test_an_s3_version_and_a_model_added_to_cortex_yaml_serve_without_a_refusal_
         assert value == "iris two"
         times["s3_version_to_latest_s"] = round(time.monotonic() - started, 1)
 
-        # (b) cortex.yaml lists a second model: deploy applies it to the running pods and reports it
-        write_spec(spec, aws_endpoint, {"iris": f"s3://{bucket}/iris", "wine": f"s3://{bucket}/wine"})
+        # (b) cortex.yaml lists a second model, and a third whose prefix holds nothing: deploy applies the
+        # list to the running pods and reports each model, the missing one failed, the others serving
+        write_spec(spec, aws_endpoint, {"iris": f"s3://{bucket}/iris", "wine": f"s3://{bucket}/wine",
+                                        "rose": f"s3://{bucket}/rose"})
         started = time.monotonic()
         second = cluster.mlserve("deploy", spec, "--env", ENV)
         times["list_deploy_s"] = round(time.monotonic() - started, 1)
@@ -122,7 +125,10 @@ def test_an_s3_version_and_a_model_added_to_cortex_yaml_serve_without_a_refusal_
         assert applied, second.stderr
         times["configmap_to_pods_s"] = int(applied.group(1))
         assert "zoo: new models list, applied without a rollout" in second.stderr, second.stderr
-        assert models_rows(second.stdout) == {"iris": "loaded", "wine": "loaded"}, second.stdout
+        assert models_rows(second.stdout) == {"iris": "loaded", "wine": "loaded", "rose": "failed"}, second.stdout
+        said = " ".join(second.stdout.split())
+        assert f"no object 'rose' and no objects under 'rose/' in bucket '{bucket}'" in said, second.stdout
+        assert "zoo: rose failed (the other models keep serving)" in said, second.stdout
         wine = httpx.post(endpoint, params={"model": "wine"}, json={}, timeout=30)
         assert wine.status_code == 200 and wine.json()["value"] == "wine one", wine.text
         time.sleep(2)  # a few more requests on the new list
