@@ -9,6 +9,8 @@ CONFIG_HASH = "mlserve.dev/config-hash"
 RUNTIME_HASH = "mlserve.dev/runtime-hash"
 TEMPLATE_HASH = "mlserve.dev/template-hash"
 SPEC = "mlserve.dev/spec"
+# On a multi-model API's pods: the models list a deploy asked them to serve (its change makes kubelet sync the pod).
+MODELS_LIST = "mlserve.dev/models-list"
 # Label of a Deployment scaled by its HPA (environments with `hpa`): mlserve's autoscaler leaves it alone.
 SCALED_BY = "mlserve.dev/scaled-by"
 MANAGER = "mlserve"

@@ -21,6 +21,8 @@ from mlserve.deploy.api_keys import secret, secret_name
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.capacity import check_capacity
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
+from mlserve.deploy.cluster_models import merged_rows, pod_pages, report_models
+from mlserve.deploy.cluster_models import ready as _ready
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import (
     VIRTUAL_SERVICE,
@@ -122,8 +124,7 @@ class KubernetesBackend:
                 self.cluster.create(change.desired)
             elif change.verb == "update":
                 in_place = change.kind == "Deployment" and change.api not in to_roll
-                progress(f"{change.api}: new models list, applied without a rollout (the pods take it within about "
-                         f"a minute; `mlserve get {change.api}` lists the models)" if change.kind == "ConfigMap"
+                progress(f"{change.api}: new models list, applied without a rollout" if change.kind == "ConfigMap"
                          else f"{change.api}: updating {change.kind}{' in place (no pod restarts)' if in_place else ''}")
                 self.cluster.apply(self._keep_scale(to_apply(change), replicas.get(change.name)))
             elif change.verb == "delete":
@@ -133,8 +134,10 @@ class KubernetesBackend:
             for api in to_roll:
                 self._restart(api)
         wait_for_rollouts(self.cluster, to_roll, progress, self.env.rollout_timeout)
-        return [DeployResult(api, action, None if action == "deleted" else self._endpoint_or_none(api))
-                for api, action in api_actions(changes).items()]
+        results = [DeployResult(api, action, None if action == "deleted" else self._endpoint_or_none(api))
+                   for api, action in api_actions(changes).items()]
+        report_models(self.cluster, desired, results, self._reachable, progress, self.env.name)
+        return results
 
     def _apply_api_keys(self, project: Project, progress: Progress, namespace_known: bool) -> None:
         """Create or update the Secret of every API with a key, before its pods need it."""
@@ -224,13 +227,10 @@ class KubernetesBackend:
         return out + routed
 
     def _models(self, deployment: dict, pods: list[dict], spec: dict) -> list[dict]:
-        """A multi-model API's models as one ready pod serves them (each pod keeps its own cache)."""
-        from mlserve.deploy.metrics import is_multi_model, models_page
-        from mlserve.runtime.multimodel import PATH
+        """A multi-model API's models as its ready pods serve them (each pod keeps its own cache)."""
+        from mlserve.deploy.metrics import is_multi_model
 
-        port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
-        pages = (models_page(self.cluster.pod_get(p, port, PATH)) for p in pods if _ready(p))
-        return next((page["models"] for page in pages if page), []) if is_multi_model(spec) else []
+        return merged_rows(pod_pages(self.cluster, deployment, pods)) if is_multi_model(spec) else []
 
     def _routes(self, api: str | None = None) -> list[dict]:
         """Traffic splitters Istio runs (VirtualServices); none where the cluster has no Istio."""
@@ -375,11 +375,6 @@ def _add_scaling(row: APIStatus, deployment: dict, state, detail: bool) -> None:
         for event in reversed(state.events):
             stamp = datetime.fromtimestamp(event["time"], UTC).isoformat(timespec="seconds")
             row.scaling.append(f"{stamp}  {Decision(**event).describe()}")
-
-
-def _ready(pod: dict) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _latest(stamps: list[str | None]) -> float | None:
