@@ -50,7 +50,7 @@ class Processes:
         index, run = len(self.procs), self.run
         worker = subprocess.Popen(
             [sys.executable, "-m", "mlserve.jobs.worker", "--spec", str(run.spec), "--api", run.api,
-             "--jobs-dir", str(run.store.folder), "--job", run.job_id],
+             "--jobs-dir", run.store.location, "--job", run.job_id],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs.append(worker)

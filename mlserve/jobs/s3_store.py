@@ -26,7 +26,8 @@ class S3JobStore(JobStore):
     def __init__(self, url: str, queue_prefix: str = "") -> None:  # noqa: super().__init__ is the local layout
         self.url, self.queue_prefix = url, queue_prefix
         self.bucket, self.prefix = parse(url.removeprefix("s3://"))
-        self.folder = None  # type: ignore[assignment]
+        self.folder = None  # type: ignore[assignment]  # no local folder: what `open_store` callers test
+        self.location = url
         self.records = open_results(url)
         self._s3 = client("s3")
         self._index_lock = threading.Lock()

@@ -61,6 +61,7 @@ class Records:
 class JobStore(Records):
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder).resolve()
+        self.location = str(self.folder)  # what a worker is given (--jobs-dir)
         self.records = open_results(f"sqlite://{self.folder / 'jobs.db'}")
         self._index_lock = threading.Lock()
 
