@@ -94,9 +94,9 @@ class KubeAPI:
 
     def delete(self, group: str, resource: str, name: str) -> None:
         """Delete it and, in the background, what it owns (a Job's pods); a missing one is no error."""
+        # Without a policy a Job's deletion orphans its pods (the API's default for Jobs).
         self._request("DELETE", self._ns(group, f"{resource}/{name}"), missing_ok=True,
-                      content=json.dumps({"propagationPolicy": "Background"}),
-                      headers={"Content-Type": "application/json"})
+                      params={"propagationPolicy": "Background"})
 
     def pod_log(self, pod: str, tail: int | None = None) -> str:
         params = {"tailLines": tail} if tail else {}

@@ -50,9 +50,10 @@ class Placement(Protocol):
 
 class JobRun:
     def __init__(self, store: JobStore, record: dict, spec: Path, api: str, batches: list[list] | None,
-                 placement: Placement) -> None:
+                 placement: Placement, *, resuming: bool = False) -> None:
         self.store, self.record, self.spec, self.api = store, record, spec, api
-        self.batches = batches  # None when resuming: the queue holds what is left
+        self.batches = batches  # None for a task, and when resuming: the queue holds what is left
+        self.resuming = resuming
         self.job_id = record["job_id"]
         self.stop_requested = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"job-{self.job_id}", daemon=True)
@@ -109,12 +110,11 @@ class JobRun:
                 self.store.drop_queue(self.job_id)
 
     def _run(self) -> None:
-        resuming = self.batches is None
         try:
-            if self.record["status"] == "enqueuing" and not resuming:
+            if self.record["status"] == "enqueuing" and self.batches is not None:
                 self._enqueue()
             self.save(status="running", start_time=self.record.get("start_time") or time.time())
-            self.workers.start(resuming)
+            self.workers.start(self.resuming)
             self._supervise()
         except Exception as e:  # the job service itself failed: say so rather than run forever
             log.exception("job %s: the job service failed", self.job_id)

@@ -50,8 +50,8 @@ class JobService:
         self.runs: dict[str, JobRun] = {}
         self.lock = threading.Lock()
 
-    def _start(self, record: dict, batches: list[list] | None) -> None:
-        run = JobRun(self.store, record, self.spec, self.entry.name, batches, self.placement)
+    def _start(self, record: dict, batches: list[list] | None, resuming: bool = False) -> None:
+        run = JobRun(self.store, record, self.spec, self.entry.name, batches, self.placement, resuming=resuming)
         self.runs[record["job_id"]] = run
         run.thread.start()
 
@@ -70,7 +70,7 @@ class JobService:
                     self.store.drop_queue(record["job_id"])
                 log.warning("job %s: %s", record["job_id"], record["message"])
                 continue
-            self._start(record, None)
+            self._start(record, None, resuming=True)
 
     def submit(self, body: bytes) -> dict:
         model = submission.BatchSubmission if self.kind == Kind.BATCH_API else submission.TaskSubmission

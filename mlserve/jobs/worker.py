@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import threading
 import time
 import traceback
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs-dir", required=True, help="a folder, or s3://BUCKET/PREFIX")
     parser.add_argument("--job", required=True)
     args = parser.parse_args(argv)
+    # A pod's worker is PID 1, which the kernel spares SIGTERM's default: exit on it explicitly (a stopped
+    # job's pods end at once; a batch held is delivered again, as after any worker's death).
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(128 + signal.SIGTERM))
     store = open_store(args.jobs_dir)
     if store.folder is not None:  # a local worker; a pod's worker has no job service as its parent
         threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
