@@ -22,7 +22,7 @@ from mlserve.deploy.manifests import deployment, ingress, labels, project_label,
 from mlserve.image.dockerfile import APP_DIR
 from mlserve.spec import Project, runtime_hash
 from mlserve.spec.batchapi import BatchAPISpec, TaskAPISpec
-from mlserve.spec.models import APISpec, Predictor
+from mlserve.spec.models import APISpec, Autoscaling, Predictor, UpdateStrategy
 
 WORKER_GRACE_S = 5  # a stopped job's pods are gone within seconds
 RULES = [
@@ -50,8 +50,8 @@ def _as_api(entry: BatchAPISpec | TaskAPISpec) -> APISpec:
     return APISpec(name=entry.name, predictor=Predictor(path=code.path, env=code.env, config=code.config,
                                                         python_path=code.python_path),
                    compute=entry.compute, networking=entry.networking,
-                   autoscaling={"min_replicas": 1, "max_replicas": 1},
-                   update_strategy={"max_surge": 0, "max_unavailable": 1})
+                   autoscaling=Autoscaling(min_replicas=1, max_replicas=1),
+                   update_strategy=UpdateStrategy(max_surge="0", max_unavailable="1"))
 
 
 def _command(module: str, entry, project: Project, *extra: str) -> list[str]:
@@ -95,7 +95,9 @@ def render_jobs(entry: BatchAPISpec | TaskAPISpec, project: Project, env: Enviro
     pod["metadata"]["labels"][COMPONENT] = JOB_COMPONENT
     server["spec"]["selector"]["matchLabels"][COMPONENT] = JOB_COMPONENT
     objects[1]["spec"]["selector"] = dict(server["spec"]["selector"]["matchLabels"])
-    stamp(objects, entry, project, env, runtime_hash(entry, project.root, {}), dependencies, scrape_port=None)
+    # Stamped as the entry itself: its spec annotation names its kind (kinds.of_spec) and its files.
+    stamp(objects, entry, project, env, runtime_hash(entry, project.root, {}),  # type: ignore[arg-type]
+          dependencies, scrape_port=None)
     return objects
 
 

@@ -61,9 +61,9 @@ class S3JobStore(JobStore):
                 raise
         return call(f"reading s3://{self.bucket}/{key}", read)
 
-    def _write(self, key: str, text: str, **conditions: str) -> None:
+    def _write(self, key: str, text: str) -> None:
         call(f"writing s3://{self.bucket}/{key}", self._s3.put_object, Bucket=self.bucket, Key=key,
-             Body=text.encode(), **conditions)
+             Body=text.encode())
 
     def append_log(self, job_id: str, lines: list[str]) -> None:
         # S3 has no append: the log is rewritten. Only the job service writes it, a few lines at a time.

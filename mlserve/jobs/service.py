@@ -7,9 +7,10 @@
     GET    <endpoint>/logs?jobID=ID[&tail=N]   its log, as text
     /healthz, /readyz
 
-Errors answer in the one shape {error, request_id, hint}. Job records live in the job store, so a
-restarted service (killed, or redeployed) takes its jobs up again: a batch job's new workers lease
-what is left; a task that was running is reported failed (it died with the service).
+Errors answer in the one shape {error, request_id, hint}. Job records live in the job store (a
+folder, or S3 on a cluster), so a restarted service (killed, or redeployed) takes its jobs up again:
+locally a batch job's new workers lease what is left and a task that was running is reported failed
+(it died with the service); on a cluster the job's Kubernetes Job ran on, and is watched again.
 """
 
 from __future__ import annotations
