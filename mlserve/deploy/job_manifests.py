@@ -15,7 +15,7 @@ import json
 
 from mlserve.contract import env as envvars
 from mlserve.contract.labels import COMPONENT, JOB_COMPONENT, JOB_WORKER_COMPONENT
-from mlserve.deploy.async_manifests import GATEWAY_RESOURCES, aws_env, queue_name, results_url
+from mlserve.deploy.async_manifests import aws_env, queue_name, results_url
 from mlserve.deploy.control_plane import RBAC
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import deployment, ingress, labels, project_label, resources, service, stamp
@@ -24,6 +24,9 @@ from mlserve.spec import Project, runtime_hash
 from mlserve.spec.batchapi import BatchAPISpec, TaskAPISpec
 from mlserve.spec.models import APISpec, Autoscaling, Predictor, UpdateStrategy
 
+# No CPU request: the service mostly waits (on a queue's counts and a Job's status), so it takes no CPU
+# share from the APIs beside it; its workers get the API's compute.
+SERVICE_RESOURCES = {"requests": {"memory": "128Mi"}}
 WORKER_GRACE_S = 5  # a stopped job's pods are gone within seconds
 RULES = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "delete"]},
@@ -65,7 +68,8 @@ def job_template(entry, project: Project, env: Environment, image: str, port: in
     container = pod["spec"]["containers"][0]
     for key in ("ports", "readinessProbe", "livenessProbe"):
         container.pop(key)
-    container.update(name="worker", resources=resources(entry),
+    # The container keeps the name "api": `mlserve logs API` reads that container of each of the API's pods.
+    container.update(resources=resources(entry),
                      command=_command("mlserve.jobs.worker", entry, project, "--jobs-dir", records_url(entry.name, env)))
     container["env"] = [e for e in container["env"] if e["name"] not in (envvars.HOST, envvars.PORT)]
     pod["spec"].update(restartPolicy="Never", terminationGracePeriodSeconds=WORKER_GRACE_S)
@@ -84,7 +88,7 @@ def render_jobs(entry: BatchAPISpec | TaskAPISpec, project: Project, env: Enviro
     pod = server["spec"]["template"]
     pod["spec"]["serviceAccountName"] = account_name(entry.name)
     pod["spec"]["terminationGracePeriodSeconds"] = 10
-    pod["spec"]["containers"][0].update(name="api", resources=GATEWAY_RESOURCES, command=_command(
+    pod["spec"]["containers"][0].update(resources=SERVICE_RESOURCES, command=_command(
         "mlserve.jobs", entry, project, "--host", "0.0.0.0", "--port", str(port),
         "--jobs-dir", records_url(entry.name, env), "--queue-prefix", queue_prefix(entry.name, env)))
     objects = [server, service(_as_api(entry), project, env), *_rbac(entry.name, project, env)]

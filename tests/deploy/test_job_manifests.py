@@ -83,7 +83,7 @@ def test_the_service_runs_the_job_service_on_s3_records_with_a_role_for_jobs_onl
     # One service, never two side by side (both would supervise the same jobs), with the Role's account.
     assert server["spec"]["replicas"] == 1 and server["spec"]["strategy"] == {"type": "Recreate"}
     assert pod["serviceAccountName"] == "translate-jobs"
-    assert pod["containers"][0]["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
+    assert pod["containers"][0]["resources"] == {"requests": {"memory": "128Mi"}}  # no CPU share taken
     role = by_kind(objects, "Role", "translate-jobs")
     assert {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "delete"]} in role["rules"]
     assert {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["translate"],
@@ -116,6 +116,7 @@ def test_a_batch_job_has_a_pod_per_worker_and_a_task_one_pod_run_once(tmp_path):
     assert container["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}  # the API's compute
     assert {"AWS_ENDPOINT_URL": "http://127.0.0.1:5055", "AWS_ACCESS_KEY_ID": "testing"}.items() <= env_of(container).items()
     assert "ports" not in container and pod["spec"]["restartPolicy"] == "Never"
+    assert container["name"] == "api"  # the container `mlserve logs API` reads, in every pod of the API
     task = job_object(template_of(objects, "tune"), record("tune", "TaskAPI"), None)["spec"]
     assert (task["parallelism"], task["completions"], task["backoffLimit"]) == (1, 1, 0)
     assert "activeDeadlineSeconds" not in task
