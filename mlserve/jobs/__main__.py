@@ -13,10 +13,10 @@ from pathlib import Path
 import uvicorn
 
 from mlserve.errors import MlserveError
+from mlserve.jobs.location import open_store
 from mlserve.jobs.processes import LocalProcesses
 from mlserve.jobs.runner import Placement
 from mlserve.jobs.service import JobService, build_app
-from mlserve.jobs.store import open_store
 from mlserve.logs import configure
 from mlserve.spec import load_project
 

@@ -1,5 +1,5 @@
 """Where a job API keeps its jobs: locally `.mlserve/jobs/<api>/` (this module), on a cluster a
-prefix in S3 plus one SQS queue per job (s3_store.py). `open_store` picks by location.
+prefix in S3 plus one SQS queue per job (s3_store.py). `location.open_store` picks by location.
 
 Locally:
     jobs.db          the job records (a ResultStore), which outlive the job service's restarts
@@ -106,12 +106,3 @@ class JobStore(Records):
         path = self._completion(job_id)
         return (path.read_text(encoding="utf-8") or None) if path.exists() else None
 
-
-def open_store(location: str, queue_prefix: str = "") -> JobStore:
-    """The job store at `location`: a local folder, or `s3://BUCKET/PREFIX` (then each job's SQS queue
-    is named `<queue_prefix>-<job id>.fifo`)."""
-    if location.startswith("s3://"):
-        from mlserve.jobs.s3_store import S3JobStore
-
-        return S3JobStore(location, queue_prefix)
-    return JobStore(Path(location))

@@ -26,7 +26,8 @@ import traceback
 from pathlib import Path
 
 from mlserve.errors import LeaseLost, MlserveError
-from mlserve.jobs.store import JobStore, open_store
+from mlserve.jobs.location import open_store
+from mlserve.jobs.store import JobStore
 from mlserve.jobs.user_code import BatchPredictor, load_task
 from mlserve.queues import Lease, WorkQueue
 from mlserve.spec import load_project

@@ -17,9 +17,10 @@ import pytest
 
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.job_aws import deprovision, provision
+from mlserve.jobs.location import open_store
 from mlserve.jobs.processes import LocalProcesses
 from mlserve.jobs.service import JobService
-from mlserve.jobs.store import TERMINAL, open_store
+from mlserve.jobs.store import TERMINAL
 from mlserve.spec import load_project
 from tests.jobs.conftest import FIXTURE
 from tests.queues.conftest import AWS
