@@ -1,4 +1,5 @@
-"""The five Kubernetes API calls the autoscaler makes, over plain HTTPS with its service account.
+"""The few Kubernetes API calls the autoscaler (and a job service: jobs/kube_workers.py) makes, over
+plain HTTPS with the pod's service account.
 
 The serving image has httpx but not the kubernetes client (a large package the runtime never
 needs); these calls are simple enough that plain REST is clearer than adding it.
@@ -49,26 +50,31 @@ class KubeAPI:
         self._http.close()
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
+        return self._request(method, path, **kwargs).json()
+
+    def _request(self, method: str, path: str, missing_ok: bool = False, **kwargs) -> httpx.Response:
         # Read the token on every call: projected service-account tokens are rotated on disk.
         try:
             token = self.credentials.token_file.read_text().strip()
         except OSError as e:
             raise DeployError(f"cannot read the service account token {self.credentials.token_file}: {e}",
-                              hint="the autoscaler's pod needs its service account token mounted") from None
+                              hint="the pod needs its service account token mounted") from None
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
         try:
             response = self._http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as e:
             raise DeployError(f"{method} {path}: cannot reach the API server at {self.credentials.server}: {e}",
-                              hint="check MLSERVE_AUTOSCALER_API_SERVER") from None
+                              hint="check the API server address the pod was given") from None
+        if response.status_code == 404 and missing_ok:
+            return response
         if response.status_code >= 400:
             try:
                 detail = response.json().get("message") or response.text
             except ValueError:
                 detail = response.text
             raise DeployError(f"{method} {path} failed ({response.status_code}): {detail}",
-                              hint="check the autoscaler's Role" if response.status_code == 403 else None)
-        return response.json()
+                              hint="check the pod's Role" if response.status_code == 403 else None)
+        return response
 
     def _ns(self, group: str, resource: str) -> str:
         prefix = "/api/v1" if group == "" else f"/apis/{group}"
@@ -76,6 +82,25 @@ class KubeAPI:
 
     def list(self, group: str, resource: str, label_selector: str) -> list[dict]:
         return self._call("GET", self._ns(group, resource), params={"labelSelector": label_selector})["items"]
+
+    def get(self, group: str, resource: str, name: str) -> dict | None:
+        """One object; None where it does not exist."""
+        response = self._request("GET", self._ns(group, f"{resource}/{name}"), missing_ok=True)
+        return None if response.status_code == 404 else response.json()
+
+    def create(self, group: str, resource: str, body: dict) -> dict:
+        return self._call("POST", self._ns(group, resource), content=json.dumps(body),
+                          headers={"Content-Type": "application/json"})
+
+    def delete(self, group: str, resource: str, name: str) -> None:
+        """Delete it and, in the background, what it owns (a Job's pods); a missing one is no error."""
+        # Without a policy a Job's deletion orphans its pods (the API's default for Jobs).
+        self._request("DELETE", self._ns(group, f"{resource}/{name}"), missing_ok=True,
+                      params={"propagationPolicy": "Background"})
+
+    def pod_log(self, pod: str, tail: int | None = None) -> str:
+        params = {"tailLines": tail} if tail else {}
+        return self._request("GET", self._ns("", f"pods/{pod}/log"), params=params).text
 
     def scale(self, deployment: str, replicas: int) -> None:
         self._merge_patch(self._ns("apps/v1", f"deployments/{deployment}/scale"), {"spec": {"replicas": replicas}})

@@ -26,3 +26,8 @@ ASYNC_QUEUE = "MLSERVE_ASYNC_QUEUE"
 ASYNC_RESULTS = "MLSERVE_ASYNC_RESULTS"
 # Locally: the folder where an AsyncAPI's worker marks itself ready (its launcher's readiness).
 ASYNC_READY_DIR = "MLSERVE_ASYNC_READY_DIR"
+# A BatchAPI's or TaskAPI's job service on a cluster (deploy/job_manifests.py -> jobs/kube_workers.py): the
+# Kubernetes Job its jobs' workers run as (JSON, the job id still to fill in), and the API server's address
+# where the in-cluster one is not reachable (host-network pods).
+JOB_TEMPLATE = "MLSERVE_JOB_TEMPLATE"
+JOBS_API_SERVER = "MLSERVE_JOBS_API_SERVER"

@@ -20,3 +20,6 @@ SPLITTER_COMPONENT = "traffic-splitter"
 ASYNC_COMPONENT = "async-api"  # an AsyncAPI's gateway (locally: the gateway and its workers)
 ASYNC_WORKER_COMPONENT = "async-worker"  # an AsyncAPI's worker Deployment on a cluster (scaled on its queue)
 AUTOSCALER_COMPONENT = "autoscaler"
+JOB_COMPONENT = "job-api"  # a BatchAPI's or TaskAPI's job service on a cluster
+JOB_WORKER_COMPONENT = "job-worker"  # the pods of one of its jobs (a Kubernetes Job)
+JOB_ID = "mlserve.dev/job-id"  # label of a job's Kubernetes Job and pods

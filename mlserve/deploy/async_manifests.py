@@ -13,32 +13,24 @@ Service reaches only gateway pods.
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from mlserve.contract import env as envvars
 from mlserve.contract.labels import ASYNC_COMPONENT, ASYNC_WORKER_COMPONENT, COMPONENT
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import deployment, ingress, selector, service, stamp
 from mlserve.deploy.pins import pinned_env
 from mlserve.image.dockerfile import APP_DIR
+from mlserve.queues.names import fifo_name
 from mlserve.spec import AsyncAPISpec, Project, runtime_hash
 
 WORKER_SUFFIX = "-worker"
 # The gateway only reads the predictor's payload type: it never needs the predictor's compute.
 GATEWAY_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}}
 READY_DIR = "/tmp"  # a worker that loaded its predictor leaves a file named by its pid here
-_SQS_NAME = re.compile(r"[^A-Za-z0-9_-]")
-SQS_NAME_MAX = 80 - len("-dead.fifo")  # room for the dead-letter queue's name
 
 
 def queue_name(api: str, env: Environment) -> str:
     """The API's SQS FIFO queue in this environment (its dead-letter queue: queues/sqs.py)."""
-    base = _SQS_NAME.sub("-", f"mlserve-{env.name}-{env.namespace}-{api}")
-    if len(base) > SQS_NAME_MAX:  # shortened, and kept apart from others with the same start
-        digest = hashlib.sha256(base.encode()).hexdigest()[:8]
-        base = f"{base[:SQS_NAME_MAX - 9]}-{digest}"
-    return f"{base}.fifo"
+    return fifo_name(f"mlserve-{env.name}-{env.namespace}-{api}")
 
 
 def results_bucket(env: Environment) -> str:

@@ -77,7 +77,10 @@ class KubernetesBackend:
     def _kinds(self, hpa_version: str | None = None) -> list[tuple[str, str]]:
         kinds = [("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"),
                  (hpa_version or self.cluster.hpa_version(), "HorizontalPodAutoscaler"),
-                 ("networking.k8s.io/v1", "Ingress")]
+                 ("networking.k8s.io/v1", "Ingress"),
+                 # A job API's service account and its Role (deploy/job_manifests.py).
+                 ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"),
+                 ("rbac.authorization.k8s.io/v1", "RoleBinding")]
         return (kinds + ([SERVICE_MONITOR] if self._monitored() else [])
                 + ([VIRTUAL_SERVICE] if self._istio() else []))
 

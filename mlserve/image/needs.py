@@ -115,8 +115,9 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
                 continue
             for dist in dists:
                 packages.add(pin(dist), where)
-    for api in project.async_apis:  # its gateway and workers reach SQS and S3 (mlserve/queues/)
-        packages.add(pin("boto3"), f"{api.name}: kind AsyncAPI on a cluster")
+    # Their processes reach SQS and S3 on a cluster (mlserve/queues/, mlserve/jobs/s3_store.py).
+    for api in [*project.async_apis, *project.batch_apis, *project.task_apis]:
+        packages.add(pin("boto3"), f"{api.name}: kind {api.kind} on a cluster")
     listed = _requirement_names(project_requirements)
     keep = [n for n in packages.needs.values() if n.name not in listed]
     return ImageNeeds(keep, [n for n in weights.needs.values() if n.name not in listed], notes,
@@ -208,8 +209,10 @@ def _imports(root: Path, api: APISpec) -> Iterator[tuple[str, str]]:
                     yield shown, "mlserve.models"
             elif top in sys.stdlib_module_names or top == "__future__":
                 continue
-            elif local := _local_module(top, [path.parent, *folders]):
+            elif local := _local_module(module, [path.parent, *folders]):
                 todo.append(local)
+            elif any((folder / top).is_dir() for folder in [path.parent, *folders]):
+                continue  # a project folder without __init__.py (a namespace package) with no such module
             else:
                 yield shown, top
 
@@ -225,9 +228,14 @@ def _imported_names(tree: ast.AST) -> Iterator[str]:
 
 
 def _local_module(name: str, folders: list[Path]) -> Path | None:
+    """The project file the dotted `name` is: the longest prefix of it that is a module or package, also
+    under a folder without __init__.py (`predictors.translator`: predictors/translator.py)."""
+    parts = name.split(".")
     for folder in folders:
-        if (folder / f"{name}.py").is_file():
-            return folder / f"{name}.py"
-        if (folder / name / "__init__.py").is_file():
-            return folder / name / "__init__.py"
+        for n in range(len(parts), 0, -1):
+            base = folder.joinpath(*parts[:n])
+            if base.with_suffix(".py").is_file():
+                return base.with_suffix(".py")
+            if (base / "__init__.py").is_file():
+                return base / "__init__.py"
     return None

@@ -7,9 +7,10 @@
     GET    <endpoint>/logs?jobID=ID[&tail=N]   its log, as text
     /healthz, /readyz
 
-Errors answer in the one shape {error, request_id, hint}. Job records live in the job store, so a
-restarted service (killed, or redeployed) takes its jobs up again: a batch job's new workers lease
-what is left; a task that was running is reported failed (it died with the service).
+Errors answer in the one shape {error, request_id, hint}. Job records live in the job store (a
+folder, or S3 on a cluster), so a restarted service (killed, or redeployed) takes its jobs up again:
+locally a batch job's new workers lease what is left and a task that was running is reported failed
+(it died with the service); on a cluster the job's Kubernetes Job ran on, and is watched again.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from starlette.routing import Route
 from mlserve.contract.kind import Kind
 from mlserve.errors import MlserveError, NotFound, RequestError
 from mlserve.jobs import submission
-from mlserve.jobs.runner import JobRun
+from mlserve.jobs.runner import JobRun, Placement
 from mlserve.jobs.store import TERMINAL, JobStore
 from mlserve.runtime.identity import instance
 from mlserve.runtime.payload import error_body
@@ -44,14 +45,14 @@ def new_job_id() -> str:
 
 
 class JobService:
-    def __init__(self, entry, root: Path, spec: Path, store: JobStore) -> None:
-        self.entry, self.root, self.spec, self.store = entry, root, spec, store
+    def __init__(self, entry, root: Path, spec: Path, store: JobStore, placement: Placement) -> None:
+        self.entry, self.root, self.spec, self.store, self.placement = entry, root, spec, store, placement
         self.kind = entry.kind
         self.runs: dict[str, JobRun] = {}
         self.lock = threading.Lock()
 
-    def _start(self, record: dict, batches: list[list] | None) -> None:
-        run = JobRun(self.store, record, self.spec, self.entry.name, batches)
+    def _start(self, record: dict, batches: list[list] | None, resuming: bool = False) -> None:
+        run = JobRun(self.store, record, self.spec, self.entry.name, batches, self.placement, resuming=resuming)
         self.runs[record["job_id"]] = run
         run.thread.start()
 
@@ -60,17 +61,17 @@ class JobService:
         for record in self.store.all():
             if record["status"] in TERMINAL:
                 continue
-            if record["kind"] == Kind.TASK_API or record["status"] == "enqueuing":
-                # A task died with the service; an enqueue cut short has no items list kept to redo it.
+            lost_task = record["kind"] == Kind.TASK_API and not self.placement.survives_restart
+            if lost_task or record["status"] == "enqueuing":
+                # A local task died with the service; an enqueue cut short has no items list kept to redo it.
                 record.update(status="failed", end_time=time.time(), worker_pids=[],
                               message="the job service restarted while this job ran; submit it again")
                 self.store.save(record)
+                if record["kind"] != Kind.TASK_API:
+                    self.store.drop_queue(record["job_id"])
                 log.warning("job %s: %s", record["job_id"], record["message"])
                 continue
-            run = JobRun(self.store, record, self.spec, self.entry.name, None)
-            run.note("resuming after a restart of the job service: new workers take the batches left")
-            self.runs[record["job_id"]] = run
-            run.thread.start()
+            self._start(record, None, resuming=True)
 
     def submit(self, body: bytes) -> dict:
         model = submission.BatchSubmission if self.kind == Kind.BATCH_API else submission.TaskSubmission
@@ -87,6 +88,7 @@ class JobService:
             "batches_total": len(batches) if batches is not None else 0, "batches_succeeded": 0,
             "batches_failed": 0, "created": time.time(), "start_time": None, "end_time": None,
             "worker_pids": [], "message": None,
+            "queue": self.store.queue_url(job_id) if batches is not None else None,
         }
         with self.lock:
             self.store.add(record)
@@ -148,9 +150,10 @@ def build_app(service: JobService) -> Starlette:
         wanted = job_id(request)
         if not wanted:
             raise _missing_id()
-        service.get(wanted)
-        path = service.store.log_file(wanted)
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        record = service.get(wanted)
+        lines = service.store.read_log(wanted)
+        if record["status"] not in TERMINAL:
+            lines += service.placement.live_log(wanted)
         tail = int(request.query_params.get("tail") or 0)
         return PlainTextResponse("\n".join(lines[-tail:] if tail else lines) + ("\n" if lines else ""))
 

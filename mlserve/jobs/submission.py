@@ -8,8 +8,9 @@
      "timeout": 3600,                          # seconds; the job ends timed_out after it
      "retry": {"max_attempts": 3, "visibility_timeout": 30}}
 
-Local `paths` are files or folders, relative to the folder holding cortex.yaml; `s3_paths` need the
-cluster side (not in this release). A TaskAPI takes only `config` and `timeout`. A malformed
+Local `paths` are files or folders, relative to the folder holding cortex.yaml; `s3_paths` are
+`s3://BUCKET/PREFIX` objects or prefixes (listed with the job service's AWS settings; the items are
+their s3:// URLs). Includes and excludes are globs over the path or URL. A TaskAPI takes only `config` and `timeout`. A malformed
 submission is a RequestError (400) naming the field.
 """
 
@@ -42,11 +43,12 @@ class FileSource(_Strict):
     batch_size: int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _local(self) -> FileSource:
-        if self.s3_paths is not None:
-            raise FieldRule("s3_paths", "need the cluster side of jobs, which this release does not have")
-        if self.paths is None:
-            raise FieldRule("paths", "is required (files or folders, relative to the folder holding cortex.yaml)")
+    def _one_kind(self) -> FileSource:
+        if (self.paths is None) == (self.s3_paths is None):
+            raise FieldRule("paths", "— give exactly one of paths (files or folders, relative to the folder "
+                                     "holding cortex.yaml) and s3_paths (s3://BUCKET/PREFIX)")
+        if any(not p.startswith("s3://") for p in self.s3_paths or []):
+            raise FieldRule("s3_paths", "must be s3://BUCKET/PREFIX URLs")
         return self
 
 
@@ -96,7 +98,31 @@ def parse(body: bytes, model: type[TaskSubmission]) -> TaskSubmission:
                            hint=f"fix '{field}' in the job submission (see README, Jobs)") from None
 
 
-def _files(source: FileSource, root: Path, field: str) -> list[Path]:
+def _s3_objects(urls: list[str], field: str) -> list[str]:
+    from mlserve.errors import QueueError
+    from mlserve.queues.aws import call, client
+    from mlserve.queues.s3 import parse
+
+    found: list[str] = []
+    try:
+        s3 = client("s3")
+        for i, url in enumerate(urls):
+            bucket, prefix = parse(url.removeprefix("s3://"))
+            pages = call(f"listing {url}", lambda: list(s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix)))  # noqa: B023 (called at once)
+            keys = [o["Key"] for page in pages for o in page.get("Contents") or [] if not o["Key"].endswith("/")]
+            if not keys:
+                raise RequestError(f"{field}.s3_paths[{i}]: nothing under '{url}'",
+                                   hint="check the bucket and prefix (and the job service's AWS access)")
+            found += [f"s3://{bucket}/{k}" for k in keys]
+    except QueueError as e:
+        raise RequestError(f"{field}.s3_paths: {e}", hint=e.hint) from None
+    return found
+
+
+def _files(source: FileSource, root: Path, field: str) -> list[str]:
+    if source.s3_paths is not None:
+        return [u for u in dict.fromkeys(_s3_objects(source.s3_paths, field)) if _chosen(source, u)]
     found: list[Path] = []
     for i, text in enumerate(source.paths or []):
         path = (root / text).resolve()
@@ -108,17 +134,28 @@ def _files(source: FileSource, root: Path, field: str) -> list[Path]:
             raise RequestError(f"{field}.paths[{i}]: '{text}' does not exist (looked for {path})",
                                hint="local paths are relative to the folder holding cortex.yaml")
 
-    def chosen(p: Path) -> bool:
-        text = str(p)
-        return ((not source.includes or any(fnmatch.fnmatch(text, g) for g in source.includes))
-                and not any(fnmatch.fnmatch(text, g) for g in source.excludes))
-    return [p for p in dict.fromkeys(found) if chosen(p)]
+    return [str(p) for p in dict.fromkeys(found) if _chosen(source, str(p))]
 
 
-def _json_lines(files: list[Path], field: str) -> list[Any]:
+def _chosen(source: FileSource, text: str) -> bool:
+    return ((not source.includes or any(fnmatch.fnmatch(text, g) for g in source.includes))
+            and not any(fnmatch.fnmatch(text, g) for g in source.excludes))
+
+
+def _read(name: str) -> str:
+    if name.startswith("s3://"):
+        from mlserve.queues.aws import call, client
+        from mlserve.queues.s3 import parse
+
+        bucket, key = parse(name.removeprefix("s3://"))
+        return call(f"reading {name}", lambda: client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+    return Path(name).read_text(encoding="utf-8")
+
+
+def _json_lines(files: list[str], field: str) -> list[Any]:
     items = []
     for f in files:
-        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(_read(f).splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -134,7 +171,7 @@ def batches(sub: BatchSubmission, root: Path) -> list[list]:
     if sub.item_list is not None:
         items, size = sub.item_list.items, sub.item_list.batch_size
     elif sub.file_path_lister is not None:
-        items = [str(p) for p in _files(sub.file_path_lister, root, "file_path_lister")]
+        items = _files(sub.file_path_lister, root, "file_path_lister")
         size = sub.file_path_lister.batch_size
     else:
         assert sub.delimited_files is not None

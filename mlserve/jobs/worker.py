@@ -1,4 +1,5 @@
-"""One job worker: `python -m mlserve.jobs.worker --spec S --api A --jobs-dir D --job J`.
+"""One job worker: `python -m mlserve.jobs.worker --spec S --api A --jobs-dir D --job J` (D: a folder, or
+the s3:// records of a job API on a cluster: store.py open_store).
 
 A BatchAPI worker leases batches from the job's queue until none is left: each lease is renewed
 while `predict` runs (so a long batch is not redelivered), acknowledged when it returns, released
@@ -8,7 +9,8 @@ whose worker died is delivered again once its lease runs out: delivery is at lea
 The one worker that finds the queue drained first runs `on_job_complete`.
 
 A TaskAPI worker runs the task once; its exit status is the job's result.
-The job service starts these; a worker whose job service died exits (its lease runs out).
+The job service starts these: locally as its child processes (a worker whose job service died
+exits; its lease runs out), on a cluster as the pods of a Kubernetes Job, which outlive the service.
 Exit codes: 0 done, 1 the user code failed, 3 lost its job service.
 """
 
@@ -17,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import threading
 import time
 import traceback
 from pathlib import Path
 
 from mlserve.errors import LeaseLost, MlserveError
+from mlserve.jobs.location import open_store
 from mlserve.jobs.store import JobStore
 from mlserve.jobs.user_code import BatchPredictor, load_task
 from mlserve.queues import Lease, WorkQueue
@@ -96,7 +100,7 @@ def _one_batch(queue: WorkQueue, lease: Lease, predictor: BatchPredictor, retry:
 
 
 def run_batches(store: JobStore, record: dict, predictor: BatchPredictor) -> None:
-    queue = store.queue(record["job_id"])
+    queue = store.queue_of(record)
     retry = record["submission"]["retry"]
     while True:
         lease = queue.lease(retry["visibility_timeout"], wait_s=IDLE_WAIT_S)
@@ -108,18 +112,26 @@ def run_batches(store: JobStore, record: dict, predictor: BatchPredictor) -> Non
             break
     if predictor.has_on_job_complete and store.claim_completion(record["job_id"]):
         _say("every batch is done: running on_job_complete")
-        predictor.on_job_complete()
+        try:
+            predictor.on_job_complete()
+        except Exception as e:
+            store.completion_failed(record["job_id"], f"{type(e).__name__}: {e}")
+            raise
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlserve.jobs.worker")
     parser.add_argument("--spec", required=True, type=Path)
     parser.add_argument("--api", required=True)
-    parser.add_argument("--jobs-dir", required=True, type=Path)
+    parser.add_argument("--jobs-dir", required=True, help="a folder, or s3://BUCKET/PREFIX")
     parser.add_argument("--job", required=True)
     args = parser.parse_args(argv)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    store = JobStore(args.jobs_dir)
+    # A pod's worker is PID 1, which the kernel spares SIGTERM's default: exit on it explicitly (a stopped
+    # job's pods end at once; a batch held is delivered again, as after any worker's death).
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(128 + signal.SIGTERM))
+    store = open_store(args.jobs_dir)
+    if store.folder is not None:  # a local worker; a pod's worker has no job service as its parent
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     record = store.get(args.job)
     if record is None:
         _say(f"no job {args.job} in {args.jobs_dir}")

@@ -1,8 +1,9 @@
 """`kind: BatchAPI` and `kind: TaskAPI`: a job service (mlserve/jobs/) that takes jobs and runs them.
 
 Locally each is one supervised `python -m mlserve.jobs` process on its port, run from a snapshot like
-a RealtimeAPI (so it reconciles as one), keeping its jobs in `.mlserve/jobs/<api>/`. The cluster
-side (a queue per job, a Kubernetes Job of workers) is not in this release: rendering refuses.
+a RealtimeAPI (so it reconciles as one), keeping its jobs in `.mlserve/jobs/<api>/`. On a cluster
+the same service runs as a Deployment that makes an SQS queue and a Kubernetes Job per job, its
+records in S3 (deploy/job_manifests.py, jobs/kube_workers.py, jobs/s3_store.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from pathlib import Path
 import httpx
 
 from mlserve.contract.kind import Kind
+from mlserve.contract.labels import JOB_COMPONENT
 from mlserve.contract.metrics import Summary
+from mlserve.contract.progress import Progress
 from mlserve.contract.status import Status
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.local import snapshot
 from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
-from mlserve.errors import DeployError
 from mlserve.kinds.realtime import RealtimeAPI
 from mlserve.spec import Project
 from mlserve.spec.batchapi import BatchAPISpec, TaskAPISpec
@@ -33,6 +35,7 @@ def jobs_dir(rec: APIRecord) -> Path:
 class BatchAPI(RealtimeAPI):  # reconciled like a RealtimeAPI: a snapshot, a port, one supervised process
     kind = Kind.BATCH_API
     model = BatchAPISpec
+    component = JOB_COMPONENT
 
     def entries(self, project: Project) -> list:
         return project.batch_apis
@@ -55,9 +58,19 @@ class BatchAPI(RealtimeAPI):  # reconciled like a RealtimeAPI: a snapshot, a por
 
     def render(self, entry, project: Project, env: Environment, *, image: str, ports: dict[str, int],
                hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
-        raise DeployError(f"'{entry.name}' is a {self.kind}, which runs only locally in this release",
-                          hint="deploy it with the local environment (mlserve deploy --env local), "
-                               "or keep it in a cortex.yaml of its own")
+        from mlserve.deploy.job_manifests import render_jobs
+
+        return render_jobs(entry, project, env, image=image, port=ports[entry.name], dependencies=dependencies)
+
+    def provision(self, entry, env: Environment, progress: Progress) -> None:
+        from mlserve.deploy.job_aws import provision
+
+        provision(entry, env, progress)
+
+    def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
+        from mlserve.deploy.job_aws import deprovision
+
+        deprovision(name, env, progress)
 
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
         row.kind = self.kind

@@ -100,7 +100,8 @@ def test_the_image_holds_every_module_its_programs_import():
     graph = import_graph()
     needed = closure(graph, ["mlserve.runtime.__main__", "mlserve.splitter.__main__", "mlserve.autoscaler.__main__",
                              "mlserve.asyncapi.gateway", "mlserve.asyncapi.worker", "mlserve.asyncapi.__main__",
-                             "mlserve.queues.sqs", "mlserve.queues.s3"])
+                             "mlserve.queues.sqs", "mlserve.queues.s3", "mlserve.jobs.__main__",
+                             "mlserve.jobs.worker", "mlserve.jobs.kube_workers", "mlserve.jobs.s3_store"])
     root = mlserve_package_root()
     missing = sorted(name for name in needed if modules()[name].relative_to(root).as_posix() not in files)
     assert missing == []
@@ -138,7 +139,8 @@ def test_the_serving_image_has_every_module_its_processes_import(tmp_path):
     modules = ["mlserve.runtime.app", "mlserve.runtime.server", "mlserve.splitter.server", "mlserve.autoscaler.controller",
                "mlserve.autoscaler.kube", "mlserve.models.generation", "mlserve.models.llamacpp", "mlserve.models.s3",
                "mlserve.logs", "mlserve.asyncapi.gateway", "mlserve.asyncapi.worker", "mlserve.asyncapi.launcher",
-               "mlserve.queues.sqs", "mlserve.queues.s3"]
+               "mlserve.queues.sqs", "mlserve.queues.s3", "mlserve.jobs.__main__", "mlserve.jobs.worker",
+               "mlserve.jobs.kube_workers", "mlserve.jobs.s3_store"]
     # An editable install's import hook would find the checkout's modules: drop it, as the image has none.
     code = ("import sys, importlib\n"
             "sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"

@@ -144,3 +144,19 @@ def test_s3_models_bring_boto3_and_a_models_lists_weights_ride_in_the_image(tmp_
     # an API that names no s3:// model gets no boto3
     (tmp_path / "plain").mkdir()
     assert "boto3" not in _by_name(image_needs(load_project(_project(tmp_path / "plain", {})), None).packages)
+
+
+def test_job_apis_bring_boto3_and_a_sibling_module_under_a_plain_folder_is_followed(tmp_path: Path):
+    """A BatchAPI's service and workers reach SQS and S3 on a cluster; `from predictors.translator import X`
+    (a folder without __init__.py, as the example's) is a project file whose imports count, not a package."""
+    (tmp_path / "predictors").mkdir()
+    (tmp_path / "predictors" / "translator.py").write_text("import yaml\n\n\nclass T:\n    pass\n")
+    (tmp_path / "predictors" / "folder.py").write_text(
+        "from predictors.translator import T\n\n\nclass F:\n    def predict(self, payload, batch_id):\n        pass\n")
+    (tmp_path / "cortex.yaml").write_text(yaml.safe_dump([
+        {"name": "folder", "kind": "BatchAPI", "predictor": {"path": "predictors/folder.py"}}]))
+    needs = image_needs(load_project(tmp_path), None)
+    packages = _by_name(needs.packages)
+    assert needs.notes == []
+    assert "predictors/translator.py imports yaml" in packages["pyyaml"].reasons
+    assert packages["boto3"].reasons == ["folder: kind BatchAPI on a cluster"]

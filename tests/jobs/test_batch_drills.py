@@ -12,7 +12,6 @@ import psutil
 import pytest
 
 from mlserve.jobs.store import JobStore
-from mlserve.queues import open_queue
 from tests.deploy.local_harness import pids, wait_for
 
 
@@ -57,7 +56,7 @@ def test_a_batch_that_always_fails_goes_to_the_dead_letter_store_with_its_error(
     assert rec["status"] == "completed_with_failures", rec
     assert (rec["batches_succeeded"], rec["batches_failed"]) == (4, 1)
     assert deployed.runs(job).count("000002") == 2  # items 4, 5: tried max_attempts times
-    dead = open_queue(JobStore(deployed.folder / ".mlserve" / "jobs" / "squares").queue_url(job)).dead()
+    dead = JobStore(deployed.folder / ".mlserve" / "jobs" / "squares").queue_of(deployed.job(job)).dead()
     assert [d.item_id for d in dead] == ["000002"]
     assert "ValueError: cannot square 5" in dead[0].error and dead[0].attempts == 2
     assert "5" not in deployed.results(job)
@@ -106,7 +105,8 @@ def test_delete_stops_the_workers_before_it_answers(deployed):
     ({"item_list": {"items": [1], "batch_size": 1}, "workers": 0}, "workers"),
     ({"item_list": {"items": [1], "batch_size": 1}, "wokers": 2}, "wokers"),
     ({"file_path_lister": {"paths": ["no/such/folder"], "batch_size": 1}}, "file_path_lister.paths[0]"),
-    ({"file_path_lister": {"s3_paths": ["s3://b/x"], "batch_size": 1}}, "file_path_lister.s3_paths"),
+    ({"file_path_lister": {"s3_paths": ["b/x"], "batch_size": 1}}, "file_path_lister.s3_paths"),
+    ({"file_path_lister": {"paths": ["a"], "s3_paths": ["s3://b/x"], "batch_size": 1}}, "file_path_lister.paths"),
     ({"item_list": {"items": [1], "batch_size": 1}, "retry": {"max_attempts": 0}}, "retry.max_attempts"),
 ])
 def test_a_malformed_submission_is_a_400_naming_the_field(deployed, body, field):
