@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import boto3
-
 import httpx
 import pytest
 import yaml

@@ -16,8 +16,8 @@ from mlserve.contract.status import Status
 from mlserve.deploy.base import APIStatus
 from mlserve.errors import PredictionFailed
 from mlserve.kinds.jobs import UNLISTED, jobs_of
-from tests.loopback import free_port
 from tests.cli.cli_harness import invoke
+from tests.loopback import free_port
 
 
 @pytest.fixture
