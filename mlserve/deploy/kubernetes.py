@@ -226,6 +226,7 @@ class KubernetesBackend:
                 if reachable:
                     row.log_tail = self.cluster.log(reachable[0]["metadata"]["name"], tail=20).splitlines()
                 row.models = self._models(deployment, reachable, row.spec)
+                kinds.of_spec(row.spec).describe_pods(row, self.cluster, deployment, reachable)
             out.append(row)
         return out + routed
 

@@ -17,6 +17,7 @@ from mlserve.contract.progress import Progress
 
 if TYPE_CHECKING:  # the types of the backends' own records, for the signatures below
     from mlserve.deploy.base import Action, APIStatus
+    from mlserve.deploy.cluster import Cluster
     from mlserve.deploy.environments import Environment
     from mlserve.deploy.local.placement import Placement
     from mlserve.deploy.local.state import APIRecord, StateDir
@@ -73,3 +74,7 @@ class WorkloadKind(Protocol):
 
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
         """Add what only this kind shows to a `mlserve get` row (any backend)."""
+
+    def describe_pods(self, row: APIStatus, cluster: Cluster, deployment: dict, pods: list[dict]) -> None:
+        """Add to `mlserve get API`'s detail view on a cluster what the entry's ready `pods` answer
+        (a job API's jobs); `row.spec` is its deployed spec."""

@@ -8,6 +8,7 @@ records in S3 (deploy/job_manifests.py, jobs/kube_workers.py, jobs/s3_store.py).
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from mlserve.contract.metrics import Summary
 from mlserve.contract.progress import Progress
 from mlserve.contract.status import Status
 from mlserve.deploy.base import APIStatus
+from mlserve.deploy.cluster import Cluster
+from mlserve.deploy.cluster_models import ready
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.local import snapshot
 from mlserve.deploy.local.report import api_status
@@ -26,6 +29,8 @@ from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.kinds.realtime import RealtimeAPI
 from mlserve.spec import Project
 from mlserve.spec.batchapi import BatchAPISpec, TaskAPISpec
+
+UNLISTED = "its job service did not list its jobs"
 
 
 def jobs_dir(rec: APIRecord) -> Path:
@@ -51,10 +56,21 @@ class BatchAPI(RealtimeAPI):  # reconciled like a RealtimeAPI: a snapshot, a por
         row.kind = self.kind
         if row.status == Status.LIVE:
             try:
-                row.jobs = httpx.get(rec.url, timeout=5).json()["jobs"]
-            except (httpx.HTTPError, ValueError, KeyError):
-                row.reason = "its job service did not list its jobs"
+                listed = jobs_of(httpx.get(rec.url, timeout=5).text)
+            except httpx.HTTPError:
+                listed = None
+            _show(row, listed)
         return row
+
+    def describe_pods(self, row: APIStatus, cluster: Cluster, deployment: dict, pods: list[dict]) -> None:
+        """The jobs as the job service's `GET <endpoint>` lists them, reached through its ready pod
+        (one replica: the service's records are the jobs' own, in S3)."""
+        if row.status != Status.LIVE:
+            return
+        port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        path = ((row.spec or {}).get("networking") or {}).get("endpoint") or f"/{row.api}"
+        answers = (jobs_of(cluster.pod_get(pod, port, path, timeout=5)) for pod in pods if ready(pod))
+        _show(row, next((jobs for jobs in answers if jobs is not None), None))
 
     def render(self, entry, project: Project, env: Environment, *, image: str, ports: dict[str, int],
                hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
@@ -83,3 +99,20 @@ class TaskAPI(BatchAPI):
     def entries(self, project: Project) -> list:
         return project.task_apis
 
+
+
+def jobs_of(answer: str | None) -> list[dict] | None:
+    """The jobs of a job service's `GET <endpoint>` answer (`{"jobs": [...]}`, newest first);
+    None when there was no answer or it is not that."""
+    try:
+        jobs = json.loads(answer or "")["jobs"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return jobs if isinstance(jobs, list) else None
+
+
+def _show(row: APIStatus, jobs: list[dict] | None) -> None:
+    if jobs is None:
+        row.reason = UNLISTED
+    else:
+        row.jobs = jobs

@@ -13,6 +13,7 @@ from mlserve.contract.metrics import Summary
 from mlserve.contract.progress import Progress
 from mlserve.contract.status import Status
 from mlserve.deploy.base import Action, APIStatus
+from mlserve.deploy.cluster import Cluster
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import render_virtual_service
 from mlserve.deploy.local import splitters
@@ -62,6 +63,9 @@ class TrafficSplitter:
         return None
 
     def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
+        return None
+
+    def describe_pods(self, row: APIStatus, cluster: Cluster, deployment: dict, pods: list[dict]) -> None:
         return None
 
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:

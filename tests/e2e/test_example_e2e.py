@@ -87,6 +87,13 @@ def test_the_example_batch_api_on_the_cluster():
     pytest.skip(NO_JOBS_REASON)
 
 
+def test_the_example_task_api_on_the_cluster():
+    assert any(e.get("kind") == "TaskAPI" for e in yaml.safe_load((REPO / "cortex.yaml").read_text()))
+    pytest.skip("the example's serving pods request all 2 CPUs of the e2e node, and a finetune job's pod asks for "
+                "1 CPU more (its compute): it could not be scheduled (see JOB_KINDS); "
+                "tests/finetune/test_finetune_task.py runs it locally")
+
+
 def test_the_example_async_api_on_the_cluster(example):
     if not ASYNC_ON_CLUSTER:
         pytest.skip(NO_ASYNC_REASON)

@@ -144,6 +144,12 @@ def test_batch_and_task_jobs_run_as_kubernetes_jobs_on_sqs(cluster, aws_endpoint
         assert pods(f"mlserve.dev/job-id={job}") == [] or _gone_soon(lambda: pods(f"mlserve.dev/job-id={job}"))
         log = cluster.mlserve("logs", "copier", "--job", job, "--env", ENV, "--spec", spec).stdout
         assert f"job {job}" in log and "wrote 4 items" in log, log
+        # `mlserve get API` lists the jobs as the job service answers them, through its pod.
+        listed = json.loads(cluster.mlserve("get", "copier", "--env", ENV, "--spec", spec, "-o", "json").stdout)
+        shown = next(j for j in listed["jobs"] if j["job_id"] == job)
+        assert (shown["status"], shown["batches_succeeded"], shown["batches_total"]) == ("succeeded", 10, 10), listed
+        table = cluster.mlserve("get", "copier", "--env", ENV, "--spec", spec).stdout
+        assert any(job in line and "10/10" in line for line in table.splitlines()), table
 
         # A task: one pod, run once.
         task = marker.submit({"config": {"out": f"{out}/marker-done"}})

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from rich.console import Console
 
 import mlserve
+from mlserve import kinds
+from mlserve.cli.get import jobs_table
+from mlserve.contract.status import Status
+from mlserve.deploy.base import APIStatus
 from mlserve.errors import PredictionFailed
+from mlserve.kinds.jobs import UNLISTED, jobs_of
 from tests.cli.cli_harness import invoke
+from tests.loopback import free_port
 
 
 @pytest.fixture
@@ -68,3 +77,49 @@ def test_predict_wait_exits_1_when_the_job_has_failures(deployed, tmp_path):
     result = invoke("predict", "squares", str(body), "--wait", "--spec", str(deployed.folder / "cortex.yaml"),
                     "--env", "local")
     assert result.exit_code == 1 and "completed_with_failures" in result.output
+
+
+class PodProxy:
+    """A cluster whose pod proxy reaches the locally deployed job service (Cluster.pod_get's contract:
+    the body of a GET on the pod's port, None when unreachable); the pods stand in for its one replica."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.asked = port, []
+
+    def pod_get(self, pod: dict, port: int, path: str, timeout: float = 2.0) -> str | None:
+        self.asked.append((pod["metadata"]["name"], port, path))
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=timeout).text
+        except httpx.TransportError:
+            return None
+
+
+def _pod(name: str, ready: bool) -> dict:
+    return {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": str(ready)}]}}
+
+
+def test_get_on_a_cluster_lists_the_job_services_jobs_through_its_pod(deployed):
+    job = deployed.submit({"item_list": {"items": [1, 2, 3, 4], "batch_size": 2}})
+    assert deployed.wait(job)["status"] == "succeeded"
+    port = int(urlsplit(deployed.url()).port)
+    deployment = {"spec": {"template": {"spec": {"containers": [{"ports": [{"containerPort": port}]}]}}}}
+    spec = {"name": "squares", "kind": "BatchAPI", "networking": {"endpoint": "/squares"}}
+    row = APIStatus(api="squares", status=Status.LIVE, spec=spec)
+    cluster = PodProxy(port)
+    kinds.of_spec(spec).describe_pods(row, cluster, deployment, [_pod("squares-0", False), _pod("squares-1", True)])
+    assert cluster.asked == [("squares-1", port, "/squares")]  # the ready pod only, the API's endpoint
+    assert row.reason is None and row.jobs == httpx.get(deployed.url()).json()["jobs"]
+    shown = next(j for j in row.jobs if j["job_id"] == job)
+    assert (shown["status"], shown["batches_succeeded"], shown["batches_total"]) == ("succeeded", 2, 2)
+    out = Console(width=200, record=True)
+    out.print(jobs_table(row.jobs))
+    assert any(job in line and "succeeded" in line and "2/2" in line for line in out.export_text().splitlines())
+    gone = APIStatus(api="squares", status=Status.LIVE, spec=spec)
+    kinds.of_spec(spec).describe_pods(gone, PodProxy(free_port()), deployment, [_pod("squares-1", True)])
+    assert gone.jobs == [] and gone.reason == UNLISTED  # said, not shown as "no jobs"
+
+
+def test_jobs_of_reads_only_a_job_list():
+    assert jobs_of('{"jobs": [{"job_id": "a"}]}') == [{"job_id": "a"}]
+    for answer in (None, "", "<html>502</html>", "[]", '{"error": "x"}', '{"jobs": 3}'):
+        assert jobs_of(answer) is None, answer
