@@ -137,6 +137,9 @@ def _module_files(dotted: str, search: list[Path], root: Path, brought_in_by: st
                     yield candidate
 
 
+PLATFORM = "mlserve"
+
+
 def _project_imports(sources: Iterable[Path], search: list[Path], root: Path, api: str) -> set[Path]:
     """Project modules the sources import, transitively (the root and python_path are importable)."""
     found: set[Path] = set()
@@ -144,6 +147,8 @@ def _project_imports(sources: Iterable[Path], search: list[Path], root: Path, ap
     while queue:
         source = queue.pop()
         for name in _imported_names(source):
+            if name.partition(".")[0] == PLATFORM:
+                continue  # mlserve itself is installed wherever an API runs, even inside mlserve's own repo
             brought_in_by = f"api '{api}': 'import {name}' in {_relative(source, root)}"
             for module in _module_files(name, search, root, brought_in_by):
                 if module.is_relative_to(root) and module not in found:

@@ -137,3 +137,16 @@ def test_the_models_list_is_a_third_kind_of_change_outside_the_runtime_hash(tmp_
     bigger = multi_model_project(tmp_path, "dir: models", "cache_size: 3, disk_cache_size: 3")
     assert runtime_hash(bigger, tmp_path) != runtime_hash(folder, tmp_path)
     assert models_document(bigger, tmp_path) == documents[2]
+
+
+def test_mlserve_itself_is_never_an_api_file_even_in_its_own_repository():
+    """The example's predictors import mlserve, and the repository's root holds mlserve's source:
+    a snapshot with part of mlserve in it shadowed the installed one (an AsyncAPI's workers failed
+    with `No module named 'mlserve.contract.kind'`)."""
+    repo = Path(__file__).resolve().parents[2]
+    project = load_project(repo / "cortex.yaml")
+    for api in project.served():
+        files = [f.relative_to(repo).as_posix() for f in api_files(api, repo)]
+        assert not [f for f in files if f.startswith("mlserve/")], (api.name, files)
+    assert "predictors/translator.py" in [f.relative_to(repo).as_posix()
+                                          for f in api_files(project.entry("translate-folder"), repo)]
