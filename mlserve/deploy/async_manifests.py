@@ -78,7 +78,8 @@ def render_async(api: AsyncAPISpec, project: Project, env: Environment, *, image
     gateway["spec"]["replicas"] = 1  # it only queues and reads records
     container = gateway["spec"]["template"]["spec"]["containers"][0]
     grant_aws(container, env)
-    container.update(name="gateway", resources=GATEWAY_RESOURCES,
+    # Both containers keep the name "api": `mlserve logs` and deploy's failure reports read that container.
+    container.update(resources=GATEWAY_RESOURCES,
                      command=_command("mlserve.asyncapi.gateway", api, project, "--host", "0.0.0.0", "--port", str(port)))
 
     worker = _role(deployment(api, project, env, image, port, {**pins, **stores, envvars.ASYNC_READY_DIR: READY_DIR}),
@@ -88,7 +89,7 @@ def render_async(api: AsyncAPISpec, project: Project, env: Environment, *, image
     grant_aws(container, env)
     for key in ("ports", "livenessProbe"):
         container.pop(key)
-    container.update(name="worker", command=_command("mlserve.asyncapi.worker", api, project), readinessProbe={
+    container.update(command=_command("mlserve.asyncapi.worker", api, project), readinessProbe={
         "exec": {"command": ["sh", "-c", f"ls {READY_DIR} | grep -qxE '[0-9]+'"]},
         "periodSeconds": 2, "failureThreshold": 2})
 

@@ -63,6 +63,8 @@ def test_gateway_and_workers_share_the_queue_and_the_service_reaches_only_the_ga
               "AWS_ENDPOINT_URL": "http://127.0.0.1:5055", "AWS_DEFAULT_REGION": "eu-west-1",
               "LOG_LEVEL": "debug"}
     assert stores.items() <= env_of(gateway).items() and stores.items() <= env_of(worker).items()
+    # The container `mlserve logs` and deploy's failure reports read (deploy/cluster.py: Cluster.log).
+    assert [d["spec"]["template"]["spec"]["containers"][0]["name"] for d in (gateway, worker)] == ["api", "api"]
     # Both are the API (name label: delete, logs, pruning); the component tells them apart, selectors included.
     assert gateway["metadata"]["labels"][NAME] == worker["metadata"]["labels"][NAME] == "story"
     assert gateway["spec"]["selector"]["matchLabels"][COMPONENT] == ASYNC_COMPONENT
