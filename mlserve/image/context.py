@@ -117,7 +117,8 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
 # splitter, the autoscaler and the AsyncAPI gateway and workers (asyncapi, queues) run from the same
 # image, and the vocabulary they share (contract);
 # the CLI, the kinds and the deploy backends stay out, so changing them restarts no API.
-RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "completions.py", "contract", "spec",
+RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "completions.py", "streamed.py",
+                 "contract", "spec",
                  "runtime", "models", "autoscaler", "splitter", "queues", "asyncapi")
 
 
