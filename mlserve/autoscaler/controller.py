@@ -169,16 +169,16 @@ class Controller:
             labels = deployment["metadata"].get("labels") or {}
             if labels.get(SCALED_BY):
                 continue  # scaled by an HPA: not ours to change
-            workers = labels.get(COMPONENT) == ASYNC_WORKER_COMPONENT
+            on_queue = labels.get(COMPONENT) == ASYNC_WORKER_COMPONENT  # an AsyncAPI's workers
             try:
                 settings = Settings.from_spec(Autoscaling.model_validate(json.loads(annotations[SPEC])["autoscaling"]),
-                                              queue=workers)
+                                              queue=on_queue)
             except (KeyError, ValueError, TypeError, ValidationError) as e:
                 log.error("%s: no readable autoscaling spec in its %s annotation (%s): left alone", name, SPEC, e)
                 continue
-            if current == 0 and not (workers and settings.min_replicas == 0):
+            if current == 0 and not (on_queue and settings.min_replicas == 0):
                 continue  # stopped by hand (only workers that may idle at zero are woken from it)
-            if workers:
+            if on_queue:
                 in_flight, missing = self.observe_queue(deployment), 0
             else:
                 port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
