@@ -4,10 +4,10 @@ from mlserve.errors import MlserveError, RequestError
 
 __version__ = "0.1.0"
 
-__all__ = ["AsyncClient", "Client", "MlserveError", "RequestError", "__version__"]
+__all__ = ["AsyncClient", "Client", "MlserveError", "RequestError", "__version__", "stream_result"]
 
 # Loaded on first use, so `import mlserve` stays cheap (no httpx, no deploy backends).
-_LAZY = {"Client": "mlserve.client", "AsyncClient": "mlserve.client"}
+_LAZY = {"Client": "mlserve.client", "AsyncClient": "mlserve.client", "stream_result": "mlserve.streamed"}
 
 
 def __getattr__(name: str):

@@ -9,7 +9,9 @@ passage is done: the end of text, the start of a next "> " action, or max_new_to
 ends at the last sentence end or line end, so it never stops mid-sentence. Sampling is seeded:
 the same request with the same seed gets the same passage; without a seed one is drawn and
 returned, so any answer can be reproduced. `stream(payload)` yields the same passage in pieces
-(each a finished sentence or line), for `Accept: text/event-stream`.
+(each a finished sentence or line), for `Accept: text/event-stream`, and returns predict's answer at
+its end: predict runs that generator (the model runs once), and the AsyncAPI shows the pieces while
+it writes and keeps the answer as its result.
 OpenAI-compatible too (README#openai-compatible-routes): a completion's prompt is the story (no
 action), temperature / top_p / seed / max_tokens map to the fields of the same names.
 
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from mlserve import RequestError
+from mlserve import RequestError, stream_result
 from mlserve.completions import TextRequest, TextResult
 from mlserve.models import Sampling, float_field, int_field, load_causal_lm, sample_steps, tokenizer_chat_prompt
 
@@ -168,17 +170,21 @@ class StoryGeneratorPredictor:
         return self._chosen(payload, query_params), prompt, sampling, tokens, seed
 
     def predict(self, payload, query_params=None):
-        started = time.perf_counter()
-        request = self._parse(payload, query_params)
-        passage = _passage(*request[0])
-        text = "".join(self._pieces(request, passage))
-        return {"passage": text, "tokens": len(passage.ids), "seed": request[-1],
-                "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        return stream_result(self.stream(payload, query_params))
 
     def stream(self, payload, query_params=None):
-        """The passage in pieces; bad input raises here, before the first piece (so: 400)."""
-        request = self._parse(payload, query_params)
-        return self._pieces(request, _passage(*request[0]))
+        """The passage in pieces, then (the generator's return value) predict's whole answer; bad input
+        raises here, before the first piece (so: 400)."""
+        started = time.perf_counter()
+        return self._told(self._parse(payload, query_params), started)
+
+    def _told(self, request, started):
+        passage, pieces = _passage(*request[0]), []
+        for piece in self._pieces(request, passage):
+            pieces.append(piece)
+            yield piece
+        return {"passage": "".join(pieces), "tokens": len(passage.ids), "seed": request[-1],
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
     def openai_payload(self, request: TextRequest):
         """An OpenAI request as this predictor's payload (mlserve/completions.py)."""

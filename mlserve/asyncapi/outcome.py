@@ -84,7 +84,12 @@ def from_response(response: Response, item_id: str) -> dict:
             "content_type": content_type}
 
 
-def from_stream(capture: Capture) -> dict:
+def from_stream(capture: Capture, returned: Any, item_id: str) -> dict:
+    """A stream run to its end: its result is what the generator returned (`return value` after the last
+    yield: the predictor's whole answer, as predict() gives it), encoded as a realtime answer would be;
+    a generator that returned nothing leaves the items joined. The items were only the partial output."""
     if capture.failure is not None:
         return {"status": State.FAILED, "error": capture.failure, "partial": joined(capture.items)}
+    if returned is not None:
+        return from_response(capture.answer(returned), item_id)
     return {"status": State.COMPLETED, "result": joined(capture.items)}

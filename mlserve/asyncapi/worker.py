@@ -94,7 +94,7 @@ class Worker:
         answer = await self.plane.handle(envelope.body, envelope.headers, envelope.query, lease.item_id, capture)
         if isinstance(answer, EventStream):
             await drain(answer)
-            return from_stream(capture)
+            return from_stream(capture, answer.items.result, lease.item_id)
         return from_response(answer, lease.item_id)
 
     def _partial(self, item_id: str, record: dict):

@@ -8,11 +8,14 @@ Per tick, as Cortex's RealtimeAPI autoscaler did it:
 1. the API-wide in-flight total (sum over replicas) is averaged over the last `window`;
 2. recommendation = ceil(average / target_replica_concurrency), kept at the current count when
    within `downscale_tolerance` / `upscale_tolerance` of it;
-3. clamped to min_replicas..max_replicas (at least 1: a replica is needed to measure load);
+3. clamped to min_replicas..max_replicas (at least 1: a replica is needed to measure load, except
+   where the load is a queue's length: an AsyncAPI's workers go to 0 with `min_replicas: 0`);
 4. the count goes up to the lowest recommendation of the last `upscale_stabilization_period`, or
    down to the highest of the last `downscale_stabilization_period`; neither before the history
    covers that period (after a fresh start the count is held that long);
 5. each step is capped by `max_upscale_factor` / `max_downscale_factor` (one replica always allowed).
+6. from 0 (a queue's workers), an item waiting brings one replica back on this tick: the upscale
+   period smooths growth, it is no reason to leave work nobody runs.
 
 Data gaps, on purpose: a tick where no replica could be scraped adds no sample (the window average
 uses what it has; with no sample in the window the count is held). A tick where some ready replica
@@ -39,10 +42,11 @@ class Settings:
     max_upscale_factor: float
     downscale_tolerance: float
     upscale_tolerance: float
+    queue: bool = False  # the load is a queue's (read without replicas): min_replicas 0 is honoured
 
     @classmethod
-    def from_spec(cls, a: Autoscaling) -> Settings:
-        return cls(
+    def from_spec(cls, a: Autoscaling, *, queue: bool = False) -> Settings:
+        return cls(queue=queue,
             min_replicas=a.min_replicas, max_replicas=a.max_replicas,
             target_replica_concurrency=float(a.target_replica_concurrency or 1.0),
             window=parse_duration(a.window),
@@ -112,7 +116,7 @@ class Decision:
 
 def decide(s: Settings, history: History, obs: Observation) -> tuple[Decision, History]:
     now, current = obs.now, obs.replicas
-    low, high = max(1, s.min_replicas), max(1, s.max_replicas)
+    low, high = (s.min_replicas if s.queue else max(1, s.min_replicas)), max(1, s.max_replicas)
     keep = max(s.downscale_stabilization_period, s.upscale_stabilization_period)
     recommendations = [(t, r) for t, r in history.recommendations if now - t <= keep]
     # An empty history (first tick, or one that went stale) starts over, as after a fresh start.
@@ -155,6 +159,8 @@ def decide(s: Settings, history: History, obs: Observation) -> tuple[Decision, H
     floor = min(current - 1, math.ceil(current * s.max_downscale_factor))
     ceil = max(current + 1, math.ceil(current * s.max_upscale_factor))
     request = min(max(min(max(request, floor), ceil), low), high)
+    if current == 0 and sum(obs.in_flight) > 0:  # rule 6 (only a queue's workers are observed at 0)
+        request, note = max(request, 1), "work waiting: one replica back from zero"
     decision = Decision(request=request, avg_in_flight=avg, raw_recommendation=raw, recommendation=recommendation,
                         downscale_factor_floor=floor, upscale_factor_ceil=ceil,
                         downscale_stabilization_floor=down_floor, upscale_stabilization_ceil=up_ceil,

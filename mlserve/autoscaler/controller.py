@@ -8,7 +8,9 @@ is *missing*: that tick never scales the API down.
 
 An AsyncAPI's worker Deployment is observed on its queue instead (Cortex's AsyncAPI rule): the
 sample is the items waiting plus those in progress, so desired = ceil((waiting + in progress) /
-target_replica_concurrency), through the same window, stabilization and step limits. The queue is
+target_replica_concurrency), through the same window, stabilization and step limits; with
+`min_replicas: 0` the workers go to zero once the queue has been empty for the downscale period, and
+the next waiting item brings one back on the next tick (the gateway is not scaled). The queue is
 read with what the workers were given (their MLSERVE_ASYNC_QUEUE and AWS_* values); a queue that
 cannot be read adds no sample, so the count is held.
 """
@@ -164,14 +166,19 @@ class Controller:
             name = deployment["metadata"]["name"]
             annotations = deployment["metadata"].get("annotations") or {}
             current = (deployment.get("spec") or {}).get("replicas", 1)
-            if deployment["metadata"].get("labels", {}).get(SCALED_BY) or current == 0:
-                continue  # scaled by an HPA, or stopped by hand: not ours to change
+            labels = deployment["metadata"].get("labels") or {}
+            if labels.get(SCALED_BY):
+                continue  # scaled by an HPA: not ours to change
+            on_queue = labels.get(COMPONENT) == ASYNC_WORKER_COMPONENT  # an AsyncAPI's workers
             try:
-                settings = Settings.from_spec(Autoscaling.model_validate(json.loads(annotations[SPEC])["autoscaling"]))
+                settings = Settings.from_spec(Autoscaling.model_validate(json.loads(annotations[SPEC])["autoscaling"]),
+                                              queue=on_queue)
             except (KeyError, ValueError, TypeError, ValidationError) as e:
                 log.error("%s: no readable autoscaling spec in its %s annotation (%s): left alone", name, SPEC, e)
                 continue
-            if deployment["metadata"]["labels"].get(COMPONENT) == ASYNC_WORKER_COMPONENT:
+            if current == 0 and not (on_queue and settings.min_replicas == 0):
+                continue  # stopped by hand (only workers that may idle at zero are woken from it)
+            if on_queue:
                 in_flight, missing = self.observe_queue(deployment), 0
             else:
                 port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]

@@ -102,6 +102,9 @@ def set_(
         help="Another AWS-compatible endpoint (e.g. an emulator).")] = None,
     async_bucket: Annotated[str | None, typer.Option(
         help="S3 bucket for AsyncAPI results, created if missing [mlserve-async-<name>].")] = None,
+    aws_secret: Annotated[str | None, typer.Option(
+        help="Kubernetes Secret with AWS credentials (AWS_ACCESS_KEY_ID, ...) for the pods that use AWS "
+             "[none: their role, e.g. IRSA on EKS].")] = None,
     unset: Annotated[list[str] | None, typer.Option(
         help="Remove a setting, back to its default (repeatable), e.g. --unset context.")] = None,
 ) -> None:
@@ -118,7 +121,8 @@ def set_(
                    node_selector=_node_selector(node_selector), service_type=service_type,
                    ingress_class=ingress_class, ingress_host=ingress_host, rollout_timeout=rollout_timeout,
                    region=region, eks_cluster=eks_cluster, aws_profile=aws_profile,
-                   aws_endpoint_url=aws_endpoint_url, async_bucket=async_bucket, splitter_backend_host=splitter_backend_host,
+                   aws_endpoint_url=aws_endpoint_url, async_bucket=async_bucket, aws_secret=aws_secret,
+                   splitter_backend_host=splitter_backend_host,
                    istio_gateway=istio_gateway, hpa=hpa, autoscaler_api_server=autoscaler_api_server,
                    autoscaler_scrape_cidrs=autoscaler_scrape_cidr or None,
                    autoscaler_node_selector=_node_selector(autoscaler_node_selector),

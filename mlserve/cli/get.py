@@ -144,13 +144,14 @@ def _splitters(out: Console, statuses: list[APIStatus]) -> None:
 def _queues(out: Console, statuses: list[APIStatus]) -> None:
     queued = [s for s in statuses if s.queue is not None]
     if queued:
-        table = Table("async api", "status", "waiting", "in progress", "failed", "oldest", box=None, pad_edge=False,
-                      title="\nasync apis", title_justify="left")
+        table = Table("async api", "status", "workers", "waiting", "in progress", "failed", "oldest", box=None,
+                      pad_edge=False, title="\nasync apis", title_justify="left")
         for s in queued:
             q = s.queue or {}
-            table.add_row(s.api, _status_text(s.status), *(str(q.get(k, "-")) for k in ("waiting", "in_progress",
-                                                                                          "failed")),
-                          "-" if q.get("oldest_age_s") is None else f"{q['oldest_age_s']:g}s")
+            # On a cluster: the worker Deployment's ready/desired replicas (locally: its processes, in detail).
+            workers = "-" if s.desired_replicas is None else f"{s.ready_replicas}/{s.desired_replicas}"
+            table.add_row(s.api, _status_text(s.status), workers, *(str(q.get(k, "-")) for k in (
+                "waiting", "in_progress", "failed")), "-" if q.get("oldest_age_s") is None else f"{q['oldest_age_s']:g}s")
         out.print(table)
 
 

@@ -32,8 +32,10 @@ class Summary:
     p99_ms: float | None = None
     by_backend: dict[str, int] | None = None  # traffic splitters: API behind it -> requests sent
     in_flight: float | None = None  # requests being handled right now (None: not on the page)
-    queued: float | None = None  # AsyncAPIs: items waiting, and items a worker holds
-    in_progress: float | None = None
+    queued: float | None = None  # AsyncAPIs: items waiting, items a worker holds, items given up on,
+    in_progress: float | None = None  # and the age of the oldest unfinished item (seconds)
+    failed: float | None = None
+    oldest_age_s: float | None = None
 
 
 def summarize(text: str) -> Summary:
@@ -57,13 +59,16 @@ def summarize(text: str) -> Summary:
                 by_backend[api] = by_backend.get(api, 0) + int(sample.value)
             elif sample.name == IN_FLIGHT:
                 in_flight = (in_flight or 0.0) + sample.value
-            elif sample.name in (ASYNC_QUEUE_LENGTH, ASYNC_IN_PROGRESS):
+            elif sample.name in (ASYNC_QUEUE_LENGTH, ASYNC_IN_PROGRESS, ASYNC_FAILED):
                 gauges[sample.name] = gauges.get(sample.name, 0.0) + sample.value
+            elif sample.name == ASYNC_OLDEST_AGE:  # every gateway replica reads the same queue
+                gauges[sample.name] = max(gauges.get(sample.name, 0.0), sample.value)
     cumulative = sorted(buckets.items())
     return Summary(
         requests=sum(by_class.values()), by_class=by_class, by_backend=by_backend,
         p50_ms=_ms(histogram_quantile(0.5, cumulative)), p99_ms=_ms(histogram_quantile(0.99, cumulative)),
         in_flight=in_flight, queued=gauges.get(ASYNC_QUEUE_LENGTH), in_progress=gauges.get(ASYNC_IN_PROGRESS),
+        failed=gauges.get(ASYNC_FAILED), oldest_age_s=gauges.get(ASYNC_OLDEST_AGE),
     )
 
 

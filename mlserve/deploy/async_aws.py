@@ -18,7 +18,8 @@ import math
 
 from mlserve.contract import env as envvars
 from mlserve.contract.progress import Progress
-from mlserve.deploy.async_manifests import aws_env, queue_name, results_url
+from mlserve.deploy.async_manifests import queue_name, results_url
+from mlserve.deploy.aws_access import aws_env
 from mlserve.deploy.environments import Environment
 from mlserve.errors import DeployError
 from mlserve.queues.aws import call, client

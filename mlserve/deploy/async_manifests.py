@@ -2,8 +2,8 @@
 
 Both run from the project image, with the API's queue (an SQS FIFO queue per API and environment)
 and result store (a prefix of the environment's results bucket) in their environment, and the AWS
-endpoint and region the environment uses; credentials come from the pods' own AWS chain (a role, or
-AWS_* variables in `predictor.env`, as for s3:// models). The gateway is one replica that accepts and
+endpoint, region and credentials Secret the environment names (deploy/aws_access.py; without a
+Secret, the pods' own AWS chain: a role). The gateway is one replica that accepts and
 answers; the workers are scaled by mlserve's autoscaler on queue length plus items in progress.
 
 The two Deployments share the API's name label (so `mlserve delete API`, `logs` and the project's
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from mlserve.contract import env as envvars
 from mlserve.contract.labels import ASYNC_COMPONENT, ASYNC_WORKER_COMPONENT, COMPONENT
+from mlserve.deploy.aws_access import aws_env, grant_aws
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import deployment, ingress, selector, service, stamp
 from mlserve.deploy.pins import pinned_env
@@ -23,8 +24,9 @@ from mlserve.queues.names import fifo_name
 from mlserve.spec import AsyncAPISpec, Project, runtime_hash
 
 WORKER_SUFFIX = "-worker"
-# The gateway only reads the predictor's payload type: it never needs the predictor's compute.
-GATEWAY_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}}
+# The gateway only reads the predictor's payload type: it never needs the predictor's compute (but it
+# imports the predictor's module, and with it e.g. torch: the example's gateway uses about 240 MiB).
+GATEWAY_RESOURCES = {"requests": {"cpu": "100m", "memory": "384Mi"}}
 READY_DIR = "/tmp"  # a worker that loaded its predictor leaves a file named by its pid here
 
 
@@ -39,11 +41,6 @@ def results_bucket(env: Environment) -> str:
 
 def results_url(api: str, env: Environment) -> str:
     return f"s3://{results_bucket(env)}/{env.namespace}/{api}"
-
-
-def aws_env(env: Environment) -> dict[str, str]:
-    """The AWS endpoint and region of the environment, for the pods (boto3 reads these names)."""
-    return {k: v for k, v in (("AWS_ENDPOINT_URL", env.aws_endpoint_url), ("AWS_DEFAULT_REGION", env.region)) if v}
 
 
 def store_env(api: str, env: Environment) -> dict[str, str]:
@@ -72,16 +69,19 @@ def render_async(api: AsyncAPISpec, project: Project, env: Environment, *, image
     gateway = _role(deployment(api, project, env, image, port, {**pins, **stores}), ASYNC_COMPONENT)
     gateway["spec"]["replicas"] = 1  # it only queues and reads records
     container = gateway["spec"]["template"]["spec"]["containers"][0]
-    container.update(name="gateway", resources=GATEWAY_RESOURCES,
+    grant_aws(container, env)
+    # Both containers keep the name "api": `mlserve logs` and deploy's failure reports read that container.
+    container.update(resources=GATEWAY_RESOURCES,
                      command=_command("mlserve.asyncapi.gateway", api, project, "--host", "0.0.0.0", "--port", str(port)))
 
     worker = _role(deployment(api, project, env, image, port, {**pins, **stores, envvars.ASYNC_READY_DIR: READY_DIR}),
                    ASYNC_WORKER_COMPONENT)
     worker["metadata"]["name"] = api.name + WORKER_SUFFIX
     container = worker["spec"]["template"]["spec"]["containers"][0]
+    grant_aws(container, env)
     for key in ("ports", "livenessProbe"):
         container.pop(key)
-    container.update(name="worker", command=_command("mlserve.asyncapi.worker", api, project), readinessProbe={
+    container.update(command=_command("mlserve.asyncapi.worker", api, project), readinessProbe={
         "exec": {"command": ["sh", "-c", f"ls {READY_DIR} | grep -qxE '[0-9]+'"]},
         "periodSeconds": 2, "failureThreshold": 2})
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from mlserve.autoscaler.state import CONTROLLER
 from mlserve.contract import env as envvars
 from mlserve.contract.labels import AUTOSCALER_COMPONENT, COMPONENT, CONFIG_HASH, MANAGED_BY, MANAGER, NAME
+from mlserve.deploy.aws_access import grant_aws
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import config_hash
 from mlserve.errors import DeployError
@@ -50,7 +51,7 @@ def _deployment(env: Environment, image: str) -> dict:
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
     }
-    pod: dict = {"serviceAccountName": CONTROLLER, "containers": [container]}
+    pod: dict = {"serviceAccountName": CONTROLLER, "containers": [grant_aws(container, env)]}  # reads queues
     if env.host_network:
         pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     node_selector = env.autoscaler_node_selector or env.node_selector

@@ -32,6 +32,7 @@ LOCAL = "local"
 Provider = Literal["local", "kubernetes", "aws"]
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$")
 _GATEWAY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_SECRET = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # Images are built FROM this unless the environment names another Python 3 base.
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
@@ -81,12 +82,22 @@ class Environment(BaseModel):
     aws_endpoint_url: str | None = None
     # S3 bucket of AsyncAPI results (created if missing); default mlserve-async-<environment>.
     async_bucket: str | None = None
+    # A Secret in the namespace holding AWS credentials (AWS_ACCESS_KEY_ID, ...), loaded into the pods
+    # that talk to AWS (deploy/aws_access.py); unset: their own chain (on EKS a role: IRSA or the node's).
+    aws_secret: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(f"'{v}' must be lowercase letters, digits, '-' or '_'")
+        return v
+
+    @field_validator("aws_secret")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        if v is not None and not _SECRET.match(v):
+            raise ValueError(f"'{v}' is not a Secret name: lowercase letters, digits, '-' and '.'")
         return v
 
     @field_validator("istio_gateway")

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlserve import kinds
-from mlserve.contract.labels import COMPONENT, NAME, PART_OF, SPEC
+from mlserve.contract.labels import ASYNC_WORKER_COMPONENT, COMPONENT, NAME, PART_OF, SPEC
 from mlserve.contract.progress import Transient
 from mlserve.contract.status import Status
 from mlserve.deploy.api_keys import secret, secret_name
+from mlserve.deploy.aws_access import check_aws_secret
 from mlserve.deploy.base import APIStatus, DeployResult, Progress
 from mlserve.deploy.capacity import check_capacity
 from mlserve.deploy.cluster import Cluster, api_client_from_kubeconfig
@@ -95,6 +96,7 @@ class KubernetesBackend:
     def deploy(self, project: Project, progress: Progress, *, force: bool = False) -> list[DeployResult]:
         progress(f"checking {self.cluster.server}, namespace {self.env.namespace}")
         check_capacity(self.cluster, project, self.env, progress)
+        check_aws_secret(self.cluster, self.env)
         hpa_version = self.cluster.hpa_version()
         registry = self.registry()
         context = build_context(project, self.env.base_image)
@@ -136,7 +138,7 @@ class KubernetesBackend:
         if force:
             for api in to_roll:
                 self._restart(api)
-        wait_for_rollouts(self.cluster, to_roll, progress, self.env.rollout_timeout)
+        wait_for_rollouts(self.cluster, self._workloads(to_roll), progress, self.env.rollout_timeout)
         results = [DeployResult(api, action, None if action == "deleted" else self._endpoint_or_none(api))
                    for api, action in api_actions(changes).items()]
         report_models(self.cluster, desired, results, self._reachable, progress, self.env.name)
@@ -174,8 +176,16 @@ class KubernetesBackend:
 
     def _restart(self, api: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        self.cluster.patch("apps/v1", "Deployment", api,
-                           {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
+        for name in self._workloads([api]):
+            self.cluster.patch("apps/v1", "Deployment", name,
+                               {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
+
+    def _workloads(self, apis: list[str]) -> list[str]:
+        """The Deployments of these APIs, by name: an AsyncAPI has two (its gateway and its workers)."""
+        if not apis:
+            return []
+        found = self.cluster.list_managed([("apps/v1", "Deployment")], f"{NAME} in ({','.join(sorted(set(apis)))})")
+        return sorted(d["metadata"]["name"] for d in found)
 
     def _deployments(self, api: str | None = None) -> list[dict]:
         # Every kind's Deployments, not the namespace's autoscaler.
@@ -188,6 +198,11 @@ class KubernetesBackend:
                               f"{self.env.name}` lists what is deployed there")
         return sorted(deployments, key=lambda d: d["metadata"]["name"])
 
+    def _workers(self, api: str | None) -> dict[str, dict]:
+        """AsyncAPIs' worker Deployments by API name."""
+        selector = f"{COMPONENT}={ASYNC_WORKER_COMPONENT}" + (f",{NAME}={api}" if api else "")
+        return {d["metadata"]["labels"][NAME]: d for d in self.cluster.list_managed([("apps/v1", "Deployment")], selector)}
+
     def status(self, api: str | None = None, *, detail: bool = False) -> list[APIStatus]:
         routed = []
         for vs in self._routes(api):  # splitters Istio runs: no pods, no metrics of their own
@@ -198,11 +213,17 @@ class KubernetesBackend:
             return routed
         out = []
         scaling = self._autoscaler_state()
+        workers = self._workers(api)
         for deployment in self._deployments(api):
             name = deployment["metadata"]["name"]
+            worker = workers.get(name)  # an AsyncAPI's: its state and pods count with the gateway's
             done, state = rollout_state(deployment)
             pods = current_pods(self.cluster, deployment)
-            problems = [p for p in (pod_problem(pod) for pod in pods) if p]
+            if worker is not None:
+                worker_done, worker_state = rollout_state(worker)
+                done, state = done and worker_done, f"gateway {state}; workers {worker_state}"
+            problems = [p for p in (pod_problem(pod) for pod in
+                                    [*pods, *(current_pods(self.cluster, worker) if worker else [])]) if p]
             reason = next(filter(None, (pod_reason(pod) for pod in pods)), None)
             want = (deployment.get("spec") or {}).get("replicas", 0)
             status = (Status.STOPPED if want == 0 else Status.LIVE if done else
@@ -217,7 +238,8 @@ class KubernetesBackend:
                             replicas=f"{state} ({want} requested)", last_update=_latest(stamps),
                             reason=None if done else reason)
             self._add_metrics(row, deployment, pods)
-            _add_scaling(row, deployment, scaling.get(name), detail)
+            scaled = worker or deployment  # an AsyncAPI's workers are what the autoscaler scales
+            _add_scaling(row, scaled, scaling.get(scaled["metadata"]["name"]), detail)
             if detail:
                 row.spec = json.loads(annotations.get(SPEC, "{}"))
                 row.recent_errors = [f"pod {p.pod}: {p.message}" for p in problems]
@@ -305,7 +327,7 @@ class KubernetesBackend:
         self._deployments(api)
         progress(f"{api}: restarting its pods")
         self._restart(api)
-        wait_for_rollouts(self.cluster, [api], progress, self.env.rollout_timeout)
+        wait_for_rollouts(self.cluster, self._workloads([api]), progress, self.env.rollout_timeout)
         return DeployResult(api, "updated", self._endpoint_or_none(api))
 
     def delete(self, api: str | None, progress: Progress) -> list[DeployResult]:

@@ -39,6 +39,7 @@ from mlserve.contract.labels import (  # noqa: F401  (the names other modules im
     TEMPLATE_HASH,
 )
 from mlserve.deploy.api_keys import key_env
+from mlserve.deploy.aws_access import grant_aws
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.pins import pinned_env
 from mlserve.deploy.strategy import rolling_update
@@ -260,6 +261,8 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
     pins = pinned_env(api)  # the s3:// model versions the pods fetch: changed objects roll them
     objects = [deployment(api, project, env, image, port, {**pins, **(extra_env or {})}),
                service(api, project, env)]
+    if pins:  # its pods fetch models from S3
+        grant_aws(objects[0]["spec"]["template"]["spec"]["containers"][0], env)
     if env.hpa:  # opt-in, for clusters with a custom-metrics adapter; otherwise mlserve's autoscaler scales
         objects.append(_hpa(api, project, hpa_version))
         objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"

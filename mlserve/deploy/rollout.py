@@ -123,15 +123,18 @@ def rollout_state(deployment: dict) -> tuple[bool, str]:
 
 
 def current_pods(cluster: Cluster, deployment: dict) -> list[dict]:
-    """Pods of the Deployment's newest ReplicaSet (the ones a rollout waits for)."""
+    """Pods of the Deployment's newest ReplicaSet (the ones a rollout waits for). An API's Deployments
+    share its name label (an AsyncAPI's gateway and workers): a ReplicaSet is the Deployment's by owner."""
     name = deployment["metadata"]["name"]
+    api = (deployment["metadata"].get("labels") or {}).get(NAME, name)
     revision = (deployment["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision")
-    sets = [rs for rs in cluster.list_managed([("apps/v1", "ReplicaSet")], f"{NAME}={name}")
-            if (rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") == revision]
+    sets = [rs for rs in cluster.list_managed([("apps/v1", "ReplicaSet")], f"{NAME}={api}")
+            if (rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") == revision
+            and any(o.get("name") == name for o in rs["metadata"].get("ownerReferences") or [{"name": name}])]
     if not sets:
         return []
     template_hash = sets[0]["metadata"]["labels"].get("pod-template-hash")
-    return cluster.pods(f"{NAME}={name},pod-template-hash={template_hash}")
+    return cluster.pods(f"{NAME}={api},pod-template-hash={template_hash}")
 
 
 def explain(cluster: Cluster, api: str, problem: PodProblem) -> str:

@@ -118,7 +118,8 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
 # and workers (jobs) run from the same image, and the vocabulary they share (contract);
 # the CLI, the kinds and the deploy backends stay out, so changing them restarts no API.
 RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "completions.py", "abandon.py",
-                 "contract", "spec", "runtime", "models", "autoscaler", "splitter", "queues", "asyncapi", "jobs")
+                 "streamed.py", "contract", "spec", "runtime", "models", "autoscaler", "splitter", "queues",
+                 "asyncapi", "jobs")
 
 
 def mlserve_package_root() -> Path:

@@ -83,7 +83,10 @@ class AsyncAPI(RealtimeAPI):
         deprovision(name, objects, env, progress)
 
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
-        """On any backend: the queue as the gateway's /metrics reports it."""
+        """On any backend: the queue as the gateway's /metrics reports it (read from the queue at scrape time)."""
         row.kind = self.kind
         if summary is not None and summary.queued is not None and row.queue is None:
-            row.queue = {"waiting": int(summary.queued), "in_progress": int(summary.in_progress or 0)}
+            oldest = summary.oldest_age_s
+            row.queue = {"waiting": int(summary.queued), "in_progress": int(summary.in_progress or 0),
+                         "failed": int(summary.failed or 0),
+                         "oldest_age_s": round(oldest, 1) if oldest else None}  # 0: nothing unfinished

@@ -30,9 +30,13 @@ PREDICTOR_EXCEPTIONS = (Exception, SystemExit, KeyboardInterrupt)
 DONE = object()  # Stream.next's answer once the generator is exhausted
 
 
-def _step(gen, lock: threading.Lock) -> Any:
-    with lock:
-        return next(gen, DONE)
+def _step(stream: Stream) -> Any:
+    with stream.lock:
+        try:
+            return next(stream.gen)
+        except StopIteration as end:  # a generator's `return value`: the whole result (an AsyncAPI keeps it)
+            stream.result = end.value
+            return DONE
 
 
 def _close(gen, lock: threading.Lock) -> None:
@@ -125,20 +129,22 @@ class Runner:
 
 
 class Stream:
-    """A predictor's generator (sync or async), pulled one item at a time, each in a slot."""
+    """A predictor's generator (sync or async), pulled one item at a time, each in a slot; `result` is
+    what a sync generator returned (`return value` after its last yield), once it is exhausted."""
 
-    __slots__ = ("gen", "runner", "is_async", "lock")
+    __slots__ = ("gen", "runner", "is_async", "lock", "result")
 
     def __init__(self, gen: Any, runner: Runner) -> None:
         self.gen, self.runner = gen, runner
         self.is_async = hasattr(gen, "__anext__")
         self.lock = threading.Lock()  # a sync generator's step and its close never overlap
+        self.result: Any = None  # what a sync generator returned at its end (async ones cannot return one)
 
     async def next(self) -> Any:
         """The next item, or DONE."""
         if self.is_async:
             return await self.runner._in_slot(_anext, True, {"gen": self.gen})
-        return await self.runner._in_slot(_step, False, {"gen": self.gen, "lock": self.lock})
+        return await self.runner._in_slot(_step, False, {"stream": self})
 
     async def close(self) -> None:
         """Stop the generator so its `finally` blocks run; a sync one closes in the pool, after a step

@@ -14,7 +14,8 @@ below extends `APISpec`); what is its own:
         visibility_timeout: 30s # a worker renews its lease every third of this while predicting
         workers: 1              # local worker processes
         partial_interval: 1s    # a predictor with stream(): run through it, the record showing the output
-                                # so far this often (default: off, predict() runs)
+                                # so far this often, the result what the generator returns at its end
+                                # (default: off, predict() runs)
       webhook:                  # optional: the record is POSTed here once the item is done
         url: http://127.0.0.1:9000/done
         retries: 3
@@ -41,7 +42,9 @@ class AsyncQueue(_Strict):
     visibility_timeout: Duration = Field(default=30.0, ge=1, le=43200)
     workers: int = Field(default=1, ge=1, le=64)
     # Set: a predictor with stream() is run through it, the record's `partial` holding its items so far
-    # (refreshed this often) and its `result` their join (text) or list. None: predict() runs, as realtime.
+    # (refreshed this often) and its `result` what the generator returned at its end (the answer predict()
+    # gives: README#asyncapi), or, if it returned nothing, the items joined (text) or listed. None:
+    # predict() runs, as realtime.
     partial_interval: Duration | None = Field(default=None, gt=0)
 
 

@@ -1,5 +1,6 @@
-"""The example's story-generator-async, with the real model: its passage is the RealtimeAPI's passage
-for the same seed, and the record showed part of it while it was written."""
+"""The example's story-generator-async, with the real model: its result is the RealtimeAPI's answer
+for the same seed (the same {passage, tokens, seed}), and the record showed part of it while it was
+written."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_the_async_story_is_the_realtime_story_and_shows_its_progress(tmp_path):
     realtime = Runtime(tmp_path / "cortex.yaml", "story-generator", timeout=300)
     try:
         realtime.wait(timeout=300)
-        expected = realtime.post(TURN, timeout=300).json()["passage"]
+        answer = realtime.post(TURN, timeout=300).json()
     finally:
         realtime.stop()
     api = Running(tmp_path / "cortex.yaml", "story-generator-async", f"sqlite://{tmp_path / 'q.db'}", free_port())
@@ -36,7 +37,11 @@ def test_the_async_story_is_the_realtime_story_and_shows_its_progress(tmp_path):
         item = api.submit(TURN)
         seen = []
         done = api.wait(item, timeout=300, until=lambda r: seen.append(r) or r["status"] == "completed")
-        assert done["result"] == expected and expected.strip()
+        result, expected = done["result"], answer["passage"]
+        assert isinstance(result, dict) and result.keys() == answer.keys(), result
+        assert {k: result[k] for k in ("passage", "tokens", "seed")} == {k: answer[k] for k in ("passage", "tokens",
+                                                                                              "seed")}
+        assert expected.strip() and answer["seed"] == TURN["seed"]
         partials = [r["partial"] for r in seen if r["status"] == "in_progress" and r.get("partial")]
         assert partials and all(expected.startswith(p) for p in partials), seen[-3:]
     finally:

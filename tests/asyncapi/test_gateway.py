@@ -80,6 +80,17 @@ def test_a_streaming_predictor_shows_partial_output_while_it_runs(launch):
     assert done["result"] == "".join(f"w{i} " for i in range(40))
 
 
+def test_with_partials_the_result_is_what_predict_answers_and_the_model_runs_once(launch, tmp_path):
+    api = launch({"name": "told", "class_name": "Told", "queue": {"partial_interval": "100ms"}})
+    runs = tmp_path / "runs"
+    item = api.submit({"words": 30, "runs": str(runs)})
+    partial = api.wait(item, until=lambda r: r.get("partial") or r["status"] == "completed")
+    assert partial["status"] == "in_progress" and partial["partial"].startswith("w0 ")
+    done = api.wait(item)
+    assert done["result"] == {"text": "".join(f"w{i} " for i in range(30)), "words": 30}, done
+    assert runs.read_text() == "run\n"  # the stream's answer was kept: predict did not run again
+
+
 def test_a_failing_predictor_fails_the_item_with_the_error_shape(launch):
     api = launch(JOBS)
     done = api.wait(api.submit({"n": 1, "fail": True}))

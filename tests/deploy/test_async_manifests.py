@@ -15,7 +15,7 @@ from tests.deploy.test_kubernetes_manifests import PREDICTOR, SCHEMA_VERSIONS, b
 ASYNC = """\
 - name: story
   kind: AsyncAPI
-  predictor: {path: p.py, env: {AWS_ACCESS_KEY_ID: testing}}
+  predictor: {path: p.py, env: {LOG_LEVEL: debug}}
   compute: {cpu: 1, mem: 1Gi}
   autoscaling: {min_replicas: 1, max_replicas: 4, target_replica_concurrency: 2}
   networking: {endpoint: /v1/story}
@@ -61,8 +61,10 @@ def test_gateway_and_workers_share_the_queue_and_the_service_reaches_only_the_ga
     stores = {"MLSERVE_ASYNC_QUEUE": "sqs://mlserve-prod-serving-story.fifo",
               "MLSERVE_ASYNC_RESULTS": "s3://mlserve-async-prod/serving/story",
               "AWS_ENDPOINT_URL": "http://127.0.0.1:5055", "AWS_DEFAULT_REGION": "eu-west-1",
-              "AWS_ACCESS_KEY_ID": "testing"}
+              "LOG_LEVEL": "debug"}
     assert stores.items() <= env_of(gateway).items() and stores.items() <= env_of(worker).items()
+    # The container `mlserve logs` and deploy's failure reports read (deploy/cluster.py: Cluster.log).
+    assert [d["spec"]["template"]["spec"]["containers"][0]["name"] for d in (gateway, worker)] == ["api", "api"]
     # Both are the API (name label: delete, logs, pruning); the component tells them apart, selectors included.
     assert gateway["metadata"]["labels"][NAME] == worker["metadata"]["labels"][NAME] == "story"
     assert gateway["spec"]["selector"]["matchLabels"][COMPONENT] == ASYNC_COMPONENT
@@ -96,3 +98,29 @@ def test_queue_names_stay_within_sqs_limits_and_apart():
     a, b = queue_name("a" * 40 + "x", long), queue_name("a" * 40 + "y", long)
     assert a != b and a.endswith(".fifo") and len(a.removesuffix(".fifo") + "-dead.fifo") <= 80
     assert queue_name("story", AWS_KUBE.model_copy(update=dict(name="my_env"))) == "mlserve-my_env-serving-story.fifo"
+
+
+def test_the_environments_aws_secret_reaches_gateway_workers_and_autoscaler_by_reference(tmp_path):
+    """Credentials come from the Secret the environment names (envFrom): never written into a manifest."""
+    from mlserve.deploy.control_plane import render_control_plane
+
+    env = AWS_KUBE.model_copy(update=dict(aws_secret="aws-creds"))
+    objects = render_manifests(project(tmp_path), env, image="r.example.com/t/mlserve:abc")
+    autoscaler = next(o for o in render_control_plane(env, image="i", dependencies="d") if o["kind"] == "Deployment")
+    reference = [{"secretRef": {"name": "aws-creds"}}]
+    for deployment in (by_kind(objects, "Deployment", "story"), by_kind(objects, "Deployment", "story-worker"),
+                       autoscaler):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["envFrom"] == reference, deployment["metadata"]["name"]
+        assert not any(e["name"].startswith("AWS_SECRET") for e in container["env"])
+        for version in SCHEMA_VERSIONS:
+            kubernetes_validate.validate(deployment, version, strict=True)
+    assert "envFrom" not in by_kind(objects, "Deployment", "qa")["spec"]["template"]["spec"]["containers"][0]
+    # Without one the pods use their own chain (a role): nothing is referenced.
+    plain = render_manifests(project(tmp_path), AWS_KUBE, image="r.example.com/t/mlserve:abc")
+    assert "envFrom" not in by_kind(plain, "Deployment", "story-worker")["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_an_aws_secret_setting_must_be_a_secret_name():
+    with pytest.raises(ValueError, match="is not a Secret name"):
+        Environment(name="prod", provider="kubernetes", registry="r", aws_secret="AWS Creds!")

@@ -141,6 +141,26 @@ class Cluster:
         return json.loads(response.data)
 
 
+AWS_SECRET = "mlserve-aws"  # the environments' credentials Secret (mlserve env set --aws-secret)
+AWS_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # what the emulator takes
+
+
+def make_aws_secret(cluster: Cluster) -> None:
+    """The namespace and the Secret the environment names, as a user would make them with kubectl."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    core = client.CoreV1Api(cluster.api_client())
+    for make in (lambda: core.create_namespace({"metadata": {"name": cluster.namespace}}),
+                 lambda: core.create_namespaced_secret(cluster.namespace, {
+                     "metadata": {"name": AWS_SECRET}, "stringData": AWS_KEYS})):
+        try:
+            make()
+        except ApiException as e:
+            if e.status != 409:  # 409: made by an earlier test of this session
+                raise
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Cluster:
     need("MLSERVE_TEST_KUBECONFIG", "MLSERVE_TEST_REGISTRY")

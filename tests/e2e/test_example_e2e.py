@@ -3,8 +3,10 @@
 One `mlserve deploy --env` of the example (engines, torch and weights reach the image without a
 hand-written requirements.txt); every API answers the local runtime's answers exactly (greedy
 decoding, seeded sampling); the compose page is served from the pod; a code-only edit rebuilds
-only the project's layer and restarts only the API whose code changed. The figures the README
-quotes (image size, build cold/warm, pod start to ready, first answer) are printed.
+only the project's layer and restarts only the API whose code changed; the AsyncAPI (queue in SQS,
+results in S3: the AWS emulator, credentials from a Secret the environment names) idles with no
+worker, wakes one for a turn and answers the realtime story for it. The figures the README quotes
+(image size, build cold/warm, pod start to ready, first answer) are printed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from runtime_harness import serve
 from bench.eval_sets import items
 from mlserve.image.builder import Registry, docker_client, ensure_image
 from mlserve.spec import load_project
+from tests.e2e.conftest import AWS_KEYS, AWS_SECRET, make_aws_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_weights]
 REPO = Path(__file__).resolve().parents[2]
@@ -39,11 +42,7 @@ PAYLOADS = {
                          "max_new_tokens": 24}],
 }
 VARYING = {"latency_ms", "request_id"}  # timings differ from run to run; everything else must not
-# The example's AsyncAPI needs its Kubernetes objects (deploy/async_manifests.py); a build without them
-# deploys the rest of the example, and the AsyncAPI's own test says it was skipped and why.
-ASYNC_ON_CLUSTER = importlib.util.find_spec("mlserve.deploy.async_manifests") is not None
-NO_ASYNC_REASON = ("this build has no AsyncAPI objects for Kubernetes (mlserve/deploy/async_manifests.py): "
-                   "the example's AsyncAPI entries are left out of the cluster deploy")
+ASYNC = "story-generator-async"
 
 
 # The example's BatchAPI (translate-folder) is left out of the cluster deploy: its job service would fit,
@@ -75,9 +74,8 @@ def example(tmp_path_factory) -> Path:
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, root / name)
-    left_out = JOB_KINDS + (() if ASYNC_ON_CLUSTER else ("AsyncAPI",))
     entries = yaml.safe_load((root / "cortex.yaml").read_text())
-    kept = [e for e in entries if e.get("kind") not in left_out]
+    kept = [e for e in entries if e.get("kind") not in JOB_KINDS]
     (root / "cortex.yaml").write_text(yaml.safe_dump(kept, sort_keys=False))
     return root
 
@@ -92,12 +90,6 @@ def test_the_example_task_api_on_the_cluster():
     pytest.skip("the example's serving pods request all 2 CPUs of the e2e node, and a finetune job's pod asks for "
                 "1 CPU more (its compute): it could not be scheduled (see JOB_KINDS); "
                 "tests/finetune/test_finetune_task.py runs it locally")
-
-
-def test_the_example_async_api_on_the_cluster(example):
-    if not ASYNC_ON_CLUSTER:
-        pytest.skip(NO_ASYNC_REASON)
-    assert any(e.get("kind") == "AsyncAPI" for e in yaml.safe_load((example / "cortex.yaml").read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +117,16 @@ def _start_to_ready(pod) -> float:
 
 
 @pytest.fixture
-def seed_env(cluster, example):
+def seed_env(cluster, example, aws_endpoint, monkeypatch):
     if not cluster.node:
         pytest.skip("needs MLSERVE_TEST_NODE: the example's pods must run on a real node to be asked")
-    cluster.mlserve("env", "set", ENV, "--provider", "kubernetes", *cluster.env_args())
+    for key, value in {**AWS_KEYS, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)  # the CLI makes the AsyncAPI's queue and bucket
+    make_aws_secret(cluster)
+    # The pods reach the emulator at its loopback address (host network on the real node), with the
+    # Secret's credentials: nothing AWS in the predictors' env.
+    cluster.mlserve("env", "set", ENV, "--provider", "kubernetes", *cluster.env_args(), "--region", "us-east-1",
+                    "--aws-endpoint-url", aws_endpoint, "--aws-secret", AWS_SECRET)
     yield cluster
     # The example asks for most of the real node's CPUs: give them back to the other tests.
     cluster.mlserve("delete", "--all", "--env", ENV, "--spec", example / "cortex.yaml", check=False)
@@ -150,7 +148,7 @@ def test_the_example_deploys_unchanged_and_answers_as_locally(seed_env, example,
 
         started = time.monotonic()
         out = cluster.mlserve("deploy", example / "cortex.yaml", "--env", ENV)
-        figures.append(f"deploy of the 5 APIs (image already pushed): {time.monotonic() - started:.0f} s")
+        figures.append(f"deploy of the 6 APIs (image already pushed): {time.monotonic() - started:.0f} s")
         assert "up to date in the registry" in out.stderr + out.stdout
         for api in PAYLOADS:
             pods = _pods(cluster, api)
@@ -194,9 +192,49 @@ def test_the_example_deploys_unchanged_and_answers_as_locally(seed_env, example,
         assert {a: after[a] for a in after if a != "text-stats"} == {a: before[a] for a in before if a != "text-stats"}
         assert _answer(httpx.post(_endpoint(cluster, "text-stats", example), json=PAYLOADS["text-stats"][0],
                                   timeout=30)) == local_answers["text-stats"][0]
+
+        figures += _async_story(cluster, example, local_answers["story-generator"][0], client)
     finally:  # the figures so far, also when a step fails
         with capsys.disabled():
             print("\n" + "\n".join(f"  example on the cluster: {f}" for f in figures))
+
+
+def _async_story(cluster, example: Path, realtime: dict, client) -> list[str]:
+    """The AsyncAPI: no worker while idle (min_replicas 0), one woken by a turn, whose result is the
+    realtime answer for it; `mlserve get` shows the workers and the queue; memory within what is asked."""
+    import json
+
+    from kubernetes import client as kube
+
+    from mlserve.contract.labels import ASYNC_WORKER_COMPONENT, COMPONENT
+    from mlserve.deploy.async_manifests import GATEWAY_RESOURCES
+
+    apps, figures = kube.AppsV1Api(cluster.api_client()), []
+    assert apps.read_namespaced_deployment(f"{ASYNC}-worker", cluster.namespace).spec.replicas == 0
+    endpoint = _endpoint(cluster, ASYNC, example)
+    started = time.monotonic()
+    submitted = httpx.post(endpoint, json=PAYLOADS["story-generator"][0], timeout=30)
+    assert submitted.status_code == 200, submitted.text
+    item, record, deadline = submitted.json()["id"], {}, time.monotonic() + 600
+    while record.get("status") not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(2)
+        record = httpx.get(f"{endpoint}/{item}", timeout=30).json()
+    figures.append(f"{ASYNC}: submitted -> completed (a worker woken from zero) in {time.monotonic() - started:.0f} s")
+    assert record.get("status") == "completed", record
+    assert {k: v for k, v in record["result"].items() if k not in VARYING} == realtime, record
+
+    shown = json.loads(cluster.mlserve("get", ASYNC, "--env", ENV, "--spec", example / "cortex.yaml", "-o",
+                                       "json").stdout)
+    assert (shown["ready_replicas"], shown["desired_replicas"]) == (1, 1), shown
+    assert shown["queue"] == {"waiting": 0, "in_progress": 0, "failed": 0, "oldest_age_s": None}, shown
+    asked = {ASYNC_WORKER_COMPONENT: load_project(example).api(ASYNC).compute.mem,
+             "gateway": GATEWAY_RESOURCES["requests"]["memory"]}
+    for pod in _pods(cluster, ASYNC):
+        role = ASYNC_WORKER_COMPONENT if pod.metadata.labels.get(COMPONENT) == ASYNC_WORKER_COMPONENT else "gateway"
+        used = _memory(client, pod.metadata.name)
+        figures.append(f"{ASYNC} {role}: {used / 2**20:.0f} MiB in use, asks for {asked[role]}")
+        assert used <= parse_quantity(asked[role]), f"{ASYNC} {role} uses {used / 2**20:.0f} MiB"
+    return figures
 
 
 def _memory(client, pod: str) -> int:
@@ -223,7 +261,6 @@ def test_the_example_through_aws(seed_env, example, local_answers, aws_endpoint,
     """The aws provider (ECR repository, image pushed through the registry override, EKS kubeconfig
     from the emulator) with the example's text-generator, answering as locally."""
     import boto3
-    import yaml
 
     from tests.e2e.test_aws_e2e import AWS, aws_environment
 

@@ -125,7 +125,8 @@ def test_a_static_folder_left_out_of_the_image_is_an_error(project: Path):
 
 
 def test_the_serving_image_has_every_module_its_processes_import(tmp_path):
-    """The runtime, the traffic splitter and the autoscaler import only what the image carries."""
+    """The runtime, the traffic splitter and the autoscaler import only what the image carries, and so do
+    predictors: what `mlserve` offers them (its errors, stream_result) is there too."""
     import shutil
     import subprocess
     import sys
@@ -148,6 +149,7 @@ def test_the_serving_image_has_every_module_its_processes_import(tmp_path):
             "import mlserve\n"
             f"assert mlserve.__file__.startswith({str(tmp_path)!r}), mlserve.__file__\n"
             f"for m in {modules!r}:\n"
-            "    importlib.import_module(m)\n")
+            "    importlib.import_module(m)\n"
+            "from mlserve import MlserveError, RequestError, stream_result\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

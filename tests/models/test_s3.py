@@ -179,6 +179,25 @@ def test_pods_get_the_pins_and_roll_when_the_objects_change(s3, tmp_path):
     assert second != first
 
 
+def test_pods_of_an_api_with_s3_models_get_the_environments_aws_access(s3, tmp_path):
+    from mlserve.deploy.environments import Environment
+    from mlserve.deploy.render import render_manifests
+    from mlserve.spec import load_project
+
+    s3.create_bucket(Bucket="creds")
+    s3.put_object(Bucket="creds", Key="m/config.json", Body=b"{}")
+    (tmp_path / "p.py").write_text("class P:\n    def predict(self, payload):\n        return payload\n")
+    (tmp_path / "cortex.yaml").write_text("- name: qa\n  predictor: {path: p.py, config: {model: s3://creds/m}}\n"
+                                          "- name: plain\n  predictor: {path: p.py}\n")
+    env = Environment(name="prod", provider="kubernetes", registry="registry.example.com/t", region="eu-west-1",
+                      aws_endpoint_url="http://127.0.0.1:5055", aws_secret="aws-creds")
+    containers = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]
+                  for o in render_manifests(load_project(tmp_path), env, image="r/mlserve:1") if o["kind"] == "Deployment"}
+    assert containers["qa"]["envFrom"] == [{"secretRef": {"name": "aws-creds"}}]
+    assert {"name": "AWS_ENDPOINT_URL", "value": "http://127.0.0.1:5055"} in containers["qa"]["env"]
+    assert "envFrom" not in containers["plain"]  # it never talks to AWS: no credentials in its pods
+
+
 def test_configs_without_s3_never_import_boto3(tmp_path):
     (tmp_path / "p.py").write_text("class P:\n    def predict(self, payload):\n        return payload\n")
     (tmp_path / "cortex.yaml").write_text("- name: qa\n  predictor: {path: p.py, config: {model: small}}\n")
