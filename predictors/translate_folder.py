@@ -21,6 +21,9 @@ from predictors.translator import TranslatorPredictor
 
 class FolderTranslator:
     def __init__(self, config, job_spec):
+        if not config.get("out"):
+            raise ValueError('the job\'s config needs "out": the folder (absolute) or s3:// prefix to write to, '
+                             'e.g. {"config": {"out": "/abs/folder/translated"}}')
         self.out = str(config["out"]).rstrip("/")
         if not (self.out.startswith("s3://") or os.path.isabs(self.out)):
             raise ValueError(f"config.out must be an absolute folder or an s3:// prefix, got {self.out!r}")
