@@ -113,13 +113,13 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes) -> None:
         tar.addfile(info, f)
 
 
-# The parts of mlserve a serving image runs (user predictors may import errors and models), the
+# The parts of mlserve a serving image runs (user predictors may import errors, models and finetune), the
 # splitter, the autoscaler, the AsyncAPI gateway and workers (asyncapi, queues) and the job APIs' services
 # and workers (jobs) run from the same image, and the vocabulary they share (contract);
 # the CLI, the kinds and the deploy backends stay out, so changing them restarts no API.
 RUNTIME_PARTS = ("__init__.py", "errors.py", "files.py", "logs.py", "extras.py", "completions.py", "abandon.py",
                  "streamed.py", "contract", "spec", "runtime", "models", "autoscaler", "splitter", "queues",
-                 "asyncapi", "jobs")
+                 "asyncapi", "jobs", "finetune")
 
 
 def mlserve_package_root() -> Path:

