@@ -3,17 +3,10 @@ Kubernetes objects refused with a DeployError until this build has them."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-import pytest
-
 from mlserve import kinds
 from mlserve.contract.kind import Kind
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.local.state import APIRecord
-from mlserve.deploy.render import render_manifests
-from mlserve.errors import DeployError
 from mlserve.kinds.asyncapi import AsyncAPI
 from mlserve.spec import load_project
 from tests.asyncapi.conftest import write_project
@@ -31,12 +24,3 @@ def test_the_backends_find_the_kind_by_its_record_and_its_entries(tmp_path):
     command = kinds.local_command(rec)
     assert command[1:3] == ["-m", "mlserve.asyncapi"] and command[command.index("--port") + 1] == "9001"
     assert command[command.index("--store") + 1] == f"sqlite://{tmp_path / '.mlserve' / 'async' / 'jobs.db'}"
-
-
-@pytest.mark.skipif(importlib.util.find_spec("mlserve.deploy.async_manifests") is not None,
-                    reason="this build renders AsyncAPIs for Kubernetes")
-def test_on_kubernetes_it_is_refused_by_name_until_the_objects_exist():
-    project = load_project(Path(__file__).resolve().parents[2] / "cortex.yaml")
-    with pytest.raises(DeployError, match="'story-generator-async': AsyncAPI on Kubernetes is not available") as info:
-        render_manifests(project, KUBE, image="registry.example.com/team/x:1")
-    assert info.value.hint
