@@ -8,6 +8,8 @@ Reported per variant: "keystroke -> suggestion" latency p50/p90 of the answered 
 many were superseded. Run by bench/run.py for the Smart Compose group, or alone:
 
     python bench/typing_load.py --url http://127.0.0.1:8080/text-generator
+    python bench/typing_load.py --as-page --typists 1 4 8 --url window=http://127.0.0.1:8080/text-generator \
+        continuous=http://127.0.0.1:8081/text-generator-cb   # two deployments, compared in one run
 """
 
 from __future__ import annotations
@@ -42,15 +44,17 @@ def schedule(texts: list[str], seed: int = 7) -> list[tuple[float, str]]:
     return out
 
 
-async def _typed(url: str, keystrokes: list[tuple[float, str]], new_tokens: int) -> tuple[list[float], dict]:
-    """(latencies of the answered keystrokes in ms, count per status) of one person typing."""
+async def _typed(url: str, keystrokes: list[tuple[float, str]], new_tokens: int | None) -> tuple[list[float], dict]:
+    """(latencies of the answered keystrokes in ms, count per status) of one person typing; with
+    `new_tokens` None each request holds only the text, as the compose page sends it."""
+    extra = {} if new_tokens is None else {"max_new_tokens": new_tokens}
     session = f"typist-{uuid.uuid4().hex[:8]}"
     latencies, statuses = [], {}
 
     async def ask(client, at, text):
         started = time.perf_counter()
         try:
-            r = await client.post(url, json={"text": text, "max_new_tokens": new_tokens},
+            r = await client.post(url, json={"text": text} | extra,
                                   headers={"X-Session-ID": session})
             status = r.status_code
         except httpx.HTTPError:
@@ -76,11 +80,11 @@ def _summary(requests: int, latencies: list[float], statuses: dict) -> dict:
             "keystroke_to_suggestion_ms": {"p50": pick(0.5), "p90": pick(0.9), "max": pick(1.0)}}
 
 
-async def type_along(url: str, keystrokes: list[tuple[float, str]], new_tokens: int = plan.NEW_TOKENS) -> dict:
+async def type_along(url: str, keystrokes: list[tuple[float, str]], new_tokens: int | None = plan.NEW_TOKENS) -> dict:
     return _summary(len(keystrokes), *await _typed(url, keystrokes, new_tokens))
 
 
-async def typists(url: str, n: int, emails: int, new_tokens: int = plan.NEW_TOKENS) -> dict:
+async def typists(url: str, n: int, emails: int, new_tokens: int | None = plan.NEW_TOKENS) -> dict:
     """`n` people typing at once, each with a session, their own `emails` texts (person i starts at
     the bench's email i) and their own keystroke times; the summary over all of them."""
     texts = plan.EMAIL_TEXTS
@@ -93,13 +97,15 @@ async def typists(url: str, n: int, emails: int, new_tokens: int = plan.NEW_TOKE
     return _summary(sum(len(k) for k in plans), [ms for lat, _ in runs for ms in lat], statuses)
 
 
-def run(urls: dict[str, str], texts: list[str], crowds: tuple[int, ...] = (1,)) -> dict:
+def run(urls: dict[str, str], texts: list[str], crowds: tuple[int, ...] = (1,),
+        new_tokens: int | None = plan.NEW_TOKENS) -> dict:
     """The same typing schedule against each variant in turn; with `crowds`, for each number of
     people typing at once (the variants alternating per crowd size)."""
     if crowds == (1,):
         keystrokes = schedule(texts)
-        return {name: asyncio.run(type_along(url, keystrokes)) for name, url in urls.items()}
-    return {f"{name} x{n}": asyncio.run(typists(url, n, len(texts))) for n in crowds for name, url in urls.items()}
+        return {name: asyncio.run(type_along(url, keystrokes, new_tokens)) for name, url in urls.items()}
+    return {f"{name} x{n}": asyncio.run(typists(url, n, len(texts), new_tokens))
+            for n in crowds for name, url in urls.items()}
 
 
 def serve_and_type(names: list[str], texts: list[str], crowds: tuple[int, ...] = (1,)) -> dict:
@@ -124,15 +130,23 @@ def serve_and_type(names: list[str], texts: list[str], crowds: tuple[int, ...] =
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--url", help="a running text-generator endpoint")
+    where.add_argument("--url", nargs="+", help="running text-generator endpoints, each URL or NAME=URL "
+                       "(several are typed on in turn, alternating per number of typists)")
     where.add_argument("--serve", nargs="+", help="Smart Compose variants of bench/plan.py to start, e.g. B2 B2-llama")
     parser.add_argument("--emails", type=int, default=3, help="how many of the bench's email texts to type")
     parser.add_argument("--typists", type=int, nargs="+", default=[1],
                         help="people typing at once, e.g. 1 4 8 (each with a session and their own texts)")
+    parser.add_argument("--as-page", action="store_true",
+                        help="send only the text, as the compose page does (the API's max_new_tokens and "
+                             f"gate), instead of max_new_tokens {plan.NEW_TOKENS}")
     args = parser.parse_args(argv)
     texts = plan.EMAIL_TEXTS[:args.emails]
     crowds = tuple(args.typists)
-    results = run({"api": args.url}, texts, crowds) if args.url else serve_and_type(args.serve, texts, crowds)
+    if args.url:
+        urls = dict(u.split("=", 1) if "=" in u.split("://")[0] else (f"api{i + 1}", u) for i, u in enumerate(args.url))
+        results = run(urls, texts, crowds, None if args.as_page else plan.NEW_TOKENS)
+    else:
+        results = serve_and_type(args.serve, texts, crowds)
     for name, r in results.items():
         share = 100 * r["superseded"] / r["requests"] if r["requests"] else 0
         ms = r["keystroke_to_suggestion_ms"]
