@@ -46,7 +46,7 @@ def one_round(backend: KubernetesBackend, api: str, original: dict, annotate: bo
     configmap = applicable(original)
     configmap["data"][MODELS_KEY] = json.dumps(document, indent=2, sort_keys=True)
     deployment = cluster.get("apps/v1", "Deployment", api)
-    pods = backend._reachable(current_pods(cluster, deployment))
+    pods = backend.view.reachable(current_pods(cluster, deployment))
     started = time.monotonic()
     cluster.apply(configmap)
     if annotate:

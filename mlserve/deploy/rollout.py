@@ -22,6 +22,7 @@ UNSCHEDULABLE_GRACE_S = 90.0
 LOG_LINES = 30
 _PULL = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 _CREATE = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # the annotation `kubectl rollout restart` sets
 UNSCHEDULABLE_HINT = ("lower compute (cpu, mem, gpu) in cortex.yaml, add nodes, or check the environment's "
                       "node_selector; on the host network a node runs one replica of each API")
 

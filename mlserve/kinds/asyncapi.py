@@ -20,7 +20,6 @@ from mlserve.deploy.async_manifests import render_async
 from mlserve.deploy.base import APIStatus
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.local import snapshot
-from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.errors import MlserveError
 from mlserve.kinds.realtime import RealtimeAPI
@@ -51,8 +50,7 @@ class AsyncAPI(RealtimeAPI):
 
     def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
         """An API's row plus its queue, read from the store itself (it answers even while the API is down)."""
-        row = api_status(state, rec, detail=detail)
-        row.kind = self.kind
+        row = super().local_status(state, rec, detail=detail)
         try:
             queue = open_queue(store_url(state, rec.name))
             counts = queue.counts()

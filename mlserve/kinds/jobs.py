@@ -16,7 +16,6 @@ import httpx
 
 from mlserve.contract.kind import Kind
 from mlserve.contract.labels import JOB_COMPONENT
-from mlserve.contract.metrics import Summary
 from mlserve.contract.progress import Progress
 from mlserve.contract.status import Status
 from mlserve.deploy.base import APIStatus
@@ -24,7 +23,6 @@ from mlserve.deploy.cluster import Cluster
 from mlserve.deploy.cluster_models import ready
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.local import snapshot
-from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.kinds.realtime import RealtimeAPI
 from mlserve.spec import Project
@@ -52,8 +50,7 @@ class BatchAPI(RealtimeAPI):  # reconciled like a RealtimeAPI: a snapshot, a por
                 "--jobs-dir", str(jobs_dir(rec)), "--root", str(Path(rec.spec_file).parent)]
 
     def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
-        row = api_status(state, rec, detail=detail)
-        row.kind = self.kind
+        row = super().local_status(state, rec, detail=detail)
         if row.status == Status.LIVE:
             try:
                 listed = jobs_of(httpx.get(rec.url, timeout=5).text)
@@ -87,9 +84,6 @@ class BatchAPI(RealtimeAPI):  # reconciled like a RealtimeAPI: a snapshot, a por
         from mlserve.deploy.job_aws import deprovision
 
         deprovision(name, env, progress)
-
-    def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
-        row.kind = self.kind
 
 
 class TaskAPI(BatchAPI):

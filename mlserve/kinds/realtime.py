@@ -10,10 +10,8 @@ from pydantic import BaseModel
 
 from mlserve.contract.kind import Kind
 from mlserve.contract.labels import API_COMPONENT
-from mlserve.contract.metrics import Summary
 from mlserve.contract.progress import Progress
 from mlserve.deploy.base import Action, APIStatus
-from mlserve.deploy.cluster import Cluster
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import mesh_env
 from mlserve.deploy.local import models, snapshot
@@ -24,10 +22,11 @@ from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.deploy.manifests import render_api
 from mlserve.deploy.metrics import is_multi_model
 from mlserve.deploy.pins import pinned_env
+from mlserve.kinds.base import WorkloadKind
 from mlserve.spec import APISpec, Project, runtime_hash, spec_hash
 
 
-class RealtimeAPI:
+class RealtimeAPI(WorkloadKind):
     kind = Kind.REALTIME_API
     model: type[BaseModel] = APISpec  # kinds that deploy like it (AsyncAPI, BatchAPI) name their own
     component = API_COMPONENT
@@ -81,21 +80,12 @@ class RealtimeAPI:
                 if is_multi_model(records[name].spec)}
 
     def local_status(self, state: StateDir, rec: APIRecord, *, detail: bool) -> APIStatus:
-        return api_status(state, rec, detail=detail)
+        """The process's row, of this kind (the kinds that extend this one add what is theirs)."""
+        row = api_status(state, rec, detail=detail)
+        row.kind = self.kind
+        return row
 
     def render(self, api: APISpec, project: Project, env: Environment, *, image: str, ports: dict[str, int],
                hpa_version: str, dependencies: str, istio: bool) -> list[dict]:
         return render_api(api, project, env, image=image, port=ports[api.name], hpa_version=hpa_version,
                           dependencies=dependencies, extra_env=mesh_env() if istio else None)
-
-    def provision(self, entry, env: Environment, progress: Progress) -> None:
-        return None
-
-    def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
-        return None
-
-    def describe_pods(self, row: APIStatus, cluster: Cluster, deployment: dict, pods: list[dict]) -> None:
-        return None
-
-    def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
-        return None

@@ -13,7 +13,6 @@ from mlserve.contract.metrics import Summary
 from mlserve.contract.progress import Progress
 from mlserve.contract.status import Status
 from mlserve.deploy.base import Action, APIStatus
-from mlserve.deploy.cluster import Cluster
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.istio import render_virtual_service
 from mlserve.deploy.local import splitters
@@ -22,10 +21,11 @@ from mlserve.deploy.local.report import api_status
 from mlserve.deploy.local.state import APIRecord, StateDir
 from mlserve.deploy.metrics import scrape
 from mlserve.deploy.splitter_manifests import render_splitter
+from mlserve.kinds.base import WorkloadKind
 from mlserve.spec import Project, TrafficSplitterSpec
 
 
-class TrafficSplitter:
+class TrafficSplitter(WorkloadKind):
     kind = Kind.TRAFFIC_SPLITTER
     model = TrafficSplitterSpec
     component = SPLITTER_COMPONENT
@@ -58,15 +58,6 @@ class TrafficSplitter:
         if istio:
             return [render_virtual_service(splitter, project, env)]
         return render_splitter(splitter, project, env, image=image, ports=ports, dependencies=dependencies)
-
-    def provision(self, entry, env: Environment, progress: Progress) -> None:
-        return None
-
-    def deprovision(self, name: str, objects: list[dict], env: Environment, progress: Progress) -> None:
-        return None
-
-    def describe_pods(self, row: APIStatus, cluster: Cluster, deployment: dict, pods: list[dict]) -> None:
-        return None
 
     def describe(self, row: APIStatus, spec: dict, summary: Summary | None) -> None:
         """`mlserve get`'s rows for a traffic splitter: each API behind it, its weight, requests sent."""

@@ -63,6 +63,7 @@ class Webhook(_Strict):
 
 
 class AsyncAPISpec(APISpec):
+    wakes_from_zero = True  # the autoscaler reads its queue without workers: a waiting item brings one back
     kind: Literal[Kind.ASYNC_API] = Kind.ASYNC_API  # type: ignore[assignment]  # a narrower kind
     queue: AsyncQueue = Field(default_factory=AsyncQueue)
     webhook: Webhook | None = None

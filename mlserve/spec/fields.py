@@ -15,11 +15,12 @@ _DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 class FieldRule(ValueError):
     """A rule across fields, reported at one of them: `loader.py` reads the field from the error's
-    context (pydantic keeps this exception there) and points at that field's line and path."""
+    context (pydantic keeps this exception there) and points at that field's line and path
+    (`field` may be a dotted path below the model that raised it, e.g. "autoscaling.min_replicas")."""
 
-    def __init__(self, field: str, rule: str) -> None:
+    def __init__(self, field: str, rule: str, *, hint: str | None = None) -> None:
         super().__init__(f"{field} {rule}")
-        self.field, self.rule = field, rule
+        self.field, self.rule, self.hint = field, rule, hint
 
 
 def check_name(v: str) -> str:

@@ -130,11 +130,11 @@ def _format_validation_error(err: ErrorDetails, api_index: int, api_name: str | 
     cause = ctx.get("error")
     if isinstance(cause, FieldRule):
         # A rule across fields ("min_replicas (5) must be <= ...") is reported at the field it names.
-        loc += (cause.field,)
+        loc += tuple(cause.field.split("."))
     line = _line_of((api_index,) + loc, lines)
     path = ".".join(str(p) for p in loc)
     if isinstance(cause, FieldRule):
-        return SpecError(f"{path} {cause.rule}", file=file, line=line, api=api_name)
+        return SpecError(f"{path} {cause.rule}", file=file, line=line, api=api_name, hint=cause.hint)
     if kind == "extra_forbidden":
         valid = _model_fields(model, loc)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)

@@ -230,6 +230,10 @@ class _Served(_Endpointed):
 
 
 class APISpec(_Served):
+    # Whether something other than a replica notices work and scales the API up from zero. A
+    # RealtimeAPI has no activator: at zero replicas it would refuse every request, forever.
+    wakes_from_zero: ClassVar[bool] = False
+
     name: str
     kind: Literal[Kind.REALTIME_API] = Kind.REALTIME_API
     predictor: Predictor
@@ -245,6 +249,10 @@ class APISpec(_Served):
             self.autoscaling.target_replica_concurrency = float(
                 p.processes_per_replica * p.threads_per_process
             )
+        if self.autoscaling.min_replicas == 0 and not self.wakes_from_zero:
+            raise FieldRule("autoscaling.min_replicas", f"(0) must be at least 1 for a {self.kind}: nothing starts "
+                            "a replica when a request comes, so at zero replicas it would refuse every request",
+                            hint="use min_replicas: 1, or kind: AsyncAPI to scale to zero")
         return self
 
 

@@ -8,7 +8,7 @@ from mlserve.autoscaler.algorithm import Decision
 from mlserve.autoscaler.state import APIState
 from mlserve.cli.get import _detail, _table
 from mlserve.deploy.base import APIStatus
-from mlserve.deploy.kubernetes import _add_scaling
+from mlserve.deploy.cluster_status import add_scaling
 
 
 def printed(fn, arg) -> str:
@@ -23,7 +23,7 @@ def test_table_and_detail_show_the_autoscalers_view():
                         raw_recommendation=2.75, recommendation=3)
     state = APIState(last=decision.to_json(), events=[decision.to_json()])
     row = APIStatus(api="qa", status="updating")
-    _add_scaling(row, deployment, state, detail=True)
+    add_scaling(row, deployment, state, detail=True)
     assert (row.ready_replicas, row.desired_replicas, row.in_flight) == (2, 3, 5.5)
     table = printed(_table, [row])
     assert "replicas" in table and "in-flight" in table

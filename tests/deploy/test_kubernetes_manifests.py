@@ -38,7 +38,7 @@ FULL = """\
   networking: {endpoint: /v1/qa}
 - name: tiny
   predictor: {path: p.py}
-  autoscaling: {min_replicas: 0, max_replicas: 3}
+  autoscaling: {max_replicas: 3}
 """
 # On the host network a surge cannot work (strategy.py): the same project, replacing pods in place.
 HOST_FULL = FULL.replace("max_surge: 1, max_unavailable: 0", "max_surge: 0, max_unavailable: 1")
@@ -119,10 +119,10 @@ def test_hpa_follows_autoscaling(tmp_path):
     assert qa["metrics"][0]["pods"]["target"] == {"type": "AverageValue", "averageValue": "2500m"}
     assert qa["metrics"][1]["resource"]["name"] == "cpu"
     tiny = by_kind(objects, "HorizontalPodAutoscaler", "tiny")["spec"]
-    assert tiny["minReplicas"] == 1  # an HPA cannot go below one replica
+    assert tiny["minReplicas"] == 1  # Cortex's default min_replicas (a RealtimeAPI cannot have 0: spec/models.py)
     assert [m["type"] for m in tiny["metrics"]] == ["Pods"]  # no CPU request, no CPU target
     assert tiny["metrics"][0]["pods"]["target"]["averageValue"] == "1"  # processes x threads
-    assert by_kind(objects, "Deployment", "tiny")["spec"]["replicas"] == 0
+    assert by_kind(objects, "Deployment", "tiny")["spec"]["replicas"] == 1  # init_replicas: min_replicas
 
 
 def test_host_network_gets_distinct_stable_ports(tmp_path):

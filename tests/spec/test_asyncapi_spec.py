@@ -27,6 +27,18 @@ def test_an_async_api_loads_with_cortex_defaults_and_its_own(tmp_path):
     assert api.autoscaling.max_replica_concurrency == 1024  # the RealtimeAPI's models, reused
 
 
+def test_an_async_api_may_scale_its_workers_to_zero(tmp_path):
+    # Its queue is read without replicas, so a waiting item wakes a worker (a RealtimeAPI cannot: test_loader.py).
+    spec = write(tmp_path, """
+        - name: later
+          kind: AsyncAPI
+          predictor: {path: p.py}
+          autoscaling: {min_replicas: 0}
+        """)
+    scaling = load_project(spec).api("later").autoscaling
+    assert (scaling.min_replicas, scaling.init_replicas) == (0, 0)
+
+
 def test_queue_settings_are_read_by_the_process_so_they_change_the_runtime_hash(tmp_path):
     text = """
         - name: later

@@ -75,6 +75,14 @@ ERRORS = [
         [], id="init-outside-min-max"),
     pytest.param("""
         - name: qa
+          predictor: {path: p.py}
+          autoscaling:
+            min_replicas: 0
+    """, "{spec}:4: api 'qa': autoscaling.min_replicas (0) must be at least 1 for a RealtimeAPI",
+        ["nothing starts a replica when a request comes",
+         "hint: use min_replicas: 1, or kind: AsyncAPI to scale to zero"], id="realtime-cannot-wake-from-zero"),
+    pytest.param("""
+        - name: qa
           predictor:
             path: p.py
             procesess_per_replica: 2
