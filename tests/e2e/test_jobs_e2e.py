@@ -237,13 +237,17 @@ def test_the_example_finetune_task_trains_into_s3_and_the_story_api_serves_it(cl
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="corpus/plays.txt",
                   Body=("The knight rode to the castle and the gate was shut against him. " * 40).encode())
-    s3.upload_file(str(write_tiny_llama_gguf(tmp_path / "tiny-llama.gguf", hidden=32)), bucket, "base/tiny-llama.gguf")
     project = tmp_path / "story"
     (project / "predictors").mkdir(parents=True)
     for name in ("finetune_task.py", "story_generator.py"):  # the example's own code, as shipped
         shutil.copy(REPO / "predictors" / name, project / "predictors")
+    # The tiny base model: the job starts from its S3 copy; the story API serves it from the project (as the
+    # example serves its base from the image), so its list names no s3:// model until the tuned one joins.
+    (project / "models" / "base").mkdir(parents=True)
+    gguf = write_tiny_llama_gguf(project / "models" / "base" / "tiny-llama.gguf", hidden=32)
+    s3.upload_file(str(gguf), bucket, "base/tiny-llama.gguf")
     spec, tuned = project / "cortex.yaml", f"s3://{bucket}/story-tuned"
-    _tune_spec(spec, bucket, {"base": f"s3://{bucket}/base"})
+    _tune_spec(spec, bucket, {"base": "models/base"})
     make_aws_secret(cluster)  # the pods' credentials: a Secret the environment names, none in cortex.yaml
     cluster.mlserve("env", "set", env, "--provider", "kubernetes", *cluster.env_args(), "--region", "us-east-1",
                     "--aws-endpoint-url", aws_endpoint, "--async-bucket", bucket, "--aws-secret", AWS_SECRET)
@@ -272,7 +276,7 @@ def test_the_example_finetune_task_trains_into_s3_and_the_story_api_serves_it(cl
         assert not any(".checkpoint" in w for w in written), written
 
         # The story API lists the job's output: deployed to the running pod, no rollout, then it answers.
-        _tune_spec(spec, bucket, {"base": f"s3://{bucket}/base", "tuned": tuned})
+        _tune_spec(spec, bucket, {"base": "models/base", "tuned": tuned})
         second = cluster.mlserve("deploy", spec, "--env", env)
         said = " ".join(second.stderr.split())
         assert "story-generator: new models list, applied without a rollout" in said, second.stderr
