@@ -7,7 +7,8 @@ NAME`), loaded whole into the pods' environment with `envFrom`, so its keys (AWS
 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN...) never appear in a manifest. Without one, boto3's own
 chain finds them: on EKS the pod's service account role (IRSA) or the node's role.
 
-Which pods: an AsyncAPI's gateway and workers, APIs with s3:// models, and the autoscaler.
+Which pods: an AsyncAPI's gateway and workers, a BatchAPI's or TaskAPI's job service and job pods,
+APIs with s3:// models or a models list (which may name s3:// models later), and the autoscaler.
 """
 
 from __future__ import annotations

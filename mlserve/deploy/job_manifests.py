@@ -15,7 +15,8 @@ import json
 
 from mlserve.contract import env as envvars
 from mlserve.contract.labels import COMPONENT, JOB_COMPONENT, JOB_WORKER_COMPONENT
-from mlserve.deploy.async_manifests import aws_env, queue_name, results_url
+from mlserve.deploy.async_manifests import queue_name, results_url
+from mlserve.deploy.aws_access import grant_aws
 from mlserve.deploy.control_plane import RBAC
 from mlserve.deploy.environments import Environment
 from mlserve.deploy.manifests import deployment, ingress, labels, project_label, resources, service, stamp
@@ -63,9 +64,9 @@ def _command(module: str, entry, project: Project, *extra: str) -> list[str]:
 
 def job_template(entry, project: Project, env: Environment, image: str, port: int) -> dict:
     """The Kubernetes Job of one job, less what the job service fills in (jobs/kube_workers.py job_object)."""
-    pod = deployment(_as_api(entry), project, env, image, port, aws_env(env))["spec"]["template"]
+    pod = deployment(_as_api(entry), project, env, image, port, {})["spec"]["template"]
     pod["metadata"]["labels"][COMPONENT] = JOB_WORKER_COMPONENT
-    container = pod["spec"]["containers"][0]
+    container = grant_aws(pod["spec"]["containers"][0], env)  # the work itself reads and writes S3
     for key in ("ports", "readinessProbe", "livenessProbe"):
         container.pop(key)
     # The container keeps the name "api": `mlserve logs API` reads that container of each of the API's pods.
@@ -81,13 +82,14 @@ def job_template(entry, project: Project, env: Environment, image: str, port: in
 def render_jobs(entry: BatchAPISpec | TaskAPISpec, project: Project, env: Environment, *, image: str, port: int,
                 dependencies: str) -> list[dict]:
     template = job_template(entry, project, env, image, port)
-    settings = {**aws_env(env), envvars.JOB_TEMPLATE: json.dumps(template, sort_keys=True),
+    settings = {envvars.JOB_TEMPLATE: json.dumps(template, sort_keys=True),
                 **({envvars.JOBS_API_SERVER: env.autoscaler_api_server} if env.autoscaler_api_server else {})}
     server = deployment(_as_api(entry), project, env, image, port, settings)
     server["spec"].update(replicas=1, strategy={"type": "Recreate"})
     pod = server["spec"]["template"]
     pod["spec"]["serviceAccountName"] = account_name(entry.name)
     pod["spec"]["terminationGracePeriodSeconds"] = 10
+    grant_aws(pod["spec"]["containers"][0], env)  # its queues and records
     pod["spec"]["containers"][0].update(resources=SERVICE_RESOURCES, command=_command(
         "mlserve.jobs", entry, project, "--host", "0.0.0.0", "--port", str(port),
         "--jobs-dir", records_url(entry.name, env), "--queue-prefix", queue_prefix(entry.name, env)))

@@ -261,14 +261,17 @@ def render_api(api: APISpec, project: Project, env: Environment, *, image: str, 
     pins = pinned_env(api)  # the s3:// model versions the pods fetch: changed objects roll them
     objects = [deployment(api, project, env, image, port, {**pins, **(extra_env or {})}),
                service(api, project, env)]
-    if pins:  # its pods fetch models from S3
+    document = models_document(api)
+    # Its pods fetch models from S3; a multi-model API's list may name s3:// ones at any later deploy,
+    # applied to the running pods (no new pod template), so its pods can reach S3 from the start.
+    if pins or document is not None:
         grant_aws(objects[0]["spec"]["template"]["spec"]["containers"][0], env)
     if env.hpa:  # opt-in, for clusters with a custom-metrics adapter; otherwise mlserve's autoscaler scales
         objects.append(_hpa(api, project, hpa_version))
         objects[0]["metadata"]["labels"][SCALED_BY] = "hpa"
     if env.ingress_class or env.ingress_host:
         objects.append(ingress(api, project, env))
-    if (document := models_document(api)) is not None:
+    if document is not None:
         objects.append(_models_configmap(api, project, document))
     stamp(objects, api, project, env, runtime_hash(api, project.root, pins), dependencies, scrape_port=port)
     return objects

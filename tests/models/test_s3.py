@@ -188,7 +188,9 @@ def test_pods_of_an_api_with_s3_models_get_the_environments_aws_access(s3, tmp_p
     s3.put_object(Bucket="creds", Key="m/config.json", Body=b"{}")
     (tmp_path / "p.py").write_text("class P:\n    def predict(self, payload):\n        return payload\n")
     (tmp_path / "cortex.yaml").write_text("- name: qa\n  predictor: {path: p.py, config: {model: s3://creds/m}}\n"
-                                          "- name: plain\n  predictor: {path: p.py}\n")
+                                          "- name: plain\n  predictor: {path: p.py}\n"
+                                          "- name: zoo\n  predictor: {path: p.py, multi_model_reloading: "
+                                          "{paths: [{name: base, path: p.py}]}}\n")
     env = Environment(name="prod", provider="kubernetes", registry="registry.example.com/t", region="eu-west-1",
                       aws_endpoint_url="http://127.0.0.1:5055", aws_secret="aws-creds")
     containers = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]
@@ -196,6 +198,10 @@ def test_pods_of_an_api_with_s3_models_get_the_environments_aws_access(s3, tmp_p
     assert containers["qa"]["envFrom"] == [{"secretRef": {"name": "aws-creds"}}]
     assert {"name": "AWS_ENDPOINT_URL", "value": "http://127.0.0.1:5055"} in containers["qa"]["env"]
     assert "envFrom" not in containers["plain"]  # it never talks to AWS: no credentials in its pods
+    # A models list of local models: a later deploy may add an s3:// one to the running pods (no new pod
+    # template), so they can reach S3 from the start.
+    assert containers["zoo"]["envFrom"] == containers["qa"]["envFrom"]
+    assert {"name": "AWS_ENDPOINT_URL", "value": "http://127.0.0.1:5055"} in containers["zoo"]["env"]
 
 
 def test_configs_without_s3_never_import_boto3(tmp_path):
