@@ -2,6 +2,7 @@
 and against each row from its own thread into the continuous-batching decode loop).
 
     python bench/llama_batch.py                     # compose: SmolLM2 widened to float16, 8 rows, 1 thread
+    python bench/llama_batch.py --threads 2 --new-tokens 8   # the example's text-generator's settings
     python bench/llama_batch.py --rows 4 --threads 2 --repeats 3
     python bench/llama_batch.py --api translator    # 8 sentences through the translator (Gemma, few-shot)
 
@@ -38,11 +39,11 @@ def compose(args, batch_rows, continuous=False):
 
     def run():  # in chunks of what the generator holds, as the predictors do
         return [list(tokens) for start in range(0, len(rows), batch_rows)
-                for tokens in zip(*gen.steps(rows[start:start + batch_rows], NEW_TOKENS), strict=True)]
+                for tokens in zip(*gen.steps(rows[start:start + batch_rows], args.new_tokens), strict=True)]
 
     def run_threads():  # every row its own request, as a server with one thread per request runs them
         with ThreadPoolExecutor(len(rows)) as pool:
-            return list(pool.map(lambda row: [step[0] for step in gen.steps([row], NEW_TOKENS)], rows))
+            return list(pool.map(lambda row: [step[0] for step in gen.steps([row], args.new_tokens)], rows))
     return gen, (), run_threads if continuous else run
 
 
@@ -67,6 +68,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--new-tokens", type=int, default=NEW_TOKENS,
+                        help="compose: tokens generated per row (the example's text-generator makes 8)")
     args = parser.parse_args()
     args.dtype = None if args.dtype == "none" else args.dtype
 
@@ -87,7 +90,7 @@ def main() -> None:
         for name in same:
             same[name] = min(same[name], sum(a == b for a, b in zip(answers[name], answers["one by one"], strict=True)))
     print(f"{args.api}, dtype {args.dtype or 'as stored'}, {args.threads} thread(s): {args.rows} rows, "
-          f"{args.repeats} repeats")
+          + (f"{args.new_tokens} new tokens, " if args.api == "compose" else "") + f"{args.repeats} repeats")
     for name, secs in times.items():
         print(f"  {name:>10}: median {statistics.median(secs) * 1000:7.1f} ms  "
               f"(min {min(secs) * 1000:.1f}, max {max(secs) * 1000:.1f})")
