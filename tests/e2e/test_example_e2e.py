@@ -5,7 +5,8 @@ hand-written requirements.txt); every API answers the local runtime's answers ex
 decoding, seeded sampling); the compose page is served from the pod; a code-only edit rebuilds
 only the project's layer and restarts only the API whose code changed; the AsyncAPI (queue in SQS,
 results in S3: the AWS emulator, credentials from a Secret the environment names) idles with no
-worker, wakes one for a turn and answers the realtime story for it. The figures the README quotes
+worker, wakes one for a turn and answers the realtime story for it; the BatchAPI translates a folder
+of .txt files in S3 in a job pod, as the translator answers. The figures the README quotes
 (image size, build cold/warm, pod start to ready, first answer) are printed.
 """
 
@@ -45,15 +46,12 @@ VARYING = {"latency_ms", "request_id"}  # timings differ from run to run; everyt
 ASYNC = "story-generator-async"
 
 
-# The example's BatchAPI (translate-folder) is left out of the cluster deploy: its job service would fit,
-# but not one job pod. The example's serving pods request all of the e2e node's 2 CPUs (text-stats 100m,
-# text-generator 500m, question-answerer 250m, translator 500m, story-generator 250m, the AsyncAPI's
-# gateway 100m + worker 250m, the autoscaler 50m), and a translate-folder job's pod asks for the
-# translator's 500m + 2Gi: it would stay Pending. tests/e2e/test_jobs_e2e.py runs jobs on this cluster;
-# tests/predictors/test_translate_folder.py runs this BatchAPI with its real weights locally.
+# The example's job APIs are left out of its main deploy: its serving pods request all of the e2e node's
+# 2 CPUs (text-stats 100m, text-generator 500m, question-answerer 250m, translator 500m, story-generator
+# 250m, the AsyncAPI's gateway 100m + worker 250m, the autoscaler 50m), and a job's pod would stay Pending.
+# The BatchAPI (translate-folder) runs here once they are deleted (the last test); the TaskAPI (finetune)
+# runs on the cluster in tests/e2e/test_jobs_e2e.py (the fine-tune-then-serve test).
 JOB_KINDS = ("BatchAPI", "TaskAPI")
-NO_JOBS_REASON = ("the example's serving pods request all 2 CPUs of the e2e node, and a translate-folder job's "
-                  "pod asks for 500m more (the translator's compute): it could not be scheduled (see JOB_KINDS)")
 
 
 def _answer(response: httpx.Response) -> dict:
@@ -78,18 +76,6 @@ def example(tmp_path_factory) -> Path:
     kept = [e for e in entries if e.get("kind") not in JOB_KINDS]
     (root / "cortex.yaml").write_text(yaml.safe_dump(kept, sort_keys=False))
     return root
-
-
-def test_the_example_batch_api_on_the_cluster():
-    assert any(e.get("kind") == "BatchAPI" for e in yaml.safe_load((REPO / "cortex.yaml").read_text()))
-    pytest.skip(NO_JOBS_REASON)
-
-
-def test_the_example_task_api_on_the_cluster():
-    assert any(e.get("kind") == "TaskAPI" for e in yaml.safe_load((REPO / "cortex.yaml").read_text()))
-    pytest.skip("the example's serving pods request all 2 CPUs of the e2e node, and a finetune job's pod asks for "
-                "1 CPU more (its compute): it could not be scheduled (see JOB_KINDS); "
-                "tests/finetune/test_finetune_task.py runs it locally")
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +266,62 @@ def test_the_example_through_aws(seed_env, example, local_answers, aws_endpoint,
         assert answers == local_answers["text-generator"]
     finally:
         cluster.mlserve("delete", "--all", "--env", "seed-aws", "--spec", spec, extra_env=AWS, check=False)
+
+
+@pytest.mark.timeout(900)
+def test_the_example_batch_api_translates_a_folder_in_s3(seed_env, example, local_answers, aws_endpoint, capsys):
+    """The example's BatchAPI `translate-folder` as cortex.yaml ships it (compute included), in the example's
+    image: a job over 2 English .txt files in S3 writes one <name>.de.txt each under an s3:// prefix, the
+    translator's answer for that text. Last in the file: the example's serving APIs are deleted by then
+    (seed_env), so the job's pod (500m, 2Gi) fits on the node."""
+    import json
+    import uuid
+
+    import boto3
+
+    from tests.e2e.test_jobs_e2e import TERMINAL, Jobs
+
+    cluster, figures, name = seed_env, [], "translate-folder"
+    entry = next(e for e in yaml.safe_load((REPO / "cortex.yaml").read_text()) if e["name"] == name)
+    spec = example / "translate-folder.yaml"
+    spec.write_text(yaml.safe_dump([entry], sort_keys=False))
+    bucket = f"seed-batch-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint)
+    s3.create_bucket(Bucket=bucket)
+    texts = {"thanks": PAYLOADS["translator"][0]["text"], "garden": PAYLOADS["translator"][1]["text"]}
+    for stem, text in texts.items():
+        s3.put_object(Bucket=bucket, Key=f"in/{stem}.txt", Body=f"{text}\n".encode())
+    try:
+        started = time.monotonic()
+        cluster.mlserve("deploy", spec, "--env", ENV)
+        figures.append(f"deploy of {name} (the example's image, its project layer rebuilt): "
+                       f"{time.monotonic() - started:.0f} s")
+        jobs = Jobs(_endpoint(cluster, name, spec))
+        submitted = time.monotonic()
+        job = jobs.submit({"workers": 1, "config": {"out": f"s3://{bucket}/out"},
+                           "file_path_lister": {"s3_paths": [f"s3://{bucket}/in/"], "includes": ["*.txt"],
+                                                "batch_size": 1}})
+        record = jobs.wait(job, lambda r: r["status"] in TERMINAL, timeout=600)
+        figures.append(f"{name}: job submit -> {record['status']} in {time.monotonic() - submitted:.0f} s")
+        log = cluster.mlserve("logs", name, "--job", job, "--env", ENV, "--spec", spec, check=False).stdout
+        assert record["status"] == "succeeded", (record, log)
+        assert (record["batches_total"], record["batches_succeeded"]) == (2, 2), record
+
+        written = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])}
+        assert written == {f"out/{stem}.de.txt" for stem in texts}, written
+        for i, stem in enumerate(texts):
+            german = s3.get_object(Bucket=bucket, Key=f"out/{stem}.de.txt")["Body"].read().decode()
+            expected = local_answers["translator"][i]["translation"]
+            assert expected.strip() and german == f"{expected}\n", (stem, german, expected)
+        assert "Hilfe" in local_answers["translator"][0]["translation"]  # German, not an echo of the English
+        shown = json.loads(cluster.mlserve("get", name, "--env", ENV, "--spec", spec, "-o", "json").stdout)
+        assert any(j["job_id"] == job and j["status"] == "succeeded" for j in shown["jobs"]), shown
+    finally:
+        with capsys.disabled():
+            print("\n" + "\n".join(f"  example on the cluster: {f}" for f in figures))
+        deleted = cluster.mlserve("delete", name, "--env", ENV, "--spec", spec, check=False)
+        for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    assert deleted.returncode == 0, deleted.stderr
+    assert cluster.objects(name) == []
