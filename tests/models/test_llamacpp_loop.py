@@ -65,14 +65,80 @@ def _decode_staggered(gen, rows, n):
     return results
 
 
-def test_rows_joining_a_running_loop_answer_as_each_row_alone(looped, plain):
+class _StepGate:
+    """Lets the loop's llama_decode steps run only when the test says. The loop never waits for its
+    callers to read, so on a tiny model it can run dozens of steps before a caller's next line:
+    with the gate, rows join, and leave, at the step the test means, whatever the machine's speed."""
+
+    def __init__(self, loop, monkeypatch):
+        self._loop, self._run, self._allowed, self._open = loop, loop._decoder.run, threading.Semaphore(0), False
+        monkeypatch.setattr(loop._decoder, "run", self._gated)
+
+    def _gated(self, *args, **kwargs):
+        if not self._open:
+            self._allowed.acquire(timeout=30)
+        return self._run(*args, **kwargs)
+
+    def allow(self, steps):
+        """Lets `steps` more steps run and waits for them (or fewer, once no row is left)."""
+        target = self._loop.steps_run + steps
+        self._allowed.release(steps)
+        _wait_for(lambda: self._loop.steps_run >= target or not _rows_in(self._loop),
+                  f"the loop to run {steps} more steps")
+
+    def open(self):
+        self._open = True
+        self._allowed.release(1000)
+
+
+@pytest.fixture
+def gate(looped, monkeypatch):
+    gate = _StepGate(looped._loop, monkeypatch)
+    yield gate
+    gate.open()
+
+
+def _rows_in(loop):
+    with loop._wake:
+        return [row.prompt for row in (*loop._waiting, *loop._running) if not row.gone()]
+
+
+def _wait_for(condition, what):
+    for _ in range(3000):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"waited 30 s for {what}")
+
+
+def test_rows_joining_a_running_loop_answer_as_each_row_alone(looped, plain, gate):
     rows = [looped.encode(text, special=False) for text in PROMPTS]
     expected = [_alone(plain, row, 12) for row in rows]
-    before = looped._loop.steps_run if looped._loop._thread else 0
-    assert _decode_staggered(looped, rows, 12) == expected
+    loop = looped._loop
+    before = loop.steps_run
+    results, errors, threads = [None] * len(rows), [], []
+
+    def one(i):
+        try:
+            results[i] = _until_stop(looped, [step[0] for step in looped.steps([rows[i]], 12)])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        for i in range(len(rows)):
+            threads.append(threading.Thread(target=one, args=(i,)))
+            threads[-1].start()
+            _wait_for(lambda row=rows[i]: row in _rows_in(loop) or errors, f"row {i} to join")
+            gate.allow(2)  # two steps of whatever runs, then the next row joins
+    finally:
+        gate.open()
+        for thread in threads:
+            thread.join(60)
+    assert not errors
+    assert results == expected
     # More rows than sequences (4): the later ones waited for a free one. Rows shared steps:
     tokens = sum(len(e) for e in expected)
-    assert looped._loop.steps_run - before < tokens
+    assert loop.steps_run - before < tokens
 
 
 def test_each_row_streams_its_own_tokens(looped, plain):
@@ -85,7 +151,7 @@ def test_each_row_streams_its_own_tokens(looped, plain):
     assert _until_stop(looped, long_tokens) == _alone(plain, long, 40)
 
 
-def test_a_row_given_up_leaves_at_the_next_step_and_the_others_go_on(looped, plain):
+def test_a_row_given_up_leaves_at_the_next_step_and_the_others_go_on(looped, plain, gate):
     rows = [looped.encode(t, special=False) for t in ("hello there", "the the")]
     outcome = {}
     got_one = threading.Event()
@@ -101,7 +167,9 @@ def test_a_row_given_up_leaves_at_the_next_step_and_the_others_go_on(looped, pla
 
     thread = threading.Thread(target=given_up)
     thread.start()
+    gate.allow(1)  # the given-up row's first token; it is marked before the loop runs on
     got_one.wait(30)
+    gate.open()
     others = [step[0] for step in looped.steps([rows[1]], 10)]
     thread.join(30)
     assert not thread.is_alive() and "given up" in outcome["error"].message and outcome["error"].hint
@@ -119,11 +187,13 @@ def test_a_bad_row_fails_alone(looped, plain):
     assert _until_stop(looped, tokens) == _alone(plain, good, 8)
 
 
-def test_a_closed_iterator_takes_its_row_out(looped, plain):
+def test_a_closed_iterator_takes_its_row_out(looped, plain, gate):
     closed, other = looped.encode("weather the", special=False), looped.encode("hello", special=False)
     steps = looped.steps([closed], 100)
+    gate.allow(1)  # the one step that next() waits for
     next(steps)
     steps.close()
+    gate.open()
     assert _until_stop(looped, [step[0] for step in looped.steps([other], 6)]) == _alone(plain, other, 6)
     assert _left_early(looped, closed, 100)
 
