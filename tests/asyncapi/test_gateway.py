@@ -22,12 +22,15 @@ def _error_shape(response: httpx.Response) -> dict:
     return body
 
 
-def test_submit_answers_an_id_at_once_and_the_record_follows_the_item(launch):
+def test_submit_answers_an_id_at_once_and_the_record_follows_the_item(launch, tmp_path):
     api = launch(JOBS)
-    item = api.submit({"n": 7, "sleep": 0.5})
+    hold = tmp_path / "hold"
+    hold.touch()  # the item runs until the test has seen it unfinished
+    item = api.submit({"n": 7, "hold": str(hold)})
     first = api.record(item)
     assert first["id"] == item and first["status"] in ("in_queue", "in_progress") and "submitted" in first
-    api.wait(item, until=lambda r: r["status"] != "in_queue")
+    assert api.wait(item, until=lambda r: r["status"] != "in_queue")["status"] == "in_progress"
+    hold.unlink()
     done = api.wait(item)
     assert done["status"] == "completed" and done["result"]["n"] == 7 and done["attempts"] == 1
     assert done["submitted"] <= done["started"] <= done["finished"]
@@ -52,10 +55,12 @@ def test_malformed_submissions_get_400_naming_what_is_wrong(launch):
     assert api.submit({"prompt": "a", "words": 1})  # and a good one is taken
 
 
-def test_past_max_replica_concurrency_a_submission_gets_503_with_retry_after(launch):
+def test_past_max_replica_concurrency_a_submission_gets_503_with_retry_after(launch, tmp_path):
     api = launch({**JOBS, "autoscaling": {"max_replica_concurrency": 2}})
-    api.submit({"n": 1, "sleep": 3})
-    api.submit({"n": 2, "sleep": 3})
+    hold = tmp_path / "hold"
+    hold.touch()  # both items stay unfinished until the end of the test (the processes are killed then)
+    api.submit({"n": 1, "hold": str(hold)})
+    api.submit({"n": 2, "hold": str(hold)})
     full = httpx.post(f"{api.url}/jobs", json={"n": 3}, timeout=5)
     assert full.status_code == 503 and int(full.headers["retry-after"]) > 0
     assert "max_replica_concurrency" in _error_shape(full)["error"]
