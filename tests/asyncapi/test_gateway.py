@@ -76,21 +76,26 @@ def test_records_expire_after_the_result_ttl(launch):
     api.wait(item, timeout=30, until=lambda r: r.get("error", "").startswith("no item"))
 
 
-def test_a_streaming_predictor_shows_partial_output_while_it_runs(launch):
+def test_a_streaming_predictor_shows_partial_output_while_it_runs(launch, tmp_path):
     api = launch({"name": "story", "class_name": "Stream", "queue": {"partial_interval": "100ms"}})
-    item = api.submit({"prompt": "w", "words": 40})
+    hold = tmp_path / "hold"
+    hold.touch()  # the stream stops after its first word until the test has seen the partial output
+    item = api.submit({"prompt": "w", "words": 40, "hold": str(hold)})
     partial = api.wait(item, until=lambda r: r.get("partial") or r["status"] == "completed")
     assert partial["status"] == "in_progress" and partial["partial"].startswith("w0 ")
+    hold.unlink()
     done = api.wait(item)
     assert done["result"] == "".join(f"w{i} " for i in range(40))
 
 
 def test_with_partials_the_result_is_what_predict_answers_and_the_model_runs_once(launch, tmp_path):
     api = launch({"name": "told", "class_name": "Told", "queue": {"partial_interval": "100ms"}})
-    runs = tmp_path / "runs"
-    item = api.submit({"words": 30, "runs": str(runs)})
+    runs, hold = tmp_path / "runs", tmp_path / "hold"
+    hold.touch()  # as above: the partial output is seen while the item runs
+    item = api.submit({"words": 30, "runs": str(runs), "hold": str(hold)})
     partial = api.wait(item, until=lambda r: r.get("partial") or r["status"] == "completed")
     assert partial["status"] == "in_progress" and partial["partial"].startswith("w0 ")
+    hold.unlink()
     done = api.wait(item)
     assert done["result"] == {"text": "".join(f"w{i} " for i in range(30)), "words": 30}, done
     assert runs.read_text() == "run\n"  # the stream's answer was kept: predict did not run again
