@@ -24,10 +24,12 @@ def _wait_for(predicate, timeout: float = 60.0):
 
 def test_a_worker_killed_mid_item_completes_it_once_on_a_retry(launch, tmp_path):
     api = launch({"name": "jobs", "class_name": "Jobs", "queue": {"visibility_timeout": "2s"}})
-    mark = tmp_path / "marks"
-    item = api.submit({"n": 1, "sleep": 1.5, "mark": str(mark)})
+    mark, hold = tmp_path / "marks", tmp_path / "hold"
+    hold.touch()  # the first run is still going when its worker is killed; the retry runs through
+    item = api.submit({"n": 1, "hold": str(hold), "mark": str(mark)})
     (pid, _), = _wait_for(lambda: _marks(mark))
     os.kill(pid, signal.SIGKILL)
+    hold.unlink()
     done = api.wait(item)
     assert done["status"] == "completed" and done["attempts"] == 2
     assert done["result"]["pid"] != pid
@@ -54,7 +56,11 @@ def test_the_api_process_killed_with_100_items_queued_completes_all_100_after_th
     hold = tmp_path / "hold"
     hold.touch()
     items = {api.submit({"n": n, "hold": str(hold)} if n == 0 else {"n": n}): n for n in range(100)}
-    metrics = httpx.get(f"{api.url}/metrics", timeout=5).text
+    # The worker takes the first item when it gets to it, which may be after the last submission.
+    def first_taken() -> str | None:
+        text = httpx.get(f"{api.url}/metrics", timeout=5).text
+        return text if 'mlserve_async_in_progress{api="jobs"} 1.0' in text else None
+    metrics = _wait_for(first_taken)
     assert 'mlserve_async_queue_length{api="jobs"} 99.0' in metrics
     assert 'mlserve_async_in_progress{api="jobs"} 1.0' in metrics
     api.kill()  # launcher and workers at once (as the supervisor kills the group)

@@ -22,12 +22,15 @@ def _error_shape(response: httpx.Response) -> dict:
     return body
 
 
-def test_submit_answers_an_id_at_once_and_the_record_follows_the_item(launch):
+def test_submit_answers_an_id_at_once_and_the_record_follows_the_item(launch, tmp_path):
     api = launch(JOBS)
-    item = api.submit({"n": 7, "sleep": 0.5})
+    hold = tmp_path / "hold"
+    hold.touch()  # the item runs until the test has seen it unfinished
+    item = api.submit({"n": 7, "hold": str(hold)})
     first = api.record(item)
     assert first["id"] == item and first["status"] in ("in_queue", "in_progress") and "submitted" in first
-    api.wait(item, until=lambda r: r["status"] != "in_queue")
+    assert api.wait(item, until=lambda r: r["status"] != "in_queue")["status"] == "in_progress"
+    hold.unlink()
     done = api.wait(item)
     assert done["status"] == "completed" and done["result"]["n"] == 7 and done["attempts"] == 1
     assert done["submitted"] <= done["started"] <= done["finished"]
@@ -52,10 +55,12 @@ def test_malformed_submissions_get_400_naming_what_is_wrong(launch):
     assert api.submit({"prompt": "a", "words": 1})  # and a good one is taken
 
 
-def test_past_max_replica_concurrency_a_submission_gets_503_with_retry_after(launch):
+def test_past_max_replica_concurrency_a_submission_gets_503_with_retry_after(launch, tmp_path):
     api = launch({**JOBS, "autoscaling": {"max_replica_concurrency": 2}})
-    api.submit({"n": 1, "sleep": 3})
-    api.submit({"n": 2, "sleep": 3})
+    hold = tmp_path / "hold"
+    hold.touch()  # both items stay unfinished until the end of the test (the processes are killed then)
+    api.submit({"n": 1, "hold": str(hold)})
+    api.submit({"n": 2, "hold": str(hold)})
     full = httpx.post(f"{api.url}/jobs", json={"n": 3}, timeout=5)
     assert full.status_code == 503 and int(full.headers["retry-after"]) > 0
     assert "max_replica_concurrency" in _error_shape(full)["error"]
@@ -71,21 +76,26 @@ def test_records_expire_after_the_result_ttl(launch):
     api.wait(item, timeout=30, until=lambda r: r.get("error", "").startswith("no item"))
 
 
-def test_a_streaming_predictor_shows_partial_output_while_it_runs(launch):
+def test_a_streaming_predictor_shows_partial_output_while_it_runs(launch, tmp_path):
     api = launch({"name": "story", "class_name": "Stream", "queue": {"partial_interval": "100ms"}})
-    item = api.submit({"prompt": "w", "words": 40})
+    hold = tmp_path / "hold"
+    hold.touch()  # the stream stops after its first word until the test has seen the partial output
+    item = api.submit({"prompt": "w", "words": 40, "hold": str(hold)})
     partial = api.wait(item, until=lambda r: r.get("partial") or r["status"] == "completed")
     assert partial["status"] == "in_progress" and partial["partial"].startswith("w0 ")
+    hold.unlink()
     done = api.wait(item)
     assert done["result"] == "".join(f"w{i} " for i in range(40))
 
 
 def test_with_partials_the_result_is_what_predict_answers_and_the_model_runs_once(launch, tmp_path):
     api = launch({"name": "told", "class_name": "Told", "queue": {"partial_interval": "100ms"}})
-    runs = tmp_path / "runs"
-    item = api.submit({"words": 30, "runs": str(runs)})
+    runs, hold = tmp_path / "runs", tmp_path / "hold"
+    hold.touch()  # as above: the partial output is seen while the item runs
+    item = api.submit({"words": 30, "runs": str(runs), "hold": str(hold)})
     partial = api.wait(item, until=lambda r: r.get("partial") or r["status"] == "completed")
     assert partial["status"] == "in_progress" and partial["partial"].startswith("w0 ")
+    hold.unlink()
     done = api.wait(item)
     assert done["result"] == {"text": "".join(f"w{i} " for i in range(30)), "words": 30}, done
     assert runs.read_text() == "run\n"  # the stream's answer was kept: predict did not run again

@@ -147,8 +147,12 @@ def test_unreadable_replica_blocks_scale_down_and_a_restart_continues_the_histor
 
 
 def test_scrape_reads_a_real_runtimes_in_flight_gauge(tmp_path):
+    # Each call runs until the file `release` exists (at most a minute): all three are certainly in flight.
     (tmp_path / "slow.py").write_text(
-        "import time\n\nclass Slow:\n    def predict(self, payload):\n        time.sleep(payload['sleep'])\n"
+        "import os, time\n\nclass Slow:\n    def predict(self, payload):\n"
+        "        deadline = time.monotonic() + 60\n"
+        "        while not os.path.exists(payload['release']) and time.monotonic() < deadline:\n"
+        "            time.sleep(0.05)\n"
         "        return 'ok'\n")
     (tmp_path / "cortex.yaml").write_text(
         "- name: slow\n  predictor: {path: slow.py, threads_per_process: 4}\n")
@@ -156,7 +160,8 @@ def test_scrape_reads_a_real_runtimes_in_flight_gauge(tmp_path):
     try:
         api.wait(timeout=60)
         assert scrape_in_flight("127.0.0.1", api.port, 2) == 0
-        callers = [threading.Thread(target=api.post, args=({"sleep": 3},)) for _ in range(3)]
+        release = tmp_path / "release"
+        callers = [threading.Thread(target=api.post, args=({"release": str(release)},)) for _ in range(3)]
         for c in callers:
             c.start()
         seen, deadline = [], time.monotonic() + 30
@@ -164,6 +169,7 @@ def test_scrape_reads_a_real_runtimes_in_flight_gauge(tmp_path):
             seen.append(scrape_in_flight("127.0.0.1", api.port, 2))
             time.sleep(0.1)
         assert 3 in seen, seen
+        release.touch()
         for c in callers:
             c.join()
         assert scrape_in_flight("127.0.0.1", api.port, 2) == 0

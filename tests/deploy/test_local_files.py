@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import psutil
 import pytest
 
 from mlserve.contract.metrics import histogram_quantile, summarize
@@ -57,15 +58,27 @@ def test_follow_yields_new_lines_across_a_rotation(tmp_path):
     log.write(b"old line, already shown by tail\n")
     expected = [f"new {i:02d} {'y' * 30}" for i in range(12)]
 
+    taken = threading.Semaphore(0)
+
+    def reader_has_opened_it() -> bool:  # the log's own handle, and the reader's
+        return sum(f.path == str(path) for f in psutil.Process().open_files()) >= 2
+
     def writer():
-        time.sleep(0.5)  # let the reader open the file and skip what is there
+        deadline = time.monotonic() + 30
+        while not reader_has_opened_it() and time.monotonic() < deadline:  # it skips what is there
+            time.sleep(0.01)
         for line in expected:
             log.write(f"{line}\n".encode())  # the 200-byte cap rotates every few lines
-            time.sleep(0.05)
+            # One line at a time: a reader that looks after two rotations has lost the middle file
+            # (as `tail -F` would), which a slow test thread must not turn into a failure.
+            taken.acquire(timeout=30)
 
     threading.Thread(target=writer, daemon=True).start()
     lines = follow_lines(path, poll=0.01)
-    seen = [next(lines) for _ in expected]
+    seen = []
+    for _ in expected:
+        seen.append(next(lines))
+        taken.release()
     assert seen == expected
     assert (tmp_path / "api.log.1").exists()
 

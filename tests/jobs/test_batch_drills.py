@@ -33,13 +33,16 @@ def test_a_job_runs_every_batch_once_and_on_job_complete_once(deployed):
     assert log and all(f"job {job}" in line for line in log)
 
 
-def test_a_worker_killed_mid_batch_has_its_batch_delivered_again(deployed):
+def test_a_worker_killed_mid_batch_has_its_batch_delivered_again(deployed, tmp_path):
+    hold = tmp_path / "hold"
+    hold.touch()  # the batch of item 7 runs until its worker is killed; its rerun goes through
     job = deployed.submit({"workers": 1, "item_list": {"items": _items(12), "batch_size": 3},
-                           "config": {"slow_on": 7, "slow": 3},
+                           "config": {"hold_on": 7, "hold": str(hold)},
                            "retry": {"max_attempts": 3, "visibility_timeout": 1}})
-    wait_for(lambda: "000002" in deployed.runs(job), what="the slow batch to start")  # items 6-8
+    wait_for(lambda: "000002" in deployed.runs(job), what="the held batch to start")  # items 6-8
     worker = deployed.job(job)["worker_pids"][0]
     os.kill(worker, signal.SIGKILL)
+    hold.unlink()
     rec = deployed.wait(job)
     assert rec["status"] == "succeeded", rec
     assert deployed.runs(job).count("000002") == 2  # it ran twice...
@@ -62,12 +65,16 @@ def test_a_batch_that_always_fails_goes_to_the_dead_letter_store_with_its_error(
     assert "5" not in deployed.results(job)
 
 
-def test_the_job_service_killed_mid_job_resumes_the_job(deployed):
+def test_the_job_service_killed_mid_job_resumes_the_job(deployed, tmp_path):
+    hold = tmp_path / "hold"
+    hold.touch()  # the job cannot end before the kill: the batch of item 8 (the fifth) waits for it
     job = deployed.submit({"workers": 1, "item_list": {"items": _items(30), "batch_size": 2},
-                           "config": {"sleep": 0.3}, "retry": {"visibility_timeout": 2}})
+                           "config": {"sleep": 0.3, "hold_on": 8, "hold": str(hold)},
+                           "retry": {"visibility_timeout": 2}})
     wait_for(lambda: len(deployed.runs(job)) >= 3, what="some batches done")
     service = pids(deployed.backend, "squares")["runtime"]
     os.kill(service, signal.SIGKILL)  # its supervisor restarts it; the workers die with it
+    hold.unlink()
     rec = deployed.wait(job, timeout=120)
     assert rec["status"] == "succeeded", rec
     assert pids(deployed.backend, "squares")["runtime"] != service
@@ -81,9 +88,12 @@ def test_the_job_service_killed_mid_job_resumes_the_job(deployed):
 def test_a_job_past_its_timeout_ends_timed_out_with_its_workers_gone(deployed):
     job = deployed.submit({"workers": 2, "timeout": 1.5, "item_list": {"items": _items(40), "batch_size": 1},
                            "config": {"sleep": 1}})
-    running = deployed.wait(job, until=lambda r: len(r["worker_pids"]) == 2)["worker_pids"]
     rec = deployed.wait(job)
     assert rec["status"] == "timed_out" and rec["batches_succeeded"] < 40, rec
+    # The workers' pids from the job's log: the record lists them only while the 1.5 s job runs.
+    log = httpx.get(deployed.url() + "/logs", params={"jobID": job}).text
+    running = [int(line.rsplit("(pid ", 1)[1].rstrip(")")) for line in log.splitlines() if "started (pid " in line]
+    assert len(running) == 2, log
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in running)
 
 

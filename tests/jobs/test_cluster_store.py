@@ -58,9 +58,11 @@ def test_a_job_gets_its_own_queues_which_go_when_it_ends_while_its_record_and_lo
     folder = tmp_path / "jobs"
     shutil.copytree(FIXTURE, folder)
     svc = service(folder, aws)
-    out = folder / "results"
+    out, hold = folder / "results", tmp_path / "hold"
+    hold.touch()  # the job cannot end (and drop its queues) before the test has seen them
     job = svc.submit(json.dumps({"workers": 2, "item_list": {"items": list(range(12)), "batch_size": 2},
-                                 "config": {"out": str(out), "sleep": 0.3}}).encode())
+                                 "config": {"out": str(out), "sleep": 0.3, "hold_on": 0,
+                                            "hold": str(hold)}}).encode())
     job_id = job["job_id"]
     assert job["queue"] == f"sqs://mlserve-t-serving-squares-{job_id}.fifo"
     sqs = boto3.client("sqs")
@@ -68,6 +70,7 @@ def test_a_job_gets_its_own_queues_which_go_when_it_ends_while_its_record_and_lo
     while len(queues(f"mlserve-t-serving-squares-{job_id}")) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    hold.unlink()
     record = wait(svc, job_id)
     assert record["status"] == "succeeded", record
     assert (record["batches_total"], record["batches_succeeded"], record["batches_failed"]) == (6, 6, 0)

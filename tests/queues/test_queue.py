@@ -36,8 +36,9 @@ def test_items_come_out_in_order_once_and_leave_when_acknowledged(urls):
 def test_a_lease_that_runs_out_is_delivered_again_and_the_old_holder_loses_it(urls):
     q = open_queue(urls[0])
     q.put("a", b"x")
-    first = q.lease(visibility_s=0.2)
-    assert q.lease(visibility_s=60) is None  # hidden while held
+    first = q.lease(visibility_s=30)
+    assert q.lease(visibility_s=60) is None  # hidden while held (30 s: however slowly this line comes)
+    q.renew(first, 0.2)  # now it runs out
     second = q.lease(visibility_s=60, wait_s=10)
     assert second is not None and second.item_id == "a" and second.attempt == 2
     with pytest.raises(LeaseLost, match="lease ran out"):
@@ -51,10 +52,12 @@ def test_a_lease_that_runs_out_is_delivered_again_and_the_old_holder_loses_it(ur
 def test_renew_keeps_an_item_hidden_past_its_first_visibility(urls):
     q = open_queue(urls[0])
     q.put("a", b"x")
-    held = q.lease(visibility_s=1.0)
-    for _ in range(4):
+    # Wall-clock semantics (the queue's and SQS's): each renewal must come within the visibility, so
+    # renew every 0.5 s with 2 s of it (1.5 s of slack for a stalled test), 6 times: past the first 2 s.
+    held = q.lease(visibility_s=2.0)
+    for _ in range(6):
         time.sleep(0.5)
-        q.renew(held, 1.0)
+        q.renew(held, 2.0)
         assert q.lease(visibility_s=60) is None
     q.ack(held)
 

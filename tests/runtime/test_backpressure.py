@@ -33,11 +33,15 @@ def call(server, payload: dict, session: str | None = None, **kwargs) -> httpx.R
 def test_superseded_running_sync_call_result_is_discarded(start, pool, tmp_path):
     log = tmp_path / "calls.log"
     server = start("sync_calls.py", {"config": {"log": str(log)}})
-    old = pool.submit(call, server, {"id": "old", "sleep": 1}, session="s")
+    hold = tmp_path / "hold"
+    hold.touch()  # the old call runs until the newer one has replaced it
+    old = pool.submit(call, server, {"id": "old", "hold": str(hold)}, session="s")
     wait_for(lambda: read_lines(log) == ["start old"])
-    new = call(server, {"id": "new"}, session="s")
-    assert new.status_code == 200 and new.json() == {"id": "new"}
+    new = pool.submit(call, server, {"id": "new"}, session="s")
     assert old.result().status_code == 409
+    hold.unlink()
+    new = new.result()
+    assert new.status_code == 200 and new.json() == {"id": "new"}
     # The abandoned call kept its thread until it finished: the newer one ran after it.
     assert read_lines(log) == ["start old", "done old", "start new", "done new"]
 
@@ -47,11 +51,14 @@ def test_a_request_that_would_wait_past_max_queue_wait_is_503(start, pool, tmp_p
     log = tmp_path / "calls.log"
     server = start("sync_calls.py", {"config": {"log": str(log)}, "max_queue_wait": "1s"})
     assert call(server, {"id": "warm", "sleep": 0.6}).status_code == 200  # service time ~0.6 s measured
-    running = pool.submit(call, server, {"id": "a", "sleep": 2})
+    hold = tmp_path / "hold"
+    hold.touch()  # a runs until the test has been refused, however slowly the test gets there
+    running = pool.submit(call, server, {"id": "a", "hold": str(hold)})
     wait_for(lambda: read_lines(log)[-1] == "start a")
     queued = pool.submit(call, server, {"id": "b", "sleep": 0.6})  # waits ~0.6 s: admitted
     wait_for(lambda: 'mlserve_in_flight_requests{api="t"} 2.0' in server.client.get("/metrics").text)
     r = call(server, {"id": "c"})  # would wait ~1.2 s
+    hold.unlink()
     assert r.status_code == 503 and r.headers["retry-after"] == "2"
     body = r.json()
     assert "max_queue_wait: 1s" in body["error"] and body["hint"]

@@ -93,16 +93,19 @@ def test_a_newer_request_of_the_session_answers_the_running_one_409_and_cancels_
 
 
 def test_a_superseded_request_waiting_for_a_slot_never_reaches_the_predictor(tmp_path):
-    log = tmp_path / "calls.log"
+    log, hold = tmp_path / "calls.log", tmp_path / "hold"
+    hold.touch()  # the blocker keeps the one slot until the newer request has replaced the waiting one
 
     async def scenario():
         async with serving("sync_calls.py", config={"log": str(log)}) as plane:
-            blocker = asyncio.ensure_future(predict(plane, {"id": "blocker", "sleep": 0.3}, request_id="b"))
+            blocker = asyncio.ensure_future(predict(plane, {"id": "blocker", "hold": str(hold)}, request_id="b"))
             await until(lambda: read_lines(log) == ["start blocker"])
             old = asyncio.ensure_future(predict(plane, {"id": "old"}, headers={"x-session-id": "s"}, request_id="o"))
             await until(lambda: plane.limiter.in_flight == 2)
-            new = await predict(plane, {"id": "new"}, headers={"x-session-id": "s"}, request_id="n")
-            return await blocker, await old, new
+            new = asyncio.ensure_future(predict(plane, {"id": "new"}, headers={"x-session-id": "s"}, request_id="n"))
+            await until(old.done)
+            hold.unlink()
+            return await blocker, await old, await new
     blocker, old, new = run(scenario())
     assert ok(blocker) == {"id": "blocker"} and ok(new) == {"id": "new"}
     error(old, 409, "o")

@@ -17,8 +17,9 @@ from runtime_harness import REPO
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_ready_only_after_slow_init(start):
-    server = start("slow_init.py", {"config": {"seconds": 3}}, ready=False)
+def test_ready_only_after_slow_init(start, tmp_path):
+    loaded = tmp_path / "loaded"  # loading ends when the test has seen the API unready
+    server = start("slow_init.py", {"config": {"until": str(loaded)}}, ready=False)
     server.wait("/healthz")
     assert server.client.get("/healthz").status_code == 200
     r = server.client.get("/readyz")
@@ -26,6 +27,7 @@ def test_ready_only_after_slow_init(start):
     r = server.client.post("/t", json={})
     assert r.status_code == 503 and r.headers["retry-after"] == "2"
     assert "still loading" in r.json()["error"]
+    loaded.touch()
     server.wait("/readyz")
     assert server.client.post("/t", json={}).text == "ready"
 
