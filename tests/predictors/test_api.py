@@ -7,14 +7,18 @@ import pytest
 from runtime_harness import error_of, make_project, serve
 
 
+def _text_generator(name, model, batching):
+    return {"name": name,
+            "predictor": {"type": "python", "path": "predictors/text_generator.py",
+                          "config": {"model": str(model), "max_new_tokens": 6, "gate": False},  # plumbing: no gate
+                          "server_side_batching": batching}}
+
+
 @pytest.fixture(scope="module")
 def apis(tmp_path_factory, gpt2_dir, bert_encoder_dir, marian_dir):
     project = make_project(tmp_path_factory.mktemp("project"), [
-        {"name": "text-generator",
-         "predictor": {"type": "python", "path": "predictors/text_generator.py",
-                       "config": {"model": str(gpt2_dir), "max_new_tokens": 6, "gate": False},  # plumbing: no gate
-                       # A long window, so requests sent together land in one batch.
-                       "server_side_batching": {"max_batch_size": 4, "batch_interval": "500ms"}}},
+        # A long window, so requests sent together land in one batch.
+        _text_generator("text-generator", gpt2_dir, {"max_batch_size": 4, "batch_interval": "500ms"}),
         {"name": "question-answerer",
          "predictor": {"type": "python", "path": "predictors/question_answerer.py",
                        "config": {"reference": "predictors/reference/machine_learning.md",
@@ -26,6 +30,17 @@ def apis(tmp_path_factory, gpt2_dir, bert_encoder_dir, marian_dir):
     yield served
     for api in served.values():
         api.stop()
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory, gpt2_dir):
+    """The text generator in batches of exactly two: a batch closes only once two requests are in
+    it, however far apart a loaded machine sends them (one request alone would wait the minute)."""
+    project = make_project(tmp_path_factory.mktemp("paired"), [
+        _text_generator("paired", gpt2_dir, {"max_batch_size": 2, "batch_interval": "60s"})])
+    api = serve(project, ["paired"], timeout=120)["paired"]
+    yield api
+    api.stop()
 
 
 FIELD = {"text-generator": "text", "question-answerer": "question", "translator": "text"}
@@ -60,17 +75,22 @@ def test_bad_input_is_a_clear_4xx(apis, name, body, headers, status, message):
     assert re.search(message, error_of(response)), error_of(response)
 
 
-def test_a_bad_request_in_a_batch_fails_alone(apis):
-    api = apis["text-generator"]
+def test_a_bad_request_in_a_batch_fails_alone(apis, paired):
     payloads = [{"text": "Hi John, I hope you are"}, {"text": ""}, {"text": "See you"}, {"text": 3}]
+    before = batch_metrics(paired)
     with ThreadPoolExecutor(4) as pool:
-        responses = list(pool.map(api.post, payloads))
+        responses = list(pool.map(paired.post, payloads))
     assert [r.status_code for r in responses] == [200, 422, 200, 422], [r.text for r in responses]
-    assert responses[0].json()["completion"] == api.post(payloads[0]).json()["completion"]
+    assert responses[0].json()["completion"] == apis["text-generator"].post(payloads[0]).json()["completion"]
+    batches, requests = (after - then for after, then in zip(batch_metrics(paired), before, strict=True))
+    assert (batches, requests) == (1, 2)  # the two good requests ran in one batch
+
+
+def batch_metrics(api):
+    """(batches run, requests they held) so far."""
     metrics = api.client.get("/metrics").text
-    batches = float(re.search(r"^mlserve_batch_size_count(?:\{[^}]*\})? (\S+)", metrics, re.M).group(1))
-    requests = float(re.search(r"^mlserve_batch_size_sum(?:\{[^}]*\})? (\S+)", metrics, re.M).group(1))
-    assert requests > batches  # at least one batch held several requests
+    found = [re.search(rf"^mlserve_batch_size_{name}(?:\{{[^}}]*\}})? (\S+)", metrics, re.M) for name in ("count", "sum")]
+    return tuple(float(match.group(1)) if match else 0.0 for match in found)
 
 
 def test_streamed_pieces_make_the_completion(apis):

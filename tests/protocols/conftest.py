@@ -24,20 +24,34 @@ def chat_gpt2_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def text_api(tmp_path_factory, chat_gpt2_dir):
+def _text_api(folder: Path, model: Path, batching: dict):
     os.environ["PROTOCOL_TEST_KEY"] = KEY  # the runtime reads networking.api_key_env from its environment
-    project = make_project(tmp_path_factory.mktemp("project"), [
+    project = make_project(folder, [
         {"name": "text-generator",
          "predictor": {"type": "python", "path": "predictors/text_generator.py",
                        # gate off: a random model is never confident, and the routes are under test here
-                       "config": {"model": str(chat_gpt2_dir), "max_new_tokens": 8, "gate": False},
-                       # A long window, so requests sent together land in one batch.
-                       "server_side_batching": {"max_batch_size": 4, "batch_interval": "300ms"}},
+                       "config": {"model": str(model), "max_new_tokens": 8, "gate": False},
+                       "server_side_batching": batching},
          "networking": {"api_key_env": "PROTOCOL_TEST_KEY"}}])
-    served = serve(project, ["text-generator"], timeout=180)
-    api = served["text-generator"]
+    api = serve(project, ["text-generator"], timeout=180)["text-generator"]
     api.client.headers["authorization"] = f"Bearer {KEY}"
+    return api
+
+
+@pytest.fixture(scope="session")
+def text_api(tmp_path_factory, chat_gpt2_dir):
+    # A long window, so requests sent together land in one batch.
+    api = _text_api(tmp_path_factory.mktemp("project"), chat_gpt2_dir, {"max_batch_size": 4, "batch_interval": "300ms"})
     yield api
     api.stop()
     os.environ.pop("PROTOCOL_TEST_KEY", None)
+
+
+@pytest.fixture(scope="module")
+def paired_text_api(tmp_path_factory, chat_gpt2_dir, text_api):
+    """Batches of exactly two: a batch closes only once two requests are in it, however far apart
+    a loaded machine sends them (one request alone would wait the whole minute). After text_api,
+    which keeps the key's variable set for the session."""
+    api = _text_api(tmp_path_factory.mktemp("paired"), chat_gpt2_dir, {"max_batch_size": 2, "batch_interval": "60s"})
+    yield api
+    api.stop()

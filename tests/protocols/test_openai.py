@@ -117,13 +117,15 @@ def test_models_lists_the_api_and_another_model_is_404(client):
     assert caught.value.body["code"] == "model_not_found"
 
 
-def test_openai_and_native_requests_share_batches_and_metrics(text_api, client):
-    batches, batched = metric(text_api, "mlserve_batch_size_count"), metric(text_api, "mlserve_batch_size_sum")
-    requests = metric(text_api, 'mlserve_requests_total{api="text-generator",code="200"}')
-    with ThreadPoolExecutor(2) as pool:
-        ours = pool.submit(client.completions.create, model=MODEL, prompt=PROMPT)
-        theirs = pool.submit(native, text_api, PROMPT)
+def test_openai_and_native_requests_share_batches_and_metrics(paired_text_api):
+    api = paired_text_api
+    batches, batched = metric(api, "mlserve_batch_size_count"), metric(api, "mlserve_batch_size_sum")
+    requests = metric(api, 'mlserve_requests_total{api="text-generator",code="200"}')
+    with (openai.OpenAI(base_url=f"{api.url}/{MODEL}/v1", api_key=KEY, max_retries=0) as paired,
+          ThreadPoolExecutor(2) as pool):
+        ours = pool.submit(paired.completions.create, model=MODEL, prompt=PROMPT)
+        theirs = pool.submit(native, api, PROMPT)
         assert ours.result().choices[0].text == theirs.result()["completion"]
-    assert metric(text_api, "mlserve_batch_size_sum") - batched == 2
-    assert metric(text_api, "mlserve_batch_size_count") - batches == 1  # one batch held both
-    assert metric(text_api, 'mlserve_requests_total{api="text-generator",code="200"}') - requests == 2
+    assert metric(api, "mlserve_batch_size_sum") - batched == 2
+    assert metric(api, "mlserve_batch_size_count") - batches == 1  # one batch held both
+    assert metric(api, 'mlserve_requests_total{api="text-generator",code="200"}') - requests == 2
