@@ -53,7 +53,8 @@ def test_typing_gets_ghost_text_tab_takes_it_and_a_stopped_api_is_reported(deplo
         editor.click()
         page.keyboard.type(TYPED, delay=KEY_DELAY_MS)
 
-        suggestion = wait_for_ghost(page, timeout_s=120)
+        # The whole suggestion: Tab takes what is drawn then, and a stream still running draws more.
+        suggestion = wait_for_ghost(page, timeout_s=120, whole=True)
         assert editor.input_value() == TYPED  # the suggestion is drawn, not typed
         assert re.fullmatch(r" ?[A-Za-z][\w' ,.!?-]*", suggestion), suggestion
         assert TYPED not in suggestion and not suggestion.strip().startswith("are "), suggestion
