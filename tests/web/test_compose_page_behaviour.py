@@ -34,6 +34,7 @@ def status(page) -> str:
 
 
 def test_the_page_through_loading_typing_and_the_api_going_away(served, tmp_path):
+    hold, held = tmp_path / "hold", tmp_path / "hold.held"
     with browser_page() as page:
         page.goto(served.url + "/compose")  # redirected to /compose/
         assert page.url.endswith("/compose/")
@@ -59,12 +60,30 @@ def test_the_page_through_loading_typing_and_the_api_going_away(served, tmp_path
         assert ghost(page) == ""
         page.keyboard.press("Backspace")
         assert wait_for_ghost(page, timeout_s=30).startswith(" you")
+
+        # A key that contradicts a suggestion still streaming: the words still coming for it are
+        # not wanted and are no error (they once threw, and the page said the API was unreachable).
+        page.evaluate("""window.statuses = [];
+            new MutationObserver(() => statuses.push(document.getElementById('status').textContent))
+                .observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true})""")
+        hold.touch()  # the page's next stream waits before its first word
+        page.keyboard.press("Escape")
+        page.keyboard.press("Backspace")
+        wait_for(lambda: held.exists() and "Hi John, I hop" in held.read_text().splitlines(),
+                 what="the page's stream for 'Hi John, I hop' to reach the API")
+        page.keyboard.type("x")  # the page asks for the new text only after a pause
+        hold.unlink()  # meanwhile the stream of 'Hi John, I hop' sends its words
+        page.wait_for_function("!window.compose.busy()", timeout=30_000)
+        assert page.input_value("#text") == "Hi John, I hopx" and ghost(page) == ""
+        assert [s for s in page.evaluate("window.statuses") if s] == [] and status(page) == ""
+        page.keyboard.press("Backspace")
+        page.keyboard.type("e")
+        assert wait_for_ghost(page, timeout_s=30).startswith(" you")
         page.keyboard.press("Escape")
         assert ghost(page) == "" and page.input_value("#text") == "Hi John, I hope"
 
         # A newer request of the page's session (as from a stale tab, or an abort that came
         # late) supersedes the page's stream; the page shows no error for it and carries on.
-        hold, held = tmp_path / "hold", tmp_path / "hold.held"
         hold.touch()  # streams send nothing meanwhile, so the page's last ask is for the whole sentence
         page.keyboard.type(" you are doing well.", delay=40)
         wait_for(lambda: held.exists() and "Hi John, I hope you are doing well." in held.read_text().splitlines(),
