@@ -46,7 +46,8 @@ def test_deploy_reports_each_model_and_get_lists_them(tmp_path):
         assert deployed["iris"][:2] == ["loaded", "1"], result.stdout
         assert deployed["rose"][0] == "failed" and "does not exist" in " ".join(deployed["rose"]), result.stdout
         assert "zoo: rose failed (the other models keep serving)" in result.stdout
-        answer = httpx.post(f"http://127.0.0.1:{api['networking']['local_port']}/zoo", params={"model": "iris"})
+        answer = httpx.post(f"http://127.0.0.1:{api['networking']['local_port']}/zoo", params={"model": "iris"},
+                            timeout=30)
         assert answer.json()["value"] == "iris one"
         detail = invoke("get", "zoo", "--spec", str(folder / "cortex.yaml")).stdout
         listed = rows(detail, "models")

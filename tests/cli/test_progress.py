@@ -6,6 +6,7 @@ import io
 import re
 
 from rich.console import Console
+from rich.spinner import SPINNERS
 
 from mlserve.cli import common
 from mlserve.contract.progress import Transient, is_transient
@@ -26,7 +27,10 @@ def test_on_a_terminal_steps_are_printed_and_transients_go_to_the_spinner(monkey
         progress("waiting for the registry…")  # a step that happens to end in an ellipsis
         progress(Transient("qa: loading 1s"))
     lines = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line) for line in buffer.getvalue().splitlines()]
-    spinner = [line for line in lines if "⠋" in line]  # the status line rich redraws in place
+    # The status line rich redraws in place: any frame of its spinner, since which frame shows
+    # depends on how long after the status started the transient came (80 ms per frame).
+    frames = SPINNERS["dots"]["frames"]
+    spinner = [line for line in lines if any(frame in line for frame in frames)]
     assert "  qa: starting on port 8000" in lines and "  waiting for the registry…" in lines
     assert any("qa: loading 1s" in line for line in spinner)
     assert not any("qa: loading" in line for line in lines if line not in spinner)

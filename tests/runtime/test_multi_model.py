@@ -131,7 +131,8 @@ def test_a_new_version_rolls_in_under_a_steady_loop_with_no_refusal(start, tmp_p
         eventually(lambda: len(seen) > 20)
         write_model(models, "story", 2, "v2", slow="0.5")  # a slow load: requests keep the old one meanwhile
         eventually(lambda: seen and seen[-1][1] == "v2")
-        time.sleep(0.2)
+        switched = len(seen)
+        eventually(lambda: len(seen) >= switched + 20)  # latest must not go back in these
     finally:
         stop.set()
         worker.join()

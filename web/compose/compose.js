@@ -210,8 +210,8 @@
       return;
     }
     // Anything else (or a suggestion used up, e.g. by Tab) asks afresh for what is typed now.
-    suggestion = null;
-    render();
+    // Its stream goes too: a word still coming for it has no suggestion to join.
+    clearSuggestion();
     schedule();
   });
 
