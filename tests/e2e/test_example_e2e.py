@@ -209,8 +209,15 @@ def _async_story(cluster, example: Path, realtime: dict, client) -> list[str]:
     assert record.get("status") == "completed", record
     assert {k: v for k, v in record["result"].items() if k not in VARYING} == realtime, record
 
-    shown = json.loads(cluster.mlserve("get", ASYNC, "--env", ENV, "--spec", example / "cortex.yaml", "-o",
-                                       "json").stdout)
+    def show() -> dict:
+        return json.loads(cluster.mlserve("get", ASYNC, "--env", ENV, "--spec", example / "cortex.yaml", "-o",
+                                          "json").stdout)
+
+    # The worker writes the record before it acknowledges the item: the queue may count it a moment longer.
+    shown, deadline = show(), time.monotonic() + 60
+    while shown["queue"]["in_progress"] and time.monotonic() < deadline:
+        time.sleep(1)
+        shown = show()
     assert (shown["ready_replicas"], shown["desired_replicas"]) == (1, 1), shown
     assert shown["queue"] == {"waiting": 0, "in_progress": 0, "failed": 0, "oldest_age_s": None}, shown
     asked = {ASYNC_WORKER_COMPONENT: load_project(example).api(ASYNC).compute.mem,
