@@ -131,7 +131,9 @@ def test_an_s3_version_and_a_model_added_to_cortex_yaml_serve_without_a_refusal_
         assert "zoo: rose failed (the other models keep serving)" in said, second.stdout
         wine = httpx.post(endpoint, params={"model": "wine"}, json={}, timeout=30)
         assert wine.status_code == 200 and wine.json()["value"] == "wine one", wine.text
-        time.sleep(2)  # a few more requests on the new list
+        served, deadline = len(codes), time.monotonic() + 60
+        while len(codes) < served + 10 and time.monotonic() < deadline:  # ten more requests on the new list
+            time.sleep(0.1)
         after, restarts_after = pod_ids(cluster, "zoo"), restarts(cluster, "zoo")
         assert cluster.replica_sets("zoo") == replica_sets  # no new pod template: no rollout
     finally:
