@@ -88,7 +88,7 @@ class _StepGate:
 
     def open(self):
         self._open = True
-        self._allowed.release(1000)
+        self._allowed.release()  # for the loop's one thread, if it is waiting at the gate now
 
 
 @pytest.fixture
