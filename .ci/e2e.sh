@@ -14,20 +14,30 @@ MOTO_PORT=${MOTO_PORT:-5055}
 BASE_IMAGE=${BASE_IMAGE:-local/debian-python:bookworm}
 # build-k8s.sh lists the patches its API server carries here ($OUT/bin/PATCHES of that script)
 K8S_PATCHES=${K8S_PATCHES:-/var/cache/k8s-build/out/bin/PATCHES}
-MOTO_PID=
 
-teardown() {
-  local rc=$?
-  [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null || true
+stop_all() {
+  # By name as well as by pid file: a start that failed halfway through removing the cluster's
+  # folder loses the pid files, and the processes then go on (the kubelet remounting its volumes).
+  local ours="$CLUSTER_STATE/|moto.server -H 127.0.0.1 -p $MOTO_PORT\$"
+  pkill -f -- "$ours" || true
+  for _ in $(seq 1 20); do pgrep -f -- "$ours" >/dev/null || break; sleep 0.5; done
+  pkill -9 -f -- "$ours" || true
   STATE=$CLUSTER_STATE "$INFRA/stop-cluster.sh" || true
   STATE=$DOCKER_STATE "$INFRA/stop-docker.sh" || true
   # dockerd removes its pid file once it has shut down; a start before that would fail
   for _ in $(seq 1 60); do [ -e /var/run/docker.pid ] || break; sleep 0.5; done
+}
+teardown() {
+  local rc=$?
+  stop_all
   exit $rc
 }
+# A run killed before its teardown (SIGKILL) leaves processes, containers and the real kubelet's
+# mounts behind; start-cluster.sh cannot remove a state folder with mounts in it, so clear them first.
+step() { echo "== $(date +%T) $*"; }
+step "leftovers of an earlier run"; stop_all
 trap teardown EXIT INT TERM
 
-step() { echo "== $(date +%T) $*"; }
 step "docker engine + registry";  STATE=$DOCKER_STATE "$INFRA/start-docker.sh"
 step "base image $BASE_IMAGE";    TAG=$BASE_IMAGE "$INFRA/make-base-image.sh"
 step "kubernetes binaries";       "$INFRA/build-k8s.sh"   # cached in /var/cache/k8s-build after the first run
@@ -37,7 +47,7 @@ step "cluster with a real node + 2 hollow nodes"
 NODES=2 REAL_NODE=1 STATE=$CLUSTER_STATE "$INFRA/start-cluster.sh"
 step "AWS emulator on 127.0.0.1:$MOTO_PORT"
 "$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" > "$CLUSTER_STATE/logs/moto.log" 2>&1 &
-MOTO_PID=$!
+echo $! > "$CLUSTER_STATE/pids/moto.pid"
 for _ in $(seq 1 100); do curl -sf "127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null && break; sleep 0.2; done
 
 export MLSERVE_TEST_KUBECONFIG=$CLUSTER_STATE/kubeconfig
