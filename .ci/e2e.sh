@@ -32,9 +32,9 @@ teardown() {
   stop_all
   exit $rc
 }
+step() { echo "== $(date +%T) $*"; }
 # A run killed before its teardown (SIGKILL) leaves processes, containers and the real kubelet's
 # mounts behind; start-cluster.sh cannot remove a state folder with mounts in it, so clear them first.
-step() { echo "== $(date +%T) $*"; }
 step "leftovers of an earlier run"; stop_all
 trap teardown EXIT INT TERM
 
@@ -46,8 +46,7 @@ step "kubernetes binaries";       "$INFRA/build-k8s.sh"   # cached in /var/cache
 step "cluster with a real node + 2 hollow nodes"
 NODES=2 REAL_NODE=1 STATE=$CLUSTER_STATE "$INFRA/start-cluster.sh"
 step "AWS emulator on 127.0.0.1:$MOTO_PORT"
-"$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" > "$CLUSTER_STATE/logs/moto.log" 2>&1 &
-echo $! > "$CLUSTER_STATE/pids/moto.pid"
+"$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" > "$CLUSTER_STATE/logs/moto.log" 2>&1 &   # stop_all stops it by name
 for _ in $(seq 1 100); do curl -sf "127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null && break; sleep 0.2; done
 
 export MLSERVE_TEST_KUBECONFIG=$CLUSTER_STATE/kubeconfig
